@@ -1,0 +1,100 @@
+"""Jobs the worker runs: ``JOBS[name](params, reporter) -> JSON-able dict``.
+
+Each job maps plain JSON parameters onto engine calls; the CLI calls the same engine calls.
+
+- ``inspect``:  {"model": path|"demo", "allow_unsafe": bool} -> model report (engine.models)
+- ``baseline``: {"model", "data", "scale", "allow_unsafe"} -> {"accuracy", "tflite_bytes", ...}
+- ``check_data``: {"model", "data", "scale", "allow_unsafe"} -> dataset description
+- ``compress``: {"model", "data", "recipe": dict, "out": dir, "scale", "allow_unsafe"}
+                -> metrics (the content of metrics.json)
+- ``report``:   {"tflite": path} -> deployment report (engine.report)
+- ``demo``:     {"out": dir} -> {"model": path, "data": path}
+- ``sleep``:    {"seconds": float} -> {} (test helper: a cancellable job without TensorFlow)
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from engine.events import Reporter
+
+Job = Callable[[dict[str, Any], Reporter], dict[str, Any]]
+
+
+def _inspect(params: dict[str, Any], reporter: Reporter) -> dict[str, Any]:
+    from engine.models import inspect_path
+
+    return inspect_path(params["model"], allow_unsafe=bool(params.get("allow_unsafe")))
+
+
+def _baseline(params: dict[str, Any], reporter: Reporter) -> dict[str, Any]:
+    from engine.pipeline import evaluate_baseline
+
+    return evaluate_baseline(
+        params["model"],
+        params.get("data", "demo"),
+        scale=params.get("scale", "auto"),
+        allow_unsafe=bool(params.get("allow_unsafe")),
+        reporter=reporter,
+    )
+
+
+def _check_data(params: dict[str, Any], reporter: Reporter) -> dict[str, Any]:
+    from engine.pipeline import check_data
+
+    return check_data(
+        params["model"],
+        params.get("data", "demo"),
+        scale=params.get("scale", "auto"),
+        allow_unsafe=bool(params.get("allow_unsafe")),
+    )
+
+
+def _compress(params: dict[str, Any], reporter: Reporter) -> dict[str, Any]:
+    from engine.pipeline import compress
+    from engine.recipe import validate_recipe
+
+    return compress(
+        params["model"],
+        params.get("data", "demo"),
+        validate_recipe(params["recipe"]),
+        params["out"],
+        scale=params.get("scale", "auto"),
+        allow_unsafe=bool(params.get("allow_unsafe")),
+        reporter=reporter,
+    )
+
+
+def _report(params: dict[str, Any], reporter: Reporter) -> dict[str, Any]:
+    from engine.report import report_tflite
+
+    return report_tflite(params["tflite"])
+
+
+def _demo(params: dict[str, Any], reporter: Reporter) -> dict[str, Any]:
+    from engine.demo import write_demo
+
+    return write_demo(params["out"])
+
+
+def _sleep(params: dict[str, Any], reporter: Reporter) -> dict[str, Any]:
+    total = int(float(params.get("seconds", 1.0)) * 20)
+    with reporter.stage("sleep", "Sleeping"):
+        for i in range(total):
+            reporter.check_cancel()
+            reporter.progress(i + 1, total)
+            time.sleep(0.05)
+    return {}
+
+
+JOBS: dict[str, Job] = {
+    "inspect": _inspect,
+    "baseline": _baseline,
+    "check_data": _check_data,
+    "compress": _compress,
+    "report": _report,
+    "demo": _demo,
+    "sleep": _sleep,
+}

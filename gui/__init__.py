@@ -1,0 +1,1 @@
+"""Featherweight desktop app (PySide6). Never imports TensorFlow."""

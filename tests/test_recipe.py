@@ -1,0 +1,73 @@
+import json
+
+import pytest
+
+from engine.errors import RecipeError
+from engine.recipe import STEP_SPECS, fill_step, load_recipe, parse_recipe_text, validate_recipe
+
+
+def test_defaults_are_filled_and_valid():
+    r = validate_recipe({"schema_version": 1, "steps": [{"type": "prune"}, {"type": "quantize"}]})
+    assert r.steps[0]["target_sparsity"] == 0.8
+    assert r.steps[1]["mode"] == "int8"
+    assert r.final_quantize["mode"] == "int8"
+
+
+def test_every_default_is_within_its_range():
+    for spec in STEP_SPECS.values():
+        step = fill_step({"type": spec.type}, 1)
+        assert set(step) == {"type"} | {k.name for k in spec.knobs}
+
+
+@pytest.mark.parametrize(
+    "steps, message",
+    [
+        ([{"type": "shrink"}], "unknown step type 'shrink'"),
+        ([{"type": "prune", "target_sparsity": 1.5}], "above the maximum"),
+        ([{"type": "cluster", "clusters": 0}], "below the minimum"),
+        ([{"type": "prune", "sparsity": 0.5}], "unknown parameter(s) sparsity"),
+        ([{"type": "quantize"}, {"type": "prune"}], "'quantize' must be the last step"),
+        ([{"type": "qat"}], "'qat' must be followed by a final 'quantize'"),
+        ([{"type": "qat"}, {"type": "quantize", "mode": "float16"}], "mode int8"),
+        ([{"type": "prune"}, {"type": "distill"}], "must come before 'prune'"),
+        ([{"type": "prune"}, {"type": "prune"}], "appears 2 times"),
+        ([{"type": "prune", "epochs": 2.5}], "whole number"),
+        ([{"type": "quantize", "mode": "int4"}], "not one of"),
+    ],
+)
+def test_invalid_recipes_say_what_is_wrong(steps, message):
+    with pytest.raises(RecipeError) as err:
+        validate_recipe({"schema_version": 1, "steps": steps})
+    assert message in str(err.value)
+
+
+def test_not_json_and_newer_schema():
+    with pytest.raises(RecipeError, match="not valid JSON"):
+        parse_recipe_text("{steps: [")
+    with pytest.raises(RecipeError, match="newer than this Featherweight"):
+        validate_recipe({"schema_version": 99, "steps": [{"type": "prune"}]})
+
+
+def test_cluster_after_prune_without_preserve_warns():
+    r = validate_recipe(
+        {
+            "schema_version": 1,
+            "steps": [{"type": "prune"}, {"type": "cluster", "preserve_sparsity": False}],
+        }
+    )
+    assert any("loses the pruned zeros" in w for w in r.warnings)
+
+
+def test_round_trip(tmp_path):
+    r = validate_recipe({"schema_version": 1, "name": "x", "steps": [{"type": "finetune"}]})
+    p = tmp_path / "r.json"
+    p.write_text(json.dumps(r.to_dict()))
+    assert load_recipe(p).to_dict() == r.to_dict()
+
+
+def test_example_recipes_are_valid():
+    from engine.demo import resources_dir
+
+    files = sorted((resources_dir() / "recipes").glob("*.json"))
+    for f in files:
+        load_recipe(f)
