@@ -161,6 +161,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from engine.worker import main as worker_main
 
         return worker_main()
+    if argv[:1] == ["--self-test"]:
+        import importlib
+
+        return int(importlib.import_module("gui.selftest").main(argv[1:]))
     if _is_gui_invocation(argv):
         # The desktop app lives in the gui package; imported only here, on demand.
         import importlib
