@@ -38,8 +38,11 @@ def _parser() -> argparse.ArgumentParser:
     s = sub.add_parser("inspect", help="per-layer report of a model")
     s.add_argument("model", help="'demo', a .keras/.h5 file or a SavedModel folder")
     s.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    s.add_argument("--allow-unsafe", action="store_true",
-                   help="load models with Lambda layers / custom code (runs their code!)")
+    s.add_argument(
+        "--allow-unsafe",
+        action="store_true",
+        help="load models with Lambda layers / custom code (runs their code!)",
+    )
 
     s = sub.add_parser("compress", help="run a recipe and export a .tflite")
     s.add_argument("model")

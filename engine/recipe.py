@@ -74,14 +74,40 @@ STEP_SPECS: dict[str, StepSpec] = {
             "Knowledge distillation",
             "Train a smaller student (a narrower copy of your model, or your own) to mimic it.",
             (
-                Knob("width", "float", 0.5, "Width of the student: fraction of the teacher's "
-                     "filters/units kept in every layer.", minimum=0.05, maximum=1.0),
-                Knob("student", "path", None, "Optional Keras model file to use as the student "
-                     "instead of a width-scaled copy.", optional=True),
-                Knob("temperature", "float", 4.0, "Softening of the teacher's logits; higher "
-                     "values pass on more about the wrong classes.", minimum=1.0, maximum=50.0),
-                Knob("alpha", "float", 0.1, "Weight of the true-label loss; the rest goes to "
-                     "matching the teacher.", minimum=0.0, maximum=1.0),
+                Knob(
+                    "width",
+                    "float",
+                    0.5,
+                    "Width of the student: fraction of the teacher's "
+                    "filters/units kept in every layer.",
+                    minimum=0.05,
+                    maximum=1.0,
+                ),
+                Knob(
+                    "student",
+                    "path",
+                    None,
+                    "Optional Keras model file to use as the student "
+                    "instead of a width-scaled copy.",
+                    optional=True,
+                ),
+                Knob(
+                    "temperature",
+                    "float",
+                    4.0,
+                    "Softening of the teacher's logits; higher "
+                    "values pass on more about the wrong classes.",
+                    minimum=1.0,
+                    maximum=50.0,
+                ),
+                Knob(
+                    "alpha",
+                    "float",
+                    0.1,
+                    "Weight of the true-label loss; the rest goes to matching the teacher.",
+                    minimum=0.0,
+                    maximum=1.0,
+                ),
                 Knob("epochs", "int", 30, _EPOCHS_HELP, minimum=1, maximum=1000),
                 Knob("learning_rate", "float", 2e-3, _LR_HELP, minimum=1e-7, maximum=1.0),
             ),
@@ -91,20 +117,46 @@ STEP_SPECS: dict[str, StepSpec] = {
             "Pruning",
             "Set the smallest weights to zero while fine-tuning, then strip the wrappers.",
             (
-                Knob("target_sparsity", "float", 0.8, "Fraction of weights set to zero in "
-                     "every pruned layer by the end of the step.", minimum=0.0, maximum=0.99),
-                Knob("schedule", "choice", "polynomial", "Polynomial ramps sparsity up "
-                     "gradually; constant prunes to the target at once.",
-                     choices=("polynomial", "constant")),
-                Knob("initial_sparsity", "float", 0.0, "Sparsity at the start of a polynomial "
-                     "schedule.", minimum=0.0, maximum=0.99),
+                Knob(
+                    "target_sparsity",
+                    "float",
+                    0.8,
+                    "Fraction of weights set to zero in every pruned layer by the end of the step.",
+                    minimum=0.0,
+                    maximum=0.99,
+                ),
+                Knob(
+                    "schedule",
+                    "choice",
+                    "polynomial",
+                    "Polynomial ramps sparsity up "
+                    "gradually; constant prunes to the target at once.",
+                    choices=("polynomial", "constant"),
+                ),
+                Knob(
+                    "initial_sparsity",
+                    "float",
+                    0.0,
+                    "Sparsity at the start of a polynomial schedule.",
+                    minimum=0.0,
+                    maximum=0.99,
+                ),
                 Knob("epochs", "int", 4, _EPOCHS_HELP, minimum=1, maximum=1000),
                 Knob("learning_rate", "float", 1e-4, _LR_HELP, minimum=1e-7, maximum=1.0),
-                Knob("structured_2_4", "bool", False, "2:4 structured sparsity (two zeros in "
-                     "every block of four), which some accelerators run faster.",
-                     label="2:4 structured"),
-                Knob("skip_first", "bool", False, "Leave the first Conv/Dense layer dense; "
-                     "it is small and sensitive."),
+                Knob(
+                    "structured_2_4",
+                    "bool",
+                    False,
+                    "2:4 structured sparsity (two zeros in "
+                    "every block of four), which some accelerators run faster.",
+                    label="2:4 structured",
+                ),
+                Knob(
+                    "skip_first",
+                    "bool",
+                    False,
+                    "Leave the first Conv/Dense layer dense; it is small and sensitive.",
+                ),
                 Knob("skip_last", "bool", False, "Leave the last (classifier) layer dense."),
             ),
         ),
@@ -113,13 +165,28 @@ STEP_SPECS: dict[str, StepSpec] = {
             "Weight clustering",
             "Share weights: each layer's weights take one of a few centroid values.",
             (
-                Knob("clusters", "int", 16, "Number of distinct values per weight tensor.",
-                     minimum=2, maximum=256),
-                Knob("init", "choice", "kmeans_plus_plus", "How centroids are first placed.",
-                     choices=("kmeans_plus_plus", "linear", "density_based", "random"),
-                     label="Centroid init"),
-                Knob("preserve_sparsity", "bool", True, "Keep the zeros made by pruning "
-                     "(sparsity-preserving clustering)."),
+                Knob(
+                    "clusters",
+                    "int",
+                    16,
+                    "Number of distinct values per weight tensor.",
+                    minimum=2,
+                    maximum=256,
+                ),
+                Knob(
+                    "init",
+                    "choice",
+                    "kmeans_plus_plus",
+                    "How centroids are first placed.",
+                    choices=("kmeans_plus_plus", "linear", "density_based", "random"),
+                    label="Centroid init",
+                ),
+                Knob(
+                    "preserve_sparsity",
+                    "bool",
+                    True,
+                    "Keep the zeros made by pruning (sparsity-preserving clustering).",
+                ),
                 Knob("epochs", "int", 2, _EPOCHS_HELP, minimum=1, maximum=1000),
                 Knob("learning_rate", "float", 1e-5, _LR_HELP, minimum=1e-7, maximum=1.0),
             ),
@@ -148,17 +215,39 @@ STEP_SPECS: dict[str, StepSpec] = {
             "Quantization / export",
             "Convert to .tflite: float32, float16, dynamic-range or full-integer int8.",
             (
-                Knob("mode", "choice", "int8", "int8: weights and activations 8-bit (needs "
-                     "calibration data); dynamic: 8-bit weights only; float16: half-size weights.",
-                     choices=("int8", "dynamic", "float16", "float32")),
-                Knob("io", "choice", "float", "Input/output type of an int8 model: float keeps "
-                     "your pre-processing; int8 is what microcontrollers want.",
-                     choices=("float", "int8"), label="Input/output type"),
-                Knob("calibration_samples", "int", 300, "Training samples used to calibrate "
-                     "int8 activation ranges.", minimum=1, maximum=100000),
-                Knob("sparse", "bool", False, "Sparse encoding of weights, so pruning also "
-                     "shrinks the raw file (experimental in LiteRT).",
-                     label="Sparse encoding"),
+                Knob(
+                    "mode",
+                    "choice",
+                    "int8",
+                    "int8: weights and activations 8-bit (needs "
+                    "calibration data); dynamic: 8-bit weights only; float16: half-size weights.",
+                    choices=("int8", "dynamic", "float16", "float32"),
+                ),
+                Knob(
+                    "io",
+                    "choice",
+                    "float",
+                    "Input/output type of an int8 model: float keeps "
+                    "your pre-processing; int8 is what microcontrollers want.",
+                    choices=("float", "int8"),
+                    label="Input/output type",
+                ),
+                Knob(
+                    "calibration_samples",
+                    "int",
+                    300,
+                    "Training samples used to calibrate int8 activation ranges.",
+                    minimum=1,
+                    maximum=100000,
+                ),
+                Knob(
+                    "sparse",
+                    "bool",
+                    False,
+                    "Sparse encoding of weights, so pruning also "
+                    "shrinks the raw file (experimental in LiteRT).",
+                    label="Sparse encoding",
+                ),
             ),
         ),
     )
@@ -326,9 +415,7 @@ def check_order(steps: list[dict[str, Any]]) -> list[str]:
         d = types.index("distill")
         for t in ("prune", "cluster", "qat"):
             if t in types and types.index(t) < d:
-                raise RecipeError(
-                    f"'distill' replaces the model, so it must come before '{t}'"
-                )
+                raise RecipeError(f"'distill' replaces the model, so it must come before '{t}'")
     if "prune" in types and "cluster" in types:
         p, c = types.index("prune"), types.index("cluster")
         if c < p:
@@ -341,8 +428,7 @@ def check_order(steps: list[dict[str, Any]]) -> list[str]:
         q = steps[-1]
         if not q["sparse"]:
             warnings.append(
-                "pruned zeros shrink only the gzip size; set quantize.sparse for a smaller "
-                "raw file"
+                "pruned zeros shrink only the gzip size; set quantize.sparse for a smaller raw file"
             )
     return warnings
 

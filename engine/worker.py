@@ -154,7 +154,9 @@ class Worker:
                 self.send({"type": "log", "level": "error", "message": f"bad request: {raw[:200]}"})
                 continue
             if op == "submit":
-                self.submit(str(req.get("id", "")), str(req.get("job", "")), req.get("params") or {})
+                self.submit(
+                    str(req.get("id", "")), str(req.get("job", "")), req.get("params") or {}
+                )
             elif op == "cancel":
                 self.cancel(req.get("id"))
             elif op == "ping":

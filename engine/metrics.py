@@ -1,0 +1,230 @@
+"""Measurements on the real artifact: a ``.tflite`` file, run with LiteRT.
+
+Definitions (DESIGN.md, the same everywhere):
+
+- sizes: bytes of the ``.tflite``; gzip = ``len(gzip.compress(data, 9))``;
+- accuracy: top-1 on the test split, running the ``.tflite`` with
+  ``ai_edge_litert.interpreter.Interpreter`` (int8 inputs are quantized with the model's
+  input scale/zero-point, int8 outputs de-quantized);
+- sparsity: exact zeros among the kernels of Conv/Dense/DepthwiseConv ops of the exported
+  model, read from the ``.tflite`` weight tensors (for quantized weights a weight is zero
+  when it equals its channel's zero-point; symmetric int8 weights have zero-point 0).
+  Sparse-encoded files (``EXPERIMENTAL_SPARSITY``) are measured on the equivalent
+  non-sparse conversion (the pipeline passes it in), because LiteRT hands back the
+  compressed value arrays of sparse tensors;
+- latency: median wall time of one single-sample inference, LiteRT on this computer's CPU
+  with a stated thread count (default 1).
+"""
+
+from __future__ import annotations
+
+import gzip
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+KERNEL_OPS = {"CONV_2D": 0, "DEPTHWISE_CONV_2D": 3, "FULLY_CONNECTED": 0, "CONV_3D": 4}
+LATENCY_THREADS = 1
+
+
+def file_sizes(data: bytes) -> dict[str, int]:
+    return {"tflite_bytes": len(data), "tflite_gzip_bytes": len(gzip.compress(data, 9))}
+
+
+def _interpreter(model: bytes | str | Path, threads: int = LATENCY_THREADS) -> Any:
+    from ai_edge_litert.interpreter import Interpreter
+
+    if isinstance(model, bytes):
+        return Interpreter(model_content=model, num_threads=threads)
+    return Interpreter(model_path=str(model), num_threads=threads)
+
+
+def io_details(model: bytes | str | Path) -> dict[str, Any]:
+    """Input/output dtype, shape, scale and zero-point of a ``.tflite``."""
+    interp = _interpreter(model)
+    out: dict[str, Any] = {}
+    for key, det in (
+        ("input", interp.get_input_details()[0]),
+        ("output", interp.get_output_details()[0]),
+    ):
+        scale, zero = det["quantization"]
+        out[key] = {
+            "dtype": np.dtype(det["dtype"]).name,
+            "shape": [int(d) for d in det["shape"]],
+            "scale": float(scale),
+            "zero_point": int(zero),
+        }
+    return out
+
+
+def _quantize_input(x: np.ndarray, det: dict[str, Any]) -> np.ndarray:
+    dtype = np.dtype(det["dtype"])
+    if dtype == np.float32:
+        return x.astype(np.float32)
+    scale, zero = det["quantization"]
+    if scale == 0:
+        raise ValueError("quantized model input without a scale")
+    info = np.iinfo(dtype)
+    return np.clip(np.round(x / scale + zero), info.min, info.max).astype(dtype)
+
+
+def _dequantize_output(y: np.ndarray, det: dict[str, Any]) -> np.ndarray:
+    if np.dtype(det["dtype"]) == np.float32:
+        return y
+    scale, zero = det["quantization"]
+    return (y.astype(np.float32) - zero) * scale
+
+
+def tflite_accuracy(
+    model: bytes | str | Path, splits: Any, split: str = "test", batch: int = 128
+) -> float:
+    """Top-1 accuracy of a ``.tflite`` on ``split`` (LiteRT)."""
+    interp = _interpreter(model, threads=2)
+    inp = interp.get_input_details()[0]
+    out = interp.get_output_details()[0]
+    correct = total = 0
+    current = -1
+    for xb, yb in splits.batches(split, batch):
+        if len(xb) != current:
+            interp.resize_tensor_input(inp["index"], [len(xb), *inp["shape"][1:]])
+            interp.allocate_tensors()
+            inp = interp.get_input_details()[0]
+            out = interp.get_output_details()[0]
+            current = len(xb)
+        interp.set_tensor(inp["index"], _quantize_input(np.asarray(xb), inp))
+        interp.invoke()
+        pred = _dequantize_output(interp.get_tensor(out["index"]), out)
+        correct += int(np.sum(np.argmax(pred, axis=-1) == np.asarray(yb)))
+        total += len(yb)
+    return correct / total if total else 0.0
+
+
+def latency_ms(
+    model: bytes | str | Path,
+    sample: np.ndarray,
+    threads: int = LATENCY_THREADS,
+    runs: int = 50,
+    warmup: int = 5,
+) -> float:
+    """Median wall time (ms) of one single-sample inference with ``threads`` threads."""
+    interp = _interpreter(model, threads=threads)
+    interp.allocate_tensors()
+    inp = interp.get_input_details()[0]
+    x = _quantize_input(np.asarray(sample)[:1], inp)
+    times = []
+    for i in range(warmup + runs):
+        interp.set_tensor(inp["index"], x)
+        t0 = time.perf_counter()
+        interp.invoke()
+        if i >= warmup:
+            times.append(time.perf_counter() - t0)
+    return statistics.median(times) * 1000.0
+
+
+def _layer_name(tensor_name: str, layer_names: list[str]) -> str:
+    """Map a TFLite tensor name ("model/conv1/Conv2D") back to a Keras layer name."""
+    parts = tensor_name.replace(";", "/").split("/")
+    for part in parts:
+        if part in layer_names:
+            return part
+    for name in layer_names:
+        if name in tensor_name:
+            return name
+    return tensor_name
+
+
+def kernel_weights(
+    model: bytes | str | Path, layer_names: list[str] | None = None
+) -> dict[str, dict[str, Any]]:
+    """Kernels of Conv/Dense/DepthwiseConv ops as stored in the file.
+
+    Returns ``{layer: {"values": array, "zero_point": per-channel array, "axis": channel
+    axis, "dtype": str}}``; float16 weights are followed through their DEQUANTIZE op.
+    """
+    interp = _interpreter(model)
+    interp.allocate_tensors()
+    tensors = {t["index"]: t for t in interp.get_tensor_details()}
+    ops = interp._get_ops_details()
+    producer = {o: op for op in ops for o in op["outputs"]}
+    names = layer_names or []
+    found: dict[str, dict[str, Any]] = {}
+    for op in ops:
+        if op["op_name"] not in KERNEL_OPS or len(op["inputs"]) < 2:
+            continue
+        idx = int(op["inputs"][1])
+        src = producer.get(idx)
+        if src is not None and src["op_name"] in ("DEQUANTIZE", "DENSIFY"):
+            idx = int(src["inputs"][0])
+        det = tensors[idx]
+        values = interp.get_tensor(idx)
+        qp = det.get("quantization_parameters", {})
+        zero = np.asarray(qp.get("zero_points", np.zeros(0)), dtype=np.int64)
+        axis = int(qp.get("quantized_dimension", 0)) if zero.size > 1 else KERNEL_OPS[op["op_name"]]
+        name = _layer_name(det["name"], names)
+        if name in found:
+            name = f"{name}#{len(found)}"
+        found[name] = {
+            "values": np.asarray(values),
+            "zero_point": zero,
+            "axis": axis,
+            "dtype": np.dtype(det["dtype"]).name,
+        }
+    return found
+
+
+def _zeros(entry: dict[str, Any]) -> np.ndarray:
+    values, zero, axis = entry["values"], entry["zero_point"], entry["axis"]
+    if zero.size == 0 or not np.issubdtype(values.dtype, np.integer):
+        return values == 0
+    if zero.size == 1:
+        return values == zero[0]
+    shape = [1] * values.ndim
+    shape[axis] = -1
+    return values == zero.reshape(shape)
+
+
+def sparsity_report(
+    model: bytes | str | Path, layer_names: list[str] | None = None
+) -> dict[str, Any]:
+    """Exact zeros among exported kernels: overall, per layer, and the largest number of
+    distinct values in any output channel (per layer), measured on the file."""
+    kernels = kernel_weights(model, layer_names)
+    per_layer: dict[str, float] = {}
+    distinct: dict[str, int] = {}
+    zeros_total = size_total = 0
+    for name, entry in kernels.items():
+        z = _zeros(entry)
+        per_layer[name] = float(z.mean()) if z.size else 0.0
+        zeros_total += int(z.sum())
+        size_total += int(z.size)
+        values = np.moveaxis(entry["values"], entry["axis"], 0).reshape(
+            entry["values"].shape[entry["axis"]], -1
+        )
+        distinct[name] = int(max(len(np.unique(row)) for row in values)) if values.size else 0
+    return {
+        "sparsity": zeros_total / size_total if size_total else 0.0,
+        "per_layer_sparsity": per_layer,
+        "max_distinct_per_channel": distinct,
+        "kernel_dtypes": {n: e["dtype"] for n, e in kernels.items()},
+    }
+
+
+def measure_tflite(
+    model: bytes,
+    splits: Any,
+    layer_names: list[str] | None = None,
+    sparsity_source: bytes | None = None,
+    threads: int = LATENCY_THREADS,
+) -> dict[str, Any]:
+    """Everything DESIGN.md asks of one artifact, measured on it."""
+    sample = next(iter(splits.batches("test", 1)))[0]
+    out: dict[str, Any] = {
+        **file_sizes(model),
+        "accuracy": tflite_accuracy(model, splits),
+        "latency_ms": latency_ms(model, sample, threads=threads),
+    }
+    out.update(sparsity_report(sparsity_source or model, layer_names))
+    return out

@@ -1,0 +1,107 @@
+"""pyqtgraph charts: live training charts, accuracy-vs-size scatter, per-layer sparsity bars.
+
+Live charts keep one curve per series and redraw from a 150 ms timer (``setData`` on the
+whole series), never once per event, so a burst of events costs nothing on screen.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("PYQTGRAPH_QT_LIB", "PySide6")
+
+import pyqtgraph as pg  # noqa: E402
+from PySide6.QtCore import Qt, QTimer  # noqa: E402
+from PySide6.QtWidgets import QGridLayout, QWidget  # noqa: E402
+
+from gui.state import RunRecord  # noqa: E402
+
+pg.setConfigOptions(antialias=True, background="w", foreground="#333")
+
+REDRAW_MS = 150
+TRAIN = pg.mkPen("#1f77b4", width=2)
+VAL = pg.mkPen("#ff7f0e", width=2, style=Qt.PenStyle.DashLine)
+# chart title, y label, [(series key, legend name, pen)]
+LIVE_CHARTS = (
+    ("Accuracy", "", [("accuracy", "train", TRAIN), ("val_accuracy", "validation", VAL)]),
+    ("Loss", "", [("loss", "train", TRAIN), ("val_loss", "validation", VAL)]),
+    ("Sparsity", "", [("sparsity", "weights = 0", pg.mkPen("#2ca02c", width=2))]),
+    (
+        "Estimated size (KB)",
+        "",
+        [
+            ("est_tflite_bytes", ".tflite", pg.mkPen("#9467bd", width=2)),
+            ("est_gzip_bytes", "gzip", pg.mkPen("#d62728", width=2)),
+        ],
+    ),
+)
+KB_SERIES = ("est_tflite_bytes", "est_gzip_bytes")
+
+
+def _plot(title: str) -> pg.PlotWidget:
+    w = pg.PlotWidget()
+    w.setTitle(title, size="10pt")
+    w.showGrid(x=True, y=True, alpha=0.25)
+    w.setLabel("bottom", "epoch")
+    w.setMinimumSize(220, 150)
+    w.setMenuEnabled(False)
+    return w
+
+
+class LiveCharts(QWidget):
+    """Four live charts bound to one ``RunRecord``'s series."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        grid = QGridLayout(self)
+        grid.setContentsMargins(0, 0, 0, 0)
+        grid.setSpacing(6)
+        self.plots: dict[str, pg.PlotWidget] = {}
+        self.curves: dict[str, pg.PlotDataItem] = {}
+        for i, (title, _y, series) in enumerate(LIVE_CHARTS):
+            plot = _plot(title)
+            legend = plot.addLegend(offset=(-5, 5), labelTextSize="8pt")
+            legend.setBrush(pg.mkBrush(255, 255, 255, 200))
+            for key, name, pen in series:
+                self.curves[key] = plot.plot(
+                    [], [], pen=pen, name=name, symbol="o", symbolSize=4, symbolPen=pen,
+                    symbolBrush=pen.color(),
+                )
+            self.plots[title] = plot
+            grid.addWidget(plot, i // 2, i % 2)
+        self.run: RunRecord | None = None
+        self.points_drawn = 0  # total points on the curves after the last redraw
+        self._dirty = False
+        self._timer = QTimer(self)
+        self._timer.setInterval(REDRAW_MS)
+        self._timer.timeout.connect(self.redraw)
+
+    def show_run(self, run: RunRecord | None) -> None:
+        """Draw ``run``'s series (and keep drawing them while it grows)."""
+        self.run = run
+        self.mark_dirty()
+        self.redraw()
+
+    def start_live(self) -> None:
+        self._timer.start()
+
+    def stop_live(self) -> None:
+        self._timer.stop()
+        self.redraw()
+
+    def mark_dirty(self) -> None:
+        self._dirty = True
+
+    def redraw(self) -> None:
+        if not self._dirty:
+            return
+        self._dirty = False
+        series = self.run.series if self.run is not None else {}
+        total = 0
+        for key, curve in self.curves.items():
+            pts = series.get(key, [])
+            xs = [p[0] for p in pts]
+            ys = [p[1] / 1024.0 if key in KB_SERIES else p[1] for p in pts]
+            curve.setData(xs, ys)
+            total += len(pts)
+        self.points_drawn = total

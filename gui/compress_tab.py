@@ -1,0 +1,810 @@
+"""Compress tab: a five-step wizard (techniques → settings → data → review → run).
+
+The settings forms are built from ``engine.recipe.STEP_SPECS`` (kind, default, range,
+choices; the help text becomes the tooltip), the recipe is validated with
+``engine.recipe.validate_recipe`` on every change and its message shown inline. The run page
+shows the stage, a progress bar with the time left, a Cancel button, the log and live charts.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QFont
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QPlainTextEdit,
+    QProgressBar,
+    QPushButton,
+    QScrollArea,
+    QSpinBox,
+    QSplitter,
+    QStackedWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from engine.errors import RecipeError
+from engine.recipe import STEP_ORDER, STEP_SPECS, Knob, Recipe, parse_recipe_text, validate_recipe
+from gui.charts import LiveCharts
+from gui.data_picker import DataPicker
+from gui.errors import ErrorReporter
+from gui.format import fmt_bytes, fmt_duration, fmt_pct, fmt_ratio
+from gui.runner import EngineClient, Job
+from gui.state import RunRecord, Session
+
+PAGES = ("Techniques", "Settings", "Data", "Review", "Run")
+TECHNIQUES, SETTINGS, DATA, REVIEW, RUN = range(5)
+ERROR_STYLE = "color: #b00020;"
+WARN_STYLE = "color: #8a6d00;"
+OK_STYLE = "color: #1b5e20;"
+
+
+class KnobEditor:
+    """One editor widget for one ``Knob`` (spin box, check box, combo box or line edit)."""
+
+    def __init__(self, knob: Knob, on_change: Callable[[], None]) -> None:
+        self.knob = knob
+        k = knob
+        w: QWidget
+        if k.kind == "bool":
+            w = QCheckBox()
+            w.setChecked(bool(k.default))
+            w.toggled.connect(on_change)
+        elif k.kind == "int":
+            w = QSpinBox()
+            w.setRange(int(k.minimum if k.minimum is not None else 0),
+                       int(k.maximum if k.maximum is not None else 1_000_000))
+            w.setValue(int(k.default))
+            w.valueChanged.connect(on_change)
+        elif k.kind == "float" and (k.minimum is None or k.minimum >= 1e-3):
+            w = QDoubleSpinBox()
+            w.setDecimals(3)
+            w.setSingleStep(0.05 if (k.maximum or 10) <= 1 else 0.5)
+            w.setRange(k.minimum if k.minimum is not None else -1e9,
+                       k.maximum if k.maximum is not None else 1e9)
+            w.setValue(float(k.default))
+            w.valueChanged.connect(on_change)
+        elif k.kind == "choice":
+            w = QComboBox()
+            for c in k.choices:
+                w.addItem(c, c)
+            w.setCurrentIndex(max(0, w.findData(k.default)))
+            w.currentIndexChanged.connect(on_change)
+        else:  # str, path, and tiny floats such as learning rates ("1e-4")
+            w = QLineEdit("" if k.default is None else _float_text(k.default))
+            if k.optional:
+                w.setPlaceholderText("(optional)")
+            w.textChanged.connect(on_change)
+        tip = k.help
+        if k.minimum is not None or k.maximum is not None:
+            tip += f"\nRange: {_float_text(k.minimum)} – {_float_text(k.maximum)}."
+        tip += f"\nDefault: {_float_text(k.default)}."
+        w.setToolTip(tip)
+        self.widget = w
+
+    def value(self) -> Any:
+        w, k = self.widget, self.knob
+        if isinstance(w, QCheckBox):
+            return w.isChecked()
+        if isinstance(w, (QSpinBox, QDoubleSpinBox)):
+            return w.value()
+        if isinstance(w, QComboBox):
+            return w.currentData()
+        text = w.text().strip()
+        if k.kind == "float":
+            try:
+                return float(text)
+            except ValueError:
+                return text  # validate_recipe names the problem
+        if k.optional and not text:
+            return None
+        return text
+
+    def set_value(self, value: Any) -> None:
+        w = self.widget
+        if isinstance(w, QCheckBox):
+            w.setChecked(bool(value))
+        elif isinstance(w, QSpinBox):
+            w.setValue(int(value))
+        elif isinstance(w, QDoubleSpinBox):
+            w.setValue(float(value))
+        elif isinstance(w, QComboBox):
+            w.setCurrentIndex(max(0, w.findData(value)))
+        else:
+            w.setText("" if value is None else _float_text(value))
+
+
+def _float_text(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:g}"
+    return "" if v is None else str(v)
+
+
+class CompressTab(QWidget):
+    """The wizard and the run page; ``session.runs`` receives every run started here."""
+
+    runStarted = Signal(object)  # RunRecord
+    runFinished = Signal(object)  # RunRecord (any final status)
+    showResultsRequested = Signal()
+    dataChosen = Signal(str, str)  # the Data page's picker: spec, scale
+
+    def __init__(
+        self,
+        client: EngineClient,
+        session: Session,
+        errors: ErrorReporter,
+        runs_dir: Path,
+        last_folder: Callable[[str], str] | None = None,
+        remember_folder: Callable[[str, str], None] | None = None,
+        examples_dir: Path | None = None,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.client = client
+        self.session = session
+        self.errors = errors
+        self.runs_dir = Path(runs_dir)
+        self._folder = last_folder or (lambda _k: "")
+        self._remember = remember_folder or (lambda _k, _p: None)
+        self.examples_dir = examples_dir
+        self.job: Job | None = None
+        self.run: RunRecord | None = None
+        self._stage = (0, 1, "")  # index, count, label
+        self._frac = 0.0
+        self._t0 = 0.0
+        self.editors: dict[str, dict[str, KnobEditor]] = {}
+        self.step_boxes: dict[str, QGroupBox] = {}
+
+        outer = QHBoxLayout(self)
+        self.steps = QListWidget()
+        self.steps.addItems([f"{i + 1}. {p}" for i, p in enumerate(PAGES)])
+        self.steps.setFixedWidth(150)
+        self.steps.currentRowChanged.connect(self.go_to)
+        outer.addWidget(self.steps)
+        right = QVBoxLayout()
+        self.stack = QStackedWidget()
+        right.addWidget(self.stack, 1)
+        nav = QHBoxLayout()
+        self.message = QLabel("")
+        self.message.setWordWrap(True)
+        nav.addWidget(self.message, 1)
+        self.back_button = QPushButton("← Back")
+        self.next_button = QPushButton("Next →")
+        self.back_button.clicked.connect(lambda: self.go_to(self.stack.currentIndex() - 1))
+        self.next_button.clicked.connect(self._next)
+        nav.addWidget(self.back_button)
+        nav.addWidget(self.next_button)
+        right.addLayout(nav)
+        outer.addLayout(right, 1)
+
+        self.stack.addWidget(self._build_techniques())
+        self.stack.addWidget(self._build_settings())
+        self.stack.addWidget(self._build_data())
+        self.stack.addWidget(self._build_review())
+        self.stack.addWidget(self._build_run())
+        self._on_techniques_changed()
+        self.go_to(TECHNIQUES)
+
+    # -- pages ----------------------------------------------------------------------------
+    def _build_techniques(self) -> QWidget:
+        page = QWidget()
+        lay = QVBoxLayout(page)
+        lay.addWidget(_heading("Choose the techniques"))
+        lay.addWidget(_note(
+            "They run in this order. Combine them freely: e.g. pruning → clustering → "
+            "quantization-aware training → int8 keeps the zeros and the clusters."
+        ))
+        self.technique_boxes: dict[str, QCheckBox] = {}
+        for t in STEP_ORDER:
+            spec = STEP_SPECS[t]
+            box = QCheckBox(spec.label)
+            box.setToolTip(spec.help)
+            f = box.font()
+            f.setBold(True)
+            box.setFont(f)
+            box.toggled.connect(self._on_techniques_changed)
+            self.technique_boxes[t] = box
+            lay.addWidget(box)
+            help_label = _note(spec.help)
+            help_label.setContentsMargins(24, 0, 0, 4)
+            lay.addWidget(help_label)
+        self.technique_boxes["prune"].setChecked(True)
+        self.technique_boxes["quantize"].setChecked(True)
+        row = QHBoxLayout()
+        row.addWidget(QLabel("Or start from an example:"))
+        self.examples = QComboBox()
+        self.examples.addItem("—", None)
+        for path in self._example_recipes():
+            self.examples.addItem(path.stem.replace("_", " "), str(path))
+        self.examples.activated.connect(self._on_example)
+        row.addWidget(self.examples, 1)
+        load = QPushButton("Load recipe…")
+        load.clicked.connect(self._load_recipe_dialog)
+        row.addWidget(load)
+        lay.addLayout(row)
+        lay.addStretch(1)
+        return page
+
+    def _build_settings(self) -> QWidget:
+        page = QWidget()
+        lay = QVBoxLayout(page)
+        lay.addWidget(_heading("Set the knobs"))
+        lay.addWidget(_note("Defaults suit most models; hover a field to see what it does."))
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        inner = QWidget()
+        self._settings_layout = QVBoxLayout(inner)
+        general = QGroupBox("Recipe")
+        form = QFormLayout(general)
+        self.recipe_name = QLineEdit("my-recipe")
+        self.recipe_name.setToolTip("A name for this recipe; runs and exported files use it.")
+        self.seed = QSpinBox()
+        self.seed.setRange(0, 2**31 - 1)
+        self.seed.setToolTip("Random seed: the same seed gives the same result on this computer.")
+        self.batch = QSpinBox()
+        self.batch.setRange(1, 4096)
+        self.batch.setValue(32)
+        self.batch.setToolTip("Samples per training step while fine-tuning.")
+        for w in (self.recipe_name,):
+            w.textChanged.connect(self._validate)
+        self.seed.valueChanged.connect(self._validate)
+        self.batch.valueChanged.connect(self._validate)
+        form.addRow("Name:", self.recipe_name)
+        form.addRow("Seed:", self.seed)
+        form.addRow("Batch size:", self.batch)
+        self._settings_layout.addWidget(general)
+        for t in STEP_ORDER:
+            spec = STEP_SPECS[t]
+            box = QGroupBox(spec.label)
+            box.setToolTip(spec.help)
+            form = QFormLayout(box)
+            self.editors[t] = {}
+            for knob in spec.knobs:
+                ed = KnobEditor(knob, self._validate)
+                self.editors[t][knob.name] = ed
+                label = QLabel(knob.title + ":")
+                label.setToolTip(ed.widget.toolTip())
+                form.addRow(label, ed.widget)
+            self.step_boxes[t] = box
+            self._settings_layout.addWidget(box)
+        self._settings_layout.addStretch(1)
+        scroll.setWidget(inner)
+        lay.addWidget(scroll, 1)
+        self.validation = QLabel("")
+        self.validation.setWordWrap(True)
+        self.validation.setObjectName("recipeValidation")
+        lay.addWidget(self.validation)
+        return page
+
+    def _build_data(self) -> QWidget:
+        page = QWidget()
+        lay = QVBoxLayout(page)
+        lay.addWidget(_heading("Check the data"))
+        lay.addWidget(_note(
+            "Fine-tuning trains on the training split and watches validation; every accuracy "
+            "you see is measured on the test split, which no step trains on."
+        ))
+        self.model_line = QLabel("")
+        self.model_line.setWordWrap(True)
+        lay.addWidget(self.model_line)
+        box = QGroupBox("Dataset")
+        bl = QVBoxLayout(box)
+        self.data_picker = DataPicker(lambda: self._folder("data"))
+        self.data_picker.changed.connect(self.dataChosen)
+        bl.addWidget(self.data_picker)
+        lay.addWidget(box)
+        lay.addStretch(1)
+        return page
+
+    def _build_review(self) -> QWidget:
+        page = QWidget()
+        lay = QVBoxLayout(page)
+        lay.addWidget(_heading("Review the recipe"))
+        self.summary = QLabel("")
+        self.summary.setWordWrap(True)
+        self.summary.setTextFormat(Qt.TextFormat.RichText)
+        lay.addWidget(self.summary)
+        self.recipe_json = QPlainTextEdit()
+        self.recipe_json.setReadOnly(True)
+        self.recipe_json.setFont(QFont("monospace"))
+        lay.addWidget(self.recipe_json, 1)
+        row = QHBoxLayout()
+        save = QPushButton("Save recipe…")
+        save.clicked.connect(self._save_recipe_dialog)
+        load = QPushButton("Load recipe…")
+        load.clicked.connect(self._load_recipe_dialog)
+        row.addWidget(save)
+        row.addWidget(load)
+        row.addStretch(1)
+        lay.addLayout(row)
+        self.review_status = QLabel("")
+        self.review_status.setWordWrap(True)
+        lay.addWidget(self.review_status)
+        return page
+
+    def _build_run(self) -> QWidget:
+        page = QWidget()
+        lay = QVBoxLayout(page)
+        head = QHBoxLayout()
+        self.run_title = _heading("No run yet")
+        head.addWidget(self.run_title, 1)
+        self.results_button = QPushButton("See results")
+        self.results_button.clicked.connect(self.showResultsRequested)
+        self.results_button.setEnabled(False)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setToolTip("Stop the run (Esc). Nothing half-finished is kept.")
+        self.cancel_button.clicked.connect(self.cancel_run)
+        self.cancel_button.setEnabled(False)
+        head.addWidget(self.results_button)
+        head.addWidget(self.cancel_button)
+        lay.addLayout(head)
+        row = QHBoxLayout()
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 1000)
+        self.progress.setValue(0)
+        self.progress.setTextVisible(True)
+        self.progress.setFormat("")
+        row.addWidget(self.progress, 1)
+        self.time_left = QLabel("")
+        self.time_left.setMinimumWidth(150)
+        row.addWidget(self.time_left)
+        lay.addLayout(row)
+        self.stage_label = QLabel("")
+        lay.addWidget(self.stage_label)
+        split = QSplitter(Qt.Orientation.Vertical)
+        self.charts = LiveCharts()
+        split.addWidget(self.charts)
+        self.log = QPlainTextEdit()
+        self.log.setReadOnly(True)
+        self.log.setMaximumBlockCount(5000)
+        self.log.setFont(QFont("monospace"))
+        self.log.setPlaceholderText("The engine's log appears here while a recipe runs.")
+        split.addWidget(self.log)
+        split.setStretchFactor(0, 4)
+        split.setStretchFactor(1, 1)
+        split.setSizes([420, 110])
+        lay.addWidget(split, 1)
+        return page
+
+    # -- navigation -----------------------------------------------------------------------
+    def go_to(self, index: int) -> None:
+        index = max(0, min(RUN, index))
+        if self.stack.currentIndex() != index:
+            self.stack.setCurrentIndex(index)
+        if self.steps.currentRow() != index:
+            self.steps.blockSignals(True)
+            self.steps.setCurrentRow(index)
+            self.steps.blockSignals(False)
+        self.back_button.setEnabled(index > 0)
+        if index == REVIEW:
+            self.next_button.setText("Run ▶")
+        elif index == RUN:
+            self.next_button.setText("New recipe")
+        else:
+            self.next_button.setText("Next →")
+        if index == DATA:
+            self.refresh_data()
+        if index == REVIEW:
+            self._refresh_review()
+        self.message.setText("")
+
+    def _next(self) -> None:
+        i = self.stack.currentIndex()
+        if i == REVIEW:
+            self.start_run()
+        elif i == RUN:
+            self.go_to(TECHNIQUES)
+        else:
+            self.go_to(i + 1)
+
+    # -- recipe ---------------------------------------------------------------------------
+    def selected_steps(self) -> list[str]:
+        return [t for t in STEP_ORDER if self.technique_boxes[t].isChecked()]
+
+    def _on_techniques_changed(self) -> None:
+        chosen = self.selected_steps()
+        for t, box in self.step_boxes.items():
+            box.setVisible(t in chosen)
+        self._validate()
+
+    def recipe_dict(self) -> dict[str, Any]:
+        """The recipe as the forms show it (not yet validated)."""
+        steps = []
+        for t in self.selected_steps():
+            step: dict[str, Any] = {"type": t}
+            for name, ed in self.editors[t].items():
+                step[name] = ed.value()
+            steps.append(step)
+        return {
+            "schema_version": 1,
+            "name": self.recipe_name.text().strip() or "recipe",
+            "seed": self.seed.value(),
+            "batch_size": self.batch.value(),
+            "steps": steps,
+        }
+
+    def validated_recipe(self) -> Recipe:
+        """Raises RecipeError with the engine's message."""
+        return validate_recipe(self.recipe_dict())
+
+    def _validate(self, *_args: Any) -> Recipe | None:
+        if not hasattr(self, "validation"):
+            return None
+        try:
+            recipe = self.validated_recipe()
+        except RecipeError as exc:
+            self.validation.setStyleSheet(ERROR_STYLE)
+            self.validation.setText(f"✗ {exc}")
+            return None
+        if recipe.warnings:
+            self.validation.setStyleSheet(WARN_STYLE)
+            self.validation.setText("⚠ " + "\n⚠ ".join(recipe.warnings))
+        else:
+            self.validation.setStyleSheet(OK_STYLE)
+            self.validation.setText("✓ The recipe is valid.")
+        return recipe
+
+    def set_recipe(self, recipe: Recipe) -> None:
+        """Fill the forms from a validated recipe."""
+        types = recipe.step_types()
+        for t, box in self.technique_boxes.items():
+            box.blockSignals(True)
+            box.setChecked(t in types)
+            box.blockSignals(False)
+        for step in recipe.steps:
+            for name, ed in self.editors[step["type"]].items():
+                if name in step:
+                    ed.set_value(step[name])
+        self.recipe_name.setText(recipe.name)
+        self.seed.setValue(recipe.seed)
+        self.batch.setValue(recipe.batch_size)
+        self._on_techniques_changed()
+        if self.stack.currentIndex() == REVIEW:
+            self._refresh_review()
+
+    def load_recipe_file(self, path: str | Path) -> bool:
+        """Load a recipe JSON file into the wizard; a bad file is reported, nothing changes."""
+        p = Path(path)
+        try:
+            text = p.read_text(encoding="utf-8")
+            recipe = parse_recipe_text(text, source=f"recipe {p.name}")
+        except (OSError, UnicodeDecodeError) as exc:
+            self.errors.report("Cannot load the recipe", f"cannot read {p.name}: {exc}")
+            return False
+        except RecipeError as exc:
+            self.errors.report("Cannot load the recipe", str(exc))
+            return False
+        # Steps the wizard's order cannot express (e.g. finetune before prune) stay as loaded
+        # in the JSON only if the order matches STEP_ORDER.
+        order = [STEP_ORDER.index(t) for t in recipe.step_types()]
+        if order != sorted(order):
+            self.errors.report(
+                "Recipe loaded partly",
+                f"{p.name} orders its steps as {' → '.join(recipe.step_types())}; the wizard "
+                f"uses {' → '.join(t for t in STEP_ORDER if t in recipe.step_types())}.",
+            )
+        self.set_recipe(recipe)
+        return True
+
+    def save_recipe_file(self, path: str | Path) -> bool:
+        try:
+            recipe = self.validated_recipe()
+        except RecipeError as exc:
+            self.errors.report("The recipe is not valid", str(exc))
+            return False
+        try:
+            Path(path).write_text(json.dumps(recipe.to_dict(), indent=2) + "\n", encoding="utf-8")
+        except OSError as exc:
+            self.errors.report("Cannot save the recipe", f"{path}: {exc.strerror or exc}")
+            return False
+        self.review_status.setStyleSheet(OK_STYLE)
+        self.review_status.setText(f"Saved to {path}")
+        return True
+
+    def _example_recipes(self) -> list[Path]:
+        if self.examples_dir is None or not self.examples_dir.is_dir():
+            return []
+        return sorted(self.examples_dir.glob("*.json"))
+
+    def _on_example(self, _index: int) -> None:
+        path = self.examples.currentData()
+        if path:
+            self.load_recipe_file(path)
+
+    def _load_recipe_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Load recipe", self._folder("recipe"), "Recipes (*.json);;All files (*)"
+        )
+        if path:
+            self._remember("recipe", path)
+            self.load_recipe_file(path)
+
+    def _save_recipe_dialog(self) -> None:
+        start = str(Path(self._folder("recipe")) / f"{self.recipe_name.text() or 'recipe'}.json")
+        path, _ = QFileDialog.getSaveFileName(self, "Save recipe", start, "Recipes (*.json)")
+        if path:
+            self._remember("recipe", path)
+            self.save_recipe_file(path)
+
+    def _refresh_review(self) -> None:
+        recipe = self._validate()
+        if recipe is None:
+            self.summary.setText(f"<span style='{ERROR_STYLE}'>{self.validation.text()}</span>")
+            self.recipe_json.setPlainText(json.dumps(self.recipe_dict(), indent=2))
+            return
+        model = self.session.model
+        data = self.session.data
+        lines = []
+        for i, step in enumerate(recipe.steps, 1):
+            lines.append(f"{i}. <b>{STEP_SPECS[step['type']].label}</b>: {_describe(step)}")
+        if recipe.steps[-1]["type"] != "quantize":
+            lines.append("Exported as float32 .tflite (no quantization step).")
+        where = (
+            f"Model: <b>{model.display_name if model else 'none — open one in the Model tab'}"
+            f"</b>; data: <b>{'demo digits' if data.spec == 'demo' else data.spec}</b>"
+            f" (scaling {data.scale})."
+        )
+        warn = "".join(f"<br><span style='{WARN_STYLE}'>⚠ {w}</span>" for w in recipe.warnings)
+        self.summary.setText(where + "<br>" + "<br>".join(lines) + warn)
+        self.recipe_json.setPlainText(json.dumps(recipe.to_dict(), indent=2))
+
+    def refresh_data(self) -> None:
+        """Show the session's model and dataset on the Data page."""
+        model = self.session.model
+        if model is None:
+            self.model_line.setStyleSheet(ERROR_STYLE)
+            self.model_line.setText("No model open: open one in the Model tab (or File → Open demo).")
+        else:
+            self.model_line.setStyleSheet("")
+            self.model_line.setText(f"Model: <b>{model.display_name}</b>")
+        self.data_picker.show_choice(self.session.data)
+
+    # -- running --------------------------------------------------------------------------
+    def can_run(self) -> str:
+        """Why a run cannot start now ('' if it can)."""
+        if self.job is not None and not self.job.done:
+            return "A compression is already running. Wait for it to finish or cancel it first."
+        if self.session.model is None:
+            return "Open a model first (Model tab, or File → Open demo)."
+        if self.session.data.error:
+            return f"The dataset does not fit the model: {self.session.data.error}"
+        return ""
+
+    def start_run(self, out_dir: str | Path | None = None) -> RunRecord | None:
+        """Validate and submit the recipe; returns the new run (None if refused)."""
+        why = self.can_run()
+        if why:
+            self.message.setStyleSheet(WARN_STYLE)
+            self.message.setText(why)
+            return None
+        try:
+            recipe = self.validated_recipe()
+        except RecipeError as exc:
+            self.message.setStyleSheet(ERROR_STYLE)
+            self.message.setText(f"✗ {exc}")
+            self.go_to(SETTINGS)
+            return None
+        model = self.session.model
+        assert model is not None
+        data = self.session.data
+        n = len(self.session.runs) + 1
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in recipe.name)
+        out = Path(out_dir) if out_dir else self.runs_dir / f"{stamp}-{n:02d}-{safe}"
+        run = RunRecord(
+            id=f"run-{n}",
+            name=f"#{n} {recipe.name}",
+            recipe=recipe.to_dict(),
+            model=model.spec,
+            data=data.spec,
+            scale=data.scale,
+            out_dir=str(out),
+        )
+        self.session.runs.append(run)
+        self.run = run
+        params = {
+            "model": model.spec,
+            "data": data.spec,
+            "scale": data.scale,
+            "allow_unsafe": model.allow_unsafe,
+            "recipe": recipe.to_dict(),
+            "out": str(out),
+        }
+        job = self.client.submit("compress", params)
+        self.job = job
+        job.accepted.connect(self._on_accepted)
+        job.stage.connect(self._on_stage)
+        job.progress.connect(self._on_progress)
+        job.metric.connect(self._on_metric)
+        job.log.connect(self._on_log)
+        job.finished.connect(self._on_finished)
+        self._reset_run_view(run)
+        self.go_to(RUN)
+        self.runStarted.emit(run)
+        return run
+
+    def cancel_run(self) -> None:
+        if self.job is not None and not self.job.done:
+            self.cancel_button.setEnabled(False)
+            self.cancel_button.setText("Cancelling…")
+            self.stage_label.setText("Cancelling: the engine stops after the current batch…")
+            self.client.cancel(self.job)
+
+    @property
+    def running(self) -> bool:
+        return self.job is not None and not self.job.done
+
+    def _reset_run_view(self, run: RunRecord) -> None:
+        self.run_title.setText(f"Running {run.name}")
+        self.progress.setValue(0)
+        self.progress.setFormat("waiting for the engine…")
+        self.time_left.setText("")
+        busy = self.client.running_job
+        self.stage_label.setText(
+            f"Queued behind the engine's current job ({busy.name})." if busy and busy is not self.job
+            else "Starting…"
+        )
+        self.log.clear()
+        self.cancel_button.setEnabled(True)
+        self.cancel_button.setText("Cancel")
+        self.results_button.setEnabled(False)
+        self._stage = (0, 1, "")
+        self._frac = 0.0
+        self._t0 = time.monotonic()
+        self.charts.show_run(run)
+        self.charts.start_live()
+
+    def _on_accepted(self) -> None:
+        self._t0 = time.monotonic()
+        self.stage_label.setText("The engine accepted the run.")
+        self.progress.setFormat("starting…")
+
+    def _on_stage(self, ev: dict[str, Any]) -> None:
+        idx, count = int(ev.get("index", 0)), max(1, int(ev.get("count", 1)))
+        label = str(ev.get("label") or ev.get("stage", ""))
+        if ev.get("state") == "start":
+            self._stage = (idx, count, label)
+            self._set_fraction(idx / count)
+            self.stage_label.setText(f"Step {idx + 1} of {count}: {label}")
+            self._append_log(f"▶ {label}")
+        else:
+            self._set_fraction((idx + 1) / count)
+
+    def _on_progress(self, ev: dict[str, Any]) -> None:
+        idx, count, label = self._stage
+        total = max(1, int(ev.get("total", 1)))
+        step = min(total, int(ev.get("step", 0)))
+        self._set_fraction((idx + step / total) / count)
+
+    def _set_fraction(self, frac: float) -> None:
+        frac = max(self._frac, min(1.0, frac))  # never goes backwards
+        self._frac = frac
+        self.progress.setValue(int(frac * 1000))
+        label = self._stage[2]
+        self.progress.setFormat(f"{frac * 100:.0f} % — {label}" if label else f"{frac * 100:.0f} %")
+        elapsed = time.monotonic() - self._t0
+        if 0.03 < frac < 1.0 and elapsed > 1.0:
+            self.time_left.setText(f"about {fmt_duration(elapsed * (1 - frac) / frac)} left")
+        elif frac >= 1.0:
+            self.time_left.setText("")
+
+    def _on_metric(self, ev: dict[str, Any]) -> None:
+        if self.run is None:
+            return
+        values = ev.get("values") or {}
+        self.run.add_metric(float(ev.get("epoch", 0.0)), values)
+        self.charts.mark_dirty()
+        if "val_accuracy" in values:
+            parts = [f"{k}={v:.4g}" for k, v in values.items() if isinstance(v, (int, float))]
+            self._append_log(f"  epoch {float(ev.get('epoch', 0)):g}: " + " ".join(parts))
+
+    def _on_log(self, ev: dict[str, Any]) -> None:
+        level = ev.get("level", "info")
+        prefix = {"warning": "⚠ ", "error": "✗ "}.get(level, "")
+        self._append_log(prefix + str(ev.get("message", "")))
+
+    def _append_log(self, text: str) -> None:
+        if self.run is not None:
+            self.run.log.append(text)
+        self.log.appendPlainText(text)
+
+    def _on_finished(self, state: str) -> None:
+        job, run = self.job, self.run
+        if job is None or run is None:
+            return
+        run.ended = time.time()
+        self.cancel_button.setEnabled(False)
+        self.cancel_button.setText("Cancel")
+        self.time_left.setText("")
+        if state == "finished":
+            run.status = "finished"
+            run.metrics = job.result or {}
+            if not run.series and isinstance(run.metrics.get("series"), dict):
+                for key, pts in run.metrics["series"].items():
+                    run.series[key] = [tuple(p) for p in pts if isinstance(p, (list, tuple))]
+            self._set_fraction(1.0)
+            c = run.compressed
+            self.progress.setFormat("100 % — done")
+            self.run_title.setText(f"Finished {run.name}")
+            self.stage_label.setStyleSheet(OK_STYLE)
+            self.stage_label.setText(
+                f"✓ gzip {fmt_bytes(c.get('tflite_gzip_bytes'))} ({fmt_ratio(run.metrics.get('ratio_gzip'))}"
+                f" smaller), raw {fmt_bytes(c.get('tflite_bytes'))} "
+                f"({fmt_ratio(run.metrics.get('ratio_raw'))}), accuracy {fmt_pct(c.get('accuracy'))}"
+                f" (drop {fmt_pct(run.metrics.get('accuracy_drop'))})."
+            )
+            self.results_button.setEnabled(True)
+            self._append_log(f"✓ finished; files in {run.out_dir}")
+        elif state == "cancelled":
+            run.status = "cancelled"
+            self.run_title.setText(f"Cancelled {run.name}")
+            self.progress.setFormat("cancelled")
+            self.stage_label.setStyleSheet(WARN_STYLE)
+            self.stage_label.setText("Cancelled. Nothing from this run was kept.")
+            self._append_log("■ cancelled")
+        else:
+            run.status = "failed"
+            err = job.error or {}
+            run.error = str(err.get("message", ""))
+            self.run_title.setText(f"Failed {run.name}")
+            self.progress.setFormat("failed")
+            self.stage_label.setStyleSheet(ERROR_STYLE)
+            self.stage_label.setText(f"✗ {run.error}")
+            self._append_log(f"✗ {run.error}")
+            if err.get("kind") != "crashed":  # the crash itself is reported by the window
+                self.errors.report("The run failed", run.error, str(err.get("details", "")))
+        self.charts.stop_live()
+        self.runFinished.emit(run)
+
+    def reset_stage_style(self) -> None:
+        self.stage_label.setStyleSheet("")
+
+
+def _heading(text: str) -> QLabel:
+    label = QLabel(text)
+    f = label.font()
+    f.setPointSizeF(f.pointSizeF() * 1.25)
+    f.setBold(True)
+    label.setFont(f)
+    return label
+
+
+def _note(text: str) -> QLabel:
+    label = QLabel(text)
+    label.setWordWrap(True)
+    label.setStyleSheet("color: #555;")
+    return label
+
+
+def _describe(step: dict[str, Any]) -> str:
+    t = step["type"]
+    if t == "prune":
+        extra = ", 2:4 structured" if step.get("structured_2_4") else ""
+        return (f"{step['target_sparsity'] * 100:.0f} % of weights to zero ({step['schedule']} "
+                f"schedule{extra}), fine-tuned {step['epochs']} epoch(s)")
+    if t == "cluster":
+        keep = ", keeping pruned zeros" if step.get("preserve_sparsity") else ""
+        return f"{step['clusters']} shared values per layer{keep}, {step['epochs']} epoch(s)"
+    if t == "distill":
+        return (f"student at {step['width']:.2g}× width, temperature {step['temperature']:g}, "
+                f"{step['epochs']} epoch(s)")
+    if t == "quantize":
+        io = f", {step['io']} input/output" if step["mode"] == "int8" else ""
+        sparse = ", sparse encoding" if step.get("sparse") else ""
+        return f"{step['mode']} .tflite{io}{sparse}"
+    return f"{step.get('epochs', '?')} epoch(s) at learning rate {step.get('learning_rate', '?'):g}"

@@ -1,0 +1,140 @@
+"""Plain state objects the views are built on (no Qt): a loaded model, the dataset choice,
+runs and the session holding them. Tests hand a tab one of these; the project file
+(issue 4) can serialise them with ``to_dict`` / ``from_dict``.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+SERIES = (
+    "loss",
+    "val_loss",
+    "accuracy",
+    "val_accuracy",
+    "sparsity",
+    "est_tflite_bytes",
+    "est_gzip_bytes",
+)
+
+
+@dataclass
+class ModelInfo:
+    """A model the engine inspected: ``spec`` is what jobs receive ("demo" or a path)."""
+
+    spec: str
+    report: dict[str, Any] = field(default_factory=dict)
+    allow_unsafe: bool = False
+
+    @property
+    def display_name(self) -> str:
+        if self.spec == "demo":
+            return "Demo model (digits CNN)"
+        return Path(self.spec).name
+
+    @property
+    def layers(self) -> list[dict[str, Any]]:
+        rows = self.report.get("layers") or []
+        return [r for r in rows if isinstance(r, dict)]
+
+    @property
+    def totals(self) -> dict[str, Any]:
+        t = self.report.get("totals")
+        return t if isinstance(t, dict) else {}
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class DataChoice:
+    """The dataset: ``spec`` is "demo", an ``.npz`` path or an image folder; ``scale`` a rule.
+
+    ``description`` is the engine's ``check_data`` answer, ``error`` its message when the
+    data does not fit the model; both are None until checked.
+    """
+
+    spec: str = "demo"
+    scale: str = "auto"
+    description: dict[str, Any] | None = None
+    error: str | None = None
+
+    @property
+    def kind(self) -> str:
+        if self.spec == "demo":
+            return "demo"
+        return "npz" if self.spec.lower().endswith(".npz") else "folder"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"spec": self.spec, "scale": self.scale}
+
+
+@dataclass
+class RunRecord:
+    """One compression run: its recipe, live series, final metrics and artifacts."""
+
+    id: str
+    name: str
+    recipe: dict[str, Any]
+    model: str
+    data: str
+    scale: str = "auto"
+    out_dir: str = ""
+    status: str = "running"  # running | finished | failed | cancelled
+    metrics: dict[str, Any] | None = None
+    series: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
+    log: list[str] = field(default_factory=list)
+    error: str = ""
+    started: float = field(default_factory=time.time)
+    ended: float | None = None
+
+    def add_metric(self, epoch: float, values: dict[str, Any]) -> None:
+        for key, value in values.items():
+            if isinstance(value, (int, float)):
+                self.series.setdefault(key, []).append((float(epoch), float(value)))
+
+    @property
+    def compressed(self) -> dict[str, Any]:
+        c = (self.metrics or {}).get("compressed")
+        return c if isinstance(c, dict) else {}
+
+    @property
+    def baseline(self) -> dict[str, Any]:
+        b = (self.metrics or {}).get("baseline")
+        return b if isinstance(b, dict) else {}
+
+    def artifact(self, name: str) -> Path | None:
+        """Path of ``model.tflite`` / ``model.keras`` / ``metrics.json`` if it exists."""
+        if not self.out_dir:
+            return None
+        p = Path(self.out_dir) / name
+        return p if p.exists() else None
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["series"] = {k: [list(p) for p in v] for k, v in self.series.items()}
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> RunRecord:
+        d = dict(d)
+        d["series"] = {k: [tuple(p) for p in v] for k, v in (d.get("series") or {}).items()}
+        known = set(cls.__dataclass_fields__)
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+
+@dataclass
+class Session:
+    """Everything the window shows: model, dataset, baseline, runs (issue 4 saves this)."""
+
+    model: ModelInfo | None = None
+    data: DataChoice = field(default_factory=DataChoice)
+    baseline: dict[str, Any] | None = None
+    runs: list[RunRecord] = field(default_factory=list)
+    project_path: str | None = None
+
+    def finished_runs(self) -> list[RunRecord]:
+        return [r for r in self.runs if r.status == "finished"]
