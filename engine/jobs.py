@@ -8,6 +8,7 @@ Each job maps plain JSON parameters onto engine calls; the CLI calls the same en
 - ``compress``: {"model", "data", "recipe": dict, "out": dir, "scale", "allow_unsafe"}
                 -> metrics (the content of metrics.json)
 - ``report``:   {"tflite": path} -> deployment report (engine.report)
+- ``export_c``: {"tflite": path, "out_dir": dir, "name": str} -> {"c": path, "h": path}
 - ``demo``:     {"out": dir} -> {"model": path, "data": path}
 - ``sleep``:    {"seconds": float} -> {} (test helper: a cancellable job without TensorFlow)
 """
@@ -73,6 +74,15 @@ def _report(params: dict[str, Any], reporter: Reporter) -> dict[str, Any]:
     return report_tflite(params["tflite"])
 
 
+def _export_c(params: dict[str, Any], reporter: Reporter) -> dict[str, Any]:
+    from engine.export_c import write_c_array
+
+    c_path, h_path = write_c_array(
+        params["tflite"], params["out_dir"], name=params.get("name", "model")
+    )
+    return {"c": str(c_path), "h": str(h_path)}
+
+
 def _demo(params: dict[str, Any], reporter: Reporter) -> dict[str, Any]:
     from engine.demo import write_demo
 
@@ -95,6 +105,7 @@ JOBS: dict[str, Job] = {
     "check_data": _check_data,
     "compress": _compress,
     "report": _report,
+    "export_c": _export_c,
     "demo": _demo,
     "sleep": _sleep,
 }

@@ -134,11 +134,20 @@ def _layer(entry: dict[str, Any], problems: _Problems, functional: bool) -> dict
 
 @cache
 def _init_params(cls: type) -> tuple[frozenset[str], bool]:
-    """Constructor parameter names of a tf_keras class and whether it takes **kwargs."""
-    sig = inspect.signature(cls.__init__)
-    names = frozenset(p for p in sig.parameters if p != "self")
-    var_kw = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in sig.parameters.values())
-    return names, var_kw
+    """Constructor parameter names of a tf_keras class (through its base classes, which
+    receive ``**kwargs``) and whether it accepts arbitrary keyword arguments."""
+    names: set[str] = set()
+    var_kw = False
+    for klass in cls.__mro__:
+        if klass is object or "__init__" not in vars(klass):
+            continue
+        params = inspect.signature(klass.__init__).parameters
+        names |= {p for p, v in params.items() if p != "self" and v.kind is not v.VAR_POSITIONAL}
+        if not any(v.kind is inspect.Parameter.VAR_KEYWORD for v in params.values()):
+            break  # this constructor swallows nothing further
+        var_kw = True
+    names.discard("kwargs")
+    return frozenset(names), var_kw
 
 
 def _layer_config(cls: str, name: str, cfg: dict[str, Any], problems: _Problems) -> dict:
@@ -151,7 +160,10 @@ def _layer_config(cls: str, name: str, cfg: dict[str, Any], problems: _Problems)
     params, var_kw = _init_params(k2cls)
     allowed = params | (BASE_LAYER_KWARGS if var_kw else frozenset())
     out: dict[str, Any] = {}
+    skip = {"function", "arguments", "output_shape", "mask"} if cls == "Lambda" else set()
     for key, value in cfg.items():
+        if key in skip:
+            continue
         if key not in allowed:
             if key in DROPPABLE and value in DROPPABLE[key]:
                 continue

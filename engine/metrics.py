@@ -34,12 +34,37 @@ def file_sizes(data: bytes) -> dict[str, int]:
     return {"tflite_bytes": len(data), "tflite_gzip_bytes": len(gzip.compress(data, 9))}
 
 
-def _interpreter(model: bytes | str | Path, threads: int = LATENCY_THREADS) -> Any:
-    from ai_edge_litert.interpreter import Interpreter
+def _interpreter(model: bytes | str | Path, threads: int = LATENCY_THREADS,
+                 delegates: bool = True) -> Any:
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
+    kwargs: dict[str, Any] = {"num_threads": threads}
+    if not delegates:
+        kwargs["experimental_op_resolver_type"] = (
+            OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+        )
     if isinstance(model, bytes):
-        return Interpreter(model_content=model, num_threads=threads)
-    return Interpreter(model_path=str(model), num_threads=threads)
+        return Interpreter(model_content=model, **kwargs)
+    return Interpreter(model_path=str(model), **kwargs)
+
+
+def runtime_for(model: bytes | str | Path) -> str:
+    """"xnnpack" when LiteRT's default CPU delegate runs the model, else "builtin".
+
+    XNNPACK cannot run some graphs (e.g. int8 sparse-encoded FULLY_CONNECTED); LiteRT's
+    built-in kernels can, so those files are measured without the delegate.
+    """
+    try:
+        _interpreter(model).allocate_tensors()
+        return "xnnpack"
+    except RuntimeError:
+        return "builtin"
+
+
+def _ready(model: bytes | str | Path, threads: int) -> Any:
+    interp = _interpreter(model, threads, delegates=runtime_for(model) == "xnnpack")
+    interp.allocate_tensors()
+    return interp
 
 
 def io_details(model: bytes | str | Path) -> dict[str, Any]:
@@ -82,7 +107,7 @@ def tflite_accuracy(
     model: bytes | str | Path, splits: Any, split: str = "test", batch: int = 128
 ) -> float:
     """Top-1 accuracy of a ``.tflite`` on ``split`` (LiteRT)."""
-    interp = _interpreter(model, threads=2)
+    interp = _ready(model, threads=2)
     inp = interp.get_input_details()[0]
     out = interp.get_output_details()[0]
     correct = total = 0
@@ -110,8 +135,7 @@ def latency_ms(
     warmup: int = 5,
 ) -> float:
     """Median wall time (ms) of one single-sample inference with ``threads`` threads."""
-    interp = _interpreter(model, threads=threads)
-    interp.allocate_tensors()
+    interp = _ready(model, threads)
     inp = interp.get_input_details()[0]
     x = _quantize_input(np.asarray(sample)[:1], inp)
     times = []
@@ -144,8 +168,7 @@ def kernel_weights(
     Returns ``{layer: {"values": array, "zero_point": per-channel array, "axis": channel
     axis, "dtype": str}}``; float16 weights are followed through their DEQUANTIZE op.
     """
-    interp = _interpreter(model)
-    interp.allocate_tensors()
+    interp = _ready(model, LATENCY_THREADS)
     tensors = {t["index"]: t for t in interp.get_tensor_details()}
     ops = interp._get_ops_details()
     producer = {o: op for op in ops for o in op["outputs"]}
@@ -225,6 +248,7 @@ def measure_tflite(
         **file_sizes(model),
         "accuracy": tflite_accuracy(model, splits),
         "latency_ms": latency_ms(model, sample, threads=threads),
+        "runtime": runtime_for(model),
     }
     out.update(sparsity_report(sparsity_source or model, layer_names))
     return out

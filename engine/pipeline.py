@@ -85,6 +85,7 @@ def _measure_baseline(loaded: Any, splits: Any) -> tuple[dict[str, Any], bytes]:
         "tflite_gzip_bytes": measured["tflite_gzip_bytes"],
         "latency_ms": measured["latency_ms"],
         "latency_threads": LATENCY_THREADS,
+        "runtime": measured["runtime"],
         "sparsity": measured["sparsity"],
         "output_kind": loaded.output_kind,
     }
@@ -316,6 +317,7 @@ def _run(
             "tflite_gzip_bytes": measured["tflite_gzip_bytes"],
             "latency_ms": measured["latency_ms"],
             "latency_threads": LATENCY_THREADS,
+            "runtime": measured["runtime"],
             "params": int(model.count_params()),
             "format": final["mode"],
             "sparse_encoding": bool(final["sparse"]),

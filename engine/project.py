@@ -562,9 +562,16 @@ def load_project(path: str | Path) -> Project:
 def _fsync_dir(directory: Path) -> None:
     if sys.platform == "win32":  # pragma: no cover - directories cannot be opened there
         return
-    fd = os.open(directory, os.O_RDONLY)
+    # Best effort: the file itself is already synced and in place; some file systems
+    # (network shares) refuse to fsync a folder, which must not turn a save into an error.
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
     try:
         os.fsync(fd)
+    except OSError:
+        pass
     finally:
         os.close(fd)
 
@@ -624,7 +631,7 @@ def _copy_run_artifacts(project: Project, src: Path, dst: Path) -> None:
 
 
 def _remove_stale_temps(path: Path) -> None:
-    for tmp in path.parent.glob(f".{glob_escape(path.name)}.*.tmp"):
+    for tmp in path.parent.glob(f".{_glob_escape(path.name)}.*.tmp"):
         try:
             if time.time() - tmp.stat().st_mtime > 60:
                 tmp.unlink()
@@ -632,7 +639,7 @@ def _remove_stale_temps(path: Path) -> None:
             pass
 
 
-def glob_escape(name: str) -> str:
+def _glob_escape(name: str) -> str:
     return re.sub(r"([*?\[])", r"[\1]", name)
 
 
@@ -846,6 +853,8 @@ def set_model(project: Project, spec: str | Path, allow_unsafe: bool = False) ->
         project.model = ModelRef("demo", None, allow_unsafe)
     else:
         p = os.path.abspath(s)
+        if not os.path.exists(p):
+            raise ProjectError(f"model not found: {p}")
         project.model = ModelRef(p, content_hash(p), allow_unsafe)
     project.touch()
 
@@ -866,6 +875,8 @@ def set_dataset(
         project.dataset = DatasetRef("demo", None, seed, float(val_fraction), scale)
     else:
         p = os.path.abspath(s)
+        if not os.path.exists(p):
+            raise ProjectError(f"dataset not found: {p}")
         project.dataset = DatasetRef(p, content_hash(p), seed, float(val_fraction), scale)
     project.touch()
 

@@ -9,11 +9,13 @@ reported too. No TensorFlow import.
 
 - ``format_version`` (int), ``file`` (str), ``file_bytes`` (int), ``subgraphs`` (int)
 - ``ops``: list of ``{"name", "count", "kind" ("builtin"|"flex"|"custom"), "version",
-  "input_dtypes", "output_dtypes"}``, sorted by count (descending) then name
+  "input_dtypes", "output_dtypes"}``, sorted by count (descending) then name; dtypes are
+  lower-case names as numpy spells them (``"int8"``, ``"float32"``)
 - ``op_sequence``: op names of the main subgraph in execution order
 - ``flex_ops`` / ``custom_ops``: sorted names (Flex ops are custom ops named ``Flex...``)
 - ``verdicts``: ``{"litert_builtins": V, "tflite_micro": V}`` with
-  ``V = {"ok": bool, "missing": [op names], "summary": str}``
+  ``V = {"ok": bool, "missing": [op names], "problems": [str], "summary": str}``
+  (``problems``: data-type reasons, e.g. float16 or hybrid ops on TFLite Micro)
 - ``memory``: ``{"file_bytes", "weights_bytes", "activation_sum_bytes",
   "activation_peak_live_bytes", "arena_estimate_bytes", "estimate": True, "note"}``
 - ``io``: ``{"inputs": [T], "outputs": [T]}`` with ``T = {"name", "index", "shape",
@@ -178,10 +180,10 @@ def _collect_ops(model: Any) -> tuple[list[dict[str, Any]], list[str]]:
             entry["version"] = max(entry["version"], versions[op.opcodeIndex])
             for i in op.inputs or []:
                 if i >= 0:
-                    entry["input_dtypes"].add(_dtype_name(tensors[i].type))
+                    entry["input_dtypes"].add(_dtype_name(tensors[i].type).lower())
             for i in op.outputs or []:
                 if i >= 0:
-                    entry["output_dtypes"].add(_dtype_name(tensors[i].type))
+                    entry["output_dtypes"].add(_dtype_name(tensors[i].type).lower())
     ops = []
     for entry in stats.values():
         entry["input_dtypes"] = sorted(entry["input_dtypes"])
@@ -368,7 +370,46 @@ def _snippets(io: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
     return {"needed": True, "python": "\n".join(py) + "\n", "c": "\n".join(c) + "\n", "note": note}
 
 
-def _verdicts(ops: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+def _tflm_type_problems(model: Any) -> list[str]:
+    """Data-type reasons TFLite Micro refuses a model whose ops it otherwise has.
+
+    Both were seen with the tflite-micro interpreter (0.dev20261023): float16 weights
+    (``DEQUANTIZE`` from float16 fails to prepare) and hybrid ops from dynamic-range
+    quantization (float activations with int8 weights: "Hybrid models are not supported").
+    """
+    opcodes = [_op_name(oc)[0] for oc in model.operatorCodes or []]
+    float16: set[str] = set()
+    hybrid: set[str] = set()
+    for sg in model.subgraphs or []:
+        tensors = sg.tensors or []
+        for op in sg.operators or []:
+            name = opcodes[op.opcodeIndex]
+            ins = [tensors[i] for i in op.inputs or [] if i >= 0]
+            outs = [tensors[i] for i in op.outputs or [] if i >= 0]
+            if any(_dtype_name(t.type) == "FLOAT16" for t in ins + outs):
+                float16.add(name)
+            float_act = any(
+                _dtype_name(t.type) == "FLOAT32" and _buffer_size(model, t.buffer) == 0 for t in ins
+            )
+            int_weight = any(
+                _dtype_name(t.type) in ("INT8", "UINT8", "INT4")
+                and _buffer_size(model, t.buffer) > 0
+                for t in ins
+            )
+            if name != "DEQUANTIZE" and float_act and int_weight:
+                hybrid.add(name)
+    problems = []
+    if float16:
+        problems.append(f"float16 tensors (float16 quantization) in {sorted(float16)}")
+    if hybrid:
+        problems.append(
+            f"hybrid ops (dynamic-range quantization: float activations, int8 weights) "
+            f"in {sorted(hybrid)}; use full-integer int8"
+        )
+    return problems
+
+
+def _verdicts(ops: list[dict[str, Any]], model: Any) -> dict[str, dict[str, Any]]:
     non_builtin = [o["name"] for o in ops if o["kind"] != "builtin"]
     flex = [o["name"] for o in ops if o["kind"] == "flex"]
     if not non_builtin:
@@ -382,18 +423,30 @@ def _verdicts(ops: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     tflm = tflm_op_list()
     known = set(tflm["builtin_ops"]) | set(tflm["custom_ops"])
     missing = sorted(o["name"] for o in ops if o["name"] not in known)
+    problems = _tflm_type_problems(model)
+    parts = []
+    if missing:
+        parts.append(f"TFLite Micro has no kernel for: {missing}.")
+    if problems:
+        parts.append("TFLite Micro does not support " + "; ".join(problems) + ".")
     tflm_summary = (
-        "All ops are in TFLite Micro's kernel list (check per-op data type support)."
-        if not missing
-        else f"TFLite Micro has no kernel for: {missing}."
+        " ".join(parts)
+        if parts
+        else "All ops are in TFLite Micro's kernel list (per-op type support not fully checked)."
     )
     return {
         "litert_builtins": {
             "ok": not non_builtin,
             "missing": sorted(non_builtin),
+            "problems": [],
             "summary": lite_summary,
         },
-        "tflite_micro": {"ok": not missing, "missing": missing, "summary": tflm_summary},
+        "tflite_micro": {
+            "ok": not missing and not problems,
+            "missing": missing,
+            "problems": problems,
+            "summary": tflm_summary,
+        },
     }
 
 
@@ -427,7 +480,7 @@ def report_tflite(path: str | Path) -> dict[str, Any]:
         "op_sequence": sequence,
         "flex_ops": flex,
         "custom_ops": custom,
-        "verdicts": _verdicts(ops),
+        "verdicts": _verdicts(ops, model),
         "memory": {
             "file_bytes": len(data),
             "weights_bytes": weights,
@@ -439,7 +492,8 @@ def report_tflite(path: str | Path) -> dict[str, Any]:
                 "Estimate: activations of the main subgraph planned greedily by lifetime "
                 f"({ARENA_ALIGNMENT}-byte aligned). A real TFLite Micro arena adds per-op "
                 "scratch buffers and interpreter bookkeeping (often a few KB); weights stay in "
-                "flash unless the model is copied to RAM."
+                "flash unless the model is copied to RAM. Tensors computed from constants "
+                "(e.g. float16 weights dequantized to float32) count as activations."
             ),
         },
         "io": io,

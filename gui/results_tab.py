@@ -173,13 +173,12 @@ class ResultsTab(QWidget):
 
     # -- view -----------------------------------------------------------------------------
     def baseline(self) -> dict[str, Any]:
-        """The baseline: the Model tab's measurement, else the latest run's."""
-        if self.session.baseline:
-            return self.session.baseline
+        """The baseline the runs' ratios refer to (the latest run's metrics.json), else the
+        Model tab's measurement."""
         for run in reversed(self.session.finished_runs()):
             if run.baseline:
                 return run.baseline
-        return {}
+        return self.session.baseline or {}
 
     def refresh(self) -> None:
         selected = self.selected_run()

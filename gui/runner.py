@@ -83,6 +83,7 @@ class Job(QObject):
         self.state = "queued"
         self.result: dict[str, Any] | None = None
         self.error: dict[str, Any] | None = None
+        self.cancel_message = ""
 
     @property
     def done(self) -> bool:
@@ -119,7 +120,8 @@ class Job(QObject):
             self.finished.emit(self.state)
         elif t == "cancelled":
             self.state = "cancelled"
-            self.cancelled.emit(str(ev.get("message", "cancelled")))
+            self.cancel_message = str(ev.get("message", "cancelled"))
+            self.cancelled.emit(self.cancel_message)
             self.finished.emit(self.state)
 
 
@@ -141,6 +143,7 @@ class JobRunner(QObject):
         self._stopping = False
         self._cancel_timer: QTimer | None = None
         self._quick_crashes = 0  # crashes since the last "ready": stop restarting after 3
+        self._down_reason = "the engine is not running"
         self.pid = 0
 
     # -- slots (called through queued connections from the GUI thread) -------------------
@@ -177,7 +180,7 @@ class JobRunner(QObject):
         if self._proc is not None and self._proc.state() != QProcess.ProcessState.NotRunning:
             self._proc.write((line + "\n").encode("utf-8"))
         elif req.get("op") == "submit":
-            self._fail_current("crashed", "the engine is not running", "\n".join(self._stderr))
+            self._fail_current("crashed", self._down_reason, "\n".join(self._stderr))
 
     @Slot(str)
     def cancel(self, job_id: str) -> None:
@@ -280,6 +283,7 @@ class JobRunner(QObject):
         if error == QProcess.ProcessError.FailedToStart:
             self._proc = None
             msg = f"the engine could not be started ({' '.join(self._command)})"
+            self._down_reason = msg
             self.engineState.emit(FAILED, msg)
             self._fail_current("crashed", msg, "")
 
@@ -302,6 +306,7 @@ class JobRunner(QObject):
         self._quick_crashes += 1
         if self._quick_crashes > 3:
             msg = f"The engine process {how} repeatedly; it was not restarted."
+            self._down_reason = msg
             self.engineState.emit(FAILED, msg)
             self.crashed.emit(msg, details)
             return

@@ -69,6 +69,11 @@ def flex_model(tmp_path_factory) -> Path:
     conv = t.lite.TFLiteConverter.from_concrete_functions(
         [det_plus_one.get_concrete_function()], det_plus_one
     )
+    builtins_only = t.lite.TFLiteConverter.from_concrete_functions(
+        [det_plus_one.get_concrete_function()], det_plus_one
+    )
+    with pytest.raises(Exception, match="MatrixDeterminant"):
+        builtins_only.convert()  # proves det has no TFLite built-in
     conv.target_spec.supported_ops = [t.lite.OpsSet.TFLITE_BUILTINS, t.lite.OpsSet.SELECT_TF_OPS]
     path = tmp_path_factory.mktemp("flex") / "det.tflite"
     path.write_bytes(conv.convert())
@@ -108,7 +113,7 @@ def test_op_list_matches_interpreter(demo_int8):
     counts = {o["name"]: o["count"] for o in report["ops"]}
     assert counts == {n: expected.count(n) for n in set(expected)}
     conv = next(o for o in report["ops"] if o["name"] == "CONV_2D")
-    assert conv["output_dtypes"] == ["INT8"] and "INT8" in conv["input_dtypes"]
+    assert conv["output_dtypes"] == ["int8"] and "int8" in conv["input_dtypes"]
     assert report["flex_ops"] == [] and report["custom_ops"] == []
     assert report["verdicts"]["litert_builtins"]["ok"]
     assert report["verdicts"]["tflite_micro"]["ok"], report["verdicts"]["tflite_micro"]
@@ -222,12 +227,17 @@ def test_float_model_needs_no_snippet_and_memory_is_hand_computed(tmp_path):
 
 
 def test_flex_op_is_flagged(flex_model):
+    from ai_edge_litert.interpreter import Interpreter
+
     from engine.report import format_tflite_report, report_tflite
 
+    # LiteRT alone cannot run it: the report reads the flatbuffer, not the interpreter.
+    with pytest.raises(RuntimeError, match="Select TensorFlow op"):
+        Interpreter(model_path=str(flex_model)).allocate_tensors()
     report = report_tflite(flex_model)
     assert report["flex_ops"] == ["FlexMatrixDeterminant"]
     flex = next(o for o in report["ops"] if o["name"] == "FlexMatrixDeterminant")
-    assert flex["kind"] == "flex" and flex["input_dtypes"] == ["FLOAT32"]
+    assert flex["kind"] == "flex" and flex["input_dtypes"] == ["float32"]
     for key in ("litert_builtins", "tflite_micro"):
         assert not report["verdicts"][key]["ok"]
         assert "FlexMatrixDeterminant" in report["verdicts"][key]["missing"]
@@ -356,3 +366,25 @@ def test_tflm_op_list_is_valid_data():
     assert {"CONV_2D", "FULLY_CONNECTED", "SOFTMAX", "BATCH_MATMUL"} <= set(data["builtin_ops"])
     assert data["source"]["url"].startswith("https://github.com/tensorflow/tflite-micro/")
     assert data["source"]["commit"] and data["source"]["retrieved"]
+
+
+@pytest.mark.parametrize("mode", ["float16", "dynamic_range"])
+def test_float16_and_hybrid_models_are_not_tflite_micro_ready(mode, tmp_path):
+    """Both fail to prepare in the tflite-micro interpreter; the verdict must say so."""
+    from engine.report import report_tflite
+    from engine.tfenv import keras2, tf
+
+    k = keras2()
+    model = k.Sequential([k.layers.InputLayer(input_shape=(32,)), k.layers.Dense(64)])
+    conv = tf().lite.TFLiteConverter.from_keras_model(model)
+    conv.optimizations = [tf().lite.Optimize.DEFAULT]  # 2,048 weights: above the 1,024 floor
+    if mode == "float16":
+        conv.target_spec.supported_types = [tf().float16]
+    path = tmp_path / f"{mode}.tflite"
+    path.write_bytes(conv.convert())
+    report = report_tflite(path)
+    verdict = report["verdicts"]["tflite_micro"]
+    assert report["verdicts"]["litert_builtins"]["ok"]
+    assert not verdict["ok"] and verdict["missing"] == []
+    expected = "float16" if mode == "float16" else "hybrid"
+    assert len(verdict["problems"]) == 1 and expected in verdict["problems"][0]

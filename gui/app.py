@@ -1,0 +1,88 @@
+"""Entry point of the desktop app: ``main(argv) -> exit code``.
+
+``engine.cli`` calls ``main`` for ``featherweight`` with no sub-command. ``argv`` may hold
+``--demo`` (open the demo model and dataset at start) and/or a project file path (kept in
+``Session.project_path`` for the project work). ``--quit-after-paint`` prints
+``painted <seconds since main() started>`` once the window is on screen and exits (used to
+measure start-up). This module never imports TensorFlow: the engine worker process does.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Sequence
+
+os.environ.setdefault("PYQTGRAPH_QT_LIB", "PySide6")
+
+from PySide6.QtCore import QEvent, QObject, QTimer  # noqa: E402
+from PySide6.QtWidgets import QApplication  # noqa: E402
+
+import engine  # noqa: E402
+from gui.main_window import MainWindow  # noqa: E402
+from gui.state import Session  # noqa: E402
+
+
+class _FirstPaint(QObject):
+    """Calls ``callback`` once, after the first paint of the watched widget."""
+
+    def __init__(self, callback) -> None:  # type: ignore[no-untyped-def]
+        super().__init__()
+        self._callback = callback
+        self._done = False
+
+    def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802
+        if not self._done and event.type() == QEvent.Type.Paint:
+            self._done = True
+            QTimer.singleShot(0, self._callback)
+        return False
+
+
+def parse_args(argv: Sequence[str]) -> dict:
+    opts = {"demo": False, "project": None, "quit_after_paint": False}
+    for arg in argv:
+        if arg == "--demo":
+            opts["demo"] = True
+        elif arg == "--quit-after-paint":
+            opts["quit_after_paint"] = True
+        elif not arg.startswith("-") and opts["project"] is None:
+            opts["project"] = arg
+    return opts
+
+
+def create_window(argv: Sequence[str] = (), **kwargs) -> MainWindow:  # type: ignore[no-untyped-def]
+    """Build the window for ``argv`` (used by ``main`` and the self-test)."""
+    opts = parse_args(argv)
+    session = Session(project_path=opts["project"])
+    window = MainWindow(session=session, **kwargs)
+    if opts["demo"]:
+        window.open_demo()
+    return window
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    t0 = time.perf_counter()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    opts = parse_args(argv)
+    app = QApplication.instance() or QApplication([sys.argv[0] if sys.argv else "featherweight"])
+    app.setApplicationName(engine.APP_NAME)
+    app.setOrganizationName(engine.APP_NAME)
+    app.setApplicationVersion(engine.__version__)
+    window = create_window(argv)
+    window.errors.install_hooks()
+    if opts["quit_after_paint"]:
+        def painted() -> None:
+            print(f"painted {time.perf_counter() - t0:.3f}", flush=True)
+            window.close()
+
+        watcher = _FirstPaint(painted)
+        window.installEventFilter(watcher)
+    window.show()
+    code = app.exec()
+    window.errors.uninstall_hooks()
+    return int(code)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,344 @@
+"""The main window: three tabs, File/Help menus, status bar, drag-and-drop, settings, close."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QSettings, QStandardPaths, Qt, QTimer
+from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QLabel,
+    QMainWindow,
+    QMenu,
+    QMessageBox,
+    QTabWidget,
+    QWidget,
+)
+
+import engine
+from gui.compress_tab import CompressTab
+from gui.errors import ErrorReporter
+from gui.model_tab import ModelTab
+from gui.results_tab import ResultsTab
+from gui.runner import FAILED, READY, EngineClient
+from gui.settings import AppSettings
+from gui.state import ModelInfo, RunRecord, Session
+
+MODEL_SUFFIXES = (".keras", ".h5", ".hdf5")
+DEFAULT_SIZE = (1280, 800)
+MODEL_TAB, COMPRESS_TAB, RESULTS_TAB = range(3)
+
+
+def examples_dir() -> Path:
+    from engine.demo import resources_dir
+
+    return resources_dir() / "recipes"
+
+
+def default_runs_dir() -> Path:
+    base = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppDataLocation)
+    return Path(base or Path.home() / ".featherweight") / "runs"
+
+
+class MainWindow(QMainWindow):
+    """The app window. ``worker_command`` and ``settings`` are injectable for tests."""
+
+    def __init__(
+        self,
+        worker_command: list[str] | None = None,
+        settings: QSettings | None = None,
+        runs_dir: Path | None = None,
+        session: Session | None = None,
+        cancel_grace_s: float = 5.0,
+    ) -> None:
+        super().__init__()
+        self.setWindowTitle("Featherweight")
+        self.setAcceptDrops(True)
+        self.settings = AppSettings(settings)
+        self.session = session or Session()
+        self.errors = ErrorReporter(self)
+        self.client = EngineClient(worker_command, cancel_grace_s=cancel_grace_s, parent=self)
+        # Injectable questions (tests answer them without a modal dialog).
+        self.confirm_close: Callable[[], bool] = self._ask_close
+        self._closing = False
+
+        self.tabs = QTabWidget()
+        self.model_tab = ModelTab(self.client, self.session, self.errors, self.settings.last_folder)
+        self.compress_tab = CompressTab(
+            self.client,
+            self.session,
+            self.errors,
+            runs_dir or default_runs_dir(),
+            self.settings.last_folder,
+            self.settings.set_last_folder,
+            examples_dir(),
+        )
+        self.results_tab = ResultsTab(
+            self.session, self.errors, self.settings.last_folder, self.settings.set_last_folder
+        )
+        self.tabs.addTab(self.model_tab, "1  Model")
+        self.tabs.addTab(self.compress_tab, "2  Compress")
+        self.tabs.addTab(self.results_tab, "3  Results")
+        self.setCentralWidget(self.tabs)
+
+        self.model_tab.openRequested.connect(self.open_model_dialog)
+        self.model_tab.demoRequested.connect(self.open_demo)
+        self.model_tab.modelChanged.connect(self._on_model_changed)
+        self.model_tab.dataChanged.connect(lambda _d: self.compress_tab.refresh_data())
+        self.model_tab.baselineChanged.connect(lambda _b: self.results_tab.refresh())
+        self.compress_tab.dataChosen.connect(self.model_tab.set_data)
+        self.compress_tab.runStarted.connect(self._on_run_started)
+        self.compress_tab.runFinished.connect(self._on_run_finished)
+        self.compress_tab.showResultsRequested.connect(
+            lambda: self.tabs.setCurrentIndex(RESULTS_TAB)
+        )
+        self.client.engineState.connect(self._on_engine_state)
+        self.client.crashed.connect(self._on_crash)
+        self.client.versionsChanged.connect(lambda _v: self._update_engine_label())
+        self.client.busyChanged.connect(lambda _b: self._update_engine_label())
+
+        self._build_menus()
+        self._build_status_bar()
+        geometry = self.settings.geometry()
+        if geometry is None or not self.restoreGeometry(geometry):
+            self.resize(*DEFAULT_SIZE)
+
+    # -- menus & status -------------------------------------------------------------------
+    def _build_menus(self) -> None:
+        file_menu = self.menuBar().addMenu("&File")
+        self.act_open = QAction("&Open model…", self)
+        self.act_open.setShortcut(QKeySequence.StandardKey.Open)
+        self.act_open.triggered.connect(self.open_model_dialog)
+        self.act_demo = QAction("Open &demo", self)
+        self.act_demo.setShortcut(QKeySequence("Ctrl+D"))
+        self.act_demo.triggered.connect(self.open_demo)
+        self.recent_menu = QMenu("Open &recent", self)
+        self.recent_menu.aboutToShow.connect(self._fill_recent)
+        self.act_load_recipe = QAction("&Load recipe…", self)
+        self.act_load_recipe.setShortcut(QKeySequence("Ctrl+L"))
+        self.act_load_recipe.triggered.connect(self.compress_tab._load_recipe_dialog)
+        self.act_save_recipe = QAction("&Save recipe…", self)
+        self.act_save_recipe.setShortcut(QKeySequence("Ctrl+Shift+S"))
+        self.act_save_recipe.triggered.connect(self.compress_tab._save_recipe_dialog)
+        self.act_quit = QAction("&Quit", self)
+        self.act_quit.setShortcut(QKeySequence.StandardKey.Quit)
+        self.act_quit.triggered.connect(self.close)
+        file_menu.addAction(self.act_open)
+        file_menu.addAction(self.act_demo)
+        file_menu.addMenu(self.recent_menu)
+        file_menu.addSeparator()
+        # Project actions (New / Open / Save project) are inserted here by the project work.
+        self.project_separator = file_menu.addSeparator()
+        file_menu.addAction(self.act_load_recipe)
+        file_menu.addAction(self.act_save_recipe)
+        file_menu.addSeparator()
+        file_menu.addAction(self.act_quit)
+        self.file_menu = file_menu
+
+        run_menu = self.menuBar().addMenu("&Run")
+        self.act_run = QAction("&Run recipe", self)
+        self.act_run.setShortcut(QKeySequence("Ctrl+R"))
+        self.act_run.triggered.connect(self._run_shortcut)
+        self.act_cancel = QAction("&Cancel run", self)
+        self.act_cancel.setShortcut(QKeySequence("Esc"))
+        self.act_cancel.triggered.connect(self.compress_tab.cancel_run)
+        run_menu.addAction(self.act_run)
+        run_menu.addAction(self.act_cancel)
+
+        view_menu = self.menuBar().addMenu("&View")
+        for i, name in enumerate(("&Model", "&Compress", "Re&sults")):
+            act = QAction(name, self)
+            act.setShortcut(QKeySequence(f"Ctrl+{i + 1}"))
+            act.triggered.connect(lambda _c=False, i=i: self.tabs.setCurrentIndex(i))
+            view_menu.addAction(act)
+
+        help_menu = self.menuBar().addMenu("&Help")
+        self.act_about = QAction("&About Featherweight", self)
+        self.act_about.triggered.connect(self.show_about)
+        help_menu.addAction(self.act_about)
+
+    def _build_status_bar(self) -> None:
+        self.engine_label = QLabel()
+        self.statusBar().addPermanentWidget(self.engine_label)
+        self._update_engine_label()
+        self.statusBar().showMessage("Open a model, drop one here, or press Ctrl+D for the demo.")
+
+    def _update_engine_label(self) -> None:
+        c = self.client
+        if c.state == READY and c.busy and c.running_job is not None:
+            text = f"● engine busy ({c.running_job.name})"
+            color = "#8a6d00"
+        elif c.state == READY:
+            tf_v = c.versions.get("tensorflow")
+            text = f"● engine ready{f' · TensorFlow {tf_v}' if tf_v else ''}"
+            color = "#1b5e20"
+        elif c.state == FAILED:
+            text, color = f"● {c.state_message}", "#b00020"
+        else:
+            text, color = f"● {c.state_message}", "#555"
+        self.engine_label.setText(text)
+        self.engine_label.setStyleSheet(f"color: {color}; padding: 0 6px;")
+
+    def _on_engine_state(self, state: str, message: str) -> None:
+        self._update_engine_label()
+
+    def _on_crash(self, message: str, details: str) -> None:
+        self.statusBar().showMessage(message, 10000)
+        if not self._closing:
+            self.errors.report("The engine stopped", message, details)
+
+    def _fill_recent(self) -> None:
+        self.recent_menu.clear()
+        items = self.settings.recent_models()
+        for path in items:
+            act = self.recent_menu.addAction(path)
+            act.triggered.connect(lambda _c=False, p=path: self.open_model(p))
+        if not items:
+            act = self.recent_menu.addAction("(no recent models)")
+            act.setEnabled(False)
+        else:
+            self.recent_menu.addSeparator()
+            self.recent_menu.addAction("Clear list", self.settings.clear_recent_models)
+
+    def show_about(self) -> QMessageBox:
+        v = self.client.versions
+        lines = [
+            f"<b>Featherweight {engine.__version__}</b>",
+            "Makes Keras/TensorFlow models small enough for phones and boards.",
+            "",
+            f"TensorFlow: {v.get('tensorflow', 'engine not ready yet')}",
+            f"tf-keras: {v.get('tf_keras', '—')}",
+            f"TensorFlow Model Optimization: {v.get('tfmot', '—')}",
+        ]
+        from PySide6 import __version__ as pyside_version
+
+        lines.append(f"PySide6: {pyside_version}")
+        box = QMessageBox(self)
+        box.setWindowTitle("About Featherweight")
+        box.setTextFormat(Qt.TextFormat.RichText)
+        box.setText("<br>".join(lines))
+        box.setStandardButtons(QMessageBox.StandardButton.Ok)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.open()
+        self.about_box = box
+        return box
+
+    # -- actions --------------------------------------------------------------------------
+    def open_model_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(
+            self,
+            "Open model",
+            self.settings.last_folder("model"),
+            "Keras models (*.keras *.h5 *.hdf5);;All files (*)",
+        )
+        if path:
+            self.open_model(path)
+
+    def open_model(self, spec: str) -> None:
+        """Open a model ("demo" or a path) in the Model tab."""
+        if spec != "demo":
+            self.settings.set_last_folder("model", spec)
+        self.tabs.setCurrentIndex(MODEL_TAB)
+        self.model_tab.open_model(spec)
+
+    def open_demo(self) -> None:
+        """The demo model with the demo dataset: one click to a working setup."""
+        self.session.data.spec = "demo"
+        self.session.data.scale = "auto"
+        self.model_tab.data_picker.show_choice(self.session.data)
+        self.open_model("demo")
+
+    def _on_model_changed(self, info: ModelInfo) -> None:
+        if info.spec != "demo":
+            self.settings.add_recent_model(info.spec)
+        self.setWindowTitle(f"Featherweight — {info.display_name}")
+        self.statusBar().showMessage(f"Opened {info.display_name}", 5000)
+        self.compress_tab.refresh_data()
+
+    def _run_shortcut(self) -> None:
+        self.tabs.setCurrentIndex(COMPRESS_TAB)
+        self.compress_tab.go_to(3)
+        self.compress_tab.start_run()
+
+    def _on_run_started(self, run: RunRecord) -> None:
+        self.statusBar().showMessage(f"Running {run.name}… (you can keep using the app)", 5000)
+
+    def _on_run_finished(self, run: RunRecord) -> None:
+        self.results_tab.refresh()
+        if run.status == "finished":
+            self.results_tab.select_run(run)
+            self.statusBar().showMessage(f"{run.name} finished — see the Results tab", 10000)
+        else:
+            self.statusBar().showMessage(f"{run.name} {run.status}", 10000)
+
+    # -- drag and drop --------------------------------------------------------------------
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802
+        if self._dropped_path(event) is not None:
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802
+        path = self._dropped_path(event)
+        if path is None:
+            return
+        event.acceptProposedAction()
+        self.open_dropped(path)
+
+    def open_dropped(self, path: Path) -> None:
+        """A dropped file: a model opens, an .npz becomes the dataset, a .json a recipe."""
+        suffix = path.suffix.lower()
+        if suffix in MODEL_SUFFIXES or (path.is_dir() and (path / "saved_model.pb").exists()):
+            self.open_model(str(path))
+        elif suffix == ".npz" or path.is_dir():
+            self.tabs.setCurrentIndex(MODEL_TAB)
+            self.model_tab.set_data(str(path), self.session.data.scale)
+        elif suffix == ".json":
+            self.tabs.setCurrentIndex(COMPRESS_TAB)
+            self.compress_tab.load_recipe_file(path)
+        else:
+            self.errors.report(
+                "Cannot open this file",
+                f"{path.name} is not a model (.keras, .h5, SavedModel folder), a dataset "
+                "(.npz, image folder) or a recipe (.json)",
+            )
+
+    @staticmethod
+    def _dropped_path(event: Any) -> Path | None:
+        mime = event.mimeData()
+        if not mime.hasUrls():
+            return None
+        urls = [u for u in mime.urls() if u.isLocalFile()]
+        return Path(urls[0].toLocalFile()) if urls else None
+
+    # -- closing --------------------------------------------------------------------------
+    def _ask_close(self) -> bool:
+        answer = QMessageBox.question(
+            self,
+            "A run is in progress",
+            "A compression is still running. Cancel it and quit?",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+            QMessageBox.StandardButton.No,
+        )
+        return answer == QMessageBox.StandardButton.Yes
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
+        if self.compress_tab.running and not self._closing:
+            if not self.confirm_close():
+                event.ignore()
+                return
+        self._closing = True
+        self.settings.set_geometry(self.saveGeometry())
+        self.settings.sync()
+        self.compress_tab.charts.stop_live()
+        self.errors.close_dialogs()
+        self.client.shutdown()
+        event.accept()
+
+    def shutdown(self) -> None:
+        """Stop the engine without asking (tests, self-test)."""
+        self._closing = True
+        self.compress_tab.charts.stop_live()
+        self.errors.close_dialogs()
+        self.client.shutdown()
