@@ -121,7 +121,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     summary = run_project(Path(args.project), reporter=Reporter(_progress_printer(args.quiet)))
     print(json.dumps(summary, indent=2))
-    return 0
+    return 1 if summary["failed"] else 0
 
 
 def _cmd_report(args: argparse.Namespace) -> int:

@@ -107,7 +107,7 @@ def _load_raw(path: Path, allow_unsafe: bool) -> _Raw:
     if getattr(model, "_is_graph_network", False) and _has_nested(model):
         config = {"class_name": model.__class__.__name__, "config": model.get_config()}
         flat, paths, names = flatten_model_config(config)
-        model, diff = _rebuild(flat, model, paths)
+        model, diff = _rebuild(flat, model, paths, allow_unsafe)
         warnings.append(
             f"flattened nested model(s) {', '.join(names)} into one model "
             f"(outputs match, max abs diff {diff:.2g})"
@@ -152,24 +152,34 @@ def _import_keras3(stored: StoredModel, allow_unsafe: bool) -> tuple[Any, float,
         )
     except Exception as exc:  # noqa: BLE001 - any loader failure is a bad file
         raise _loader_error(stored.path, exc) from None
-    model, diff = _rebuild(flat, k3_model, paths)
+    model, diff = _rebuild(flat, k3_model, paths, allow_unsafe)
     warnings.append(f"imported from Keras 3: outputs match the original (max abs diff {diff:.2g})")
     return model, diff, warnings
 
 
-def _build_from_config(config: dict[str, Any]) -> Any:
+def _build_from_config(config: dict[str, Any], allow_unsafe: bool = False) -> Any:
+    """tf_keras model from a Keras 2 config; Lambda code only runs if ``allow_unsafe``."""
     from engine.tfenv import keras2
 
+    keras2()
+    from tf_keras.src.saving.serialization_lib import SafeModeScope
+
     try:
-        return keras2().models.model_from_config(copy.deepcopy(config))
+        with SafeModeScope(safe_mode=not allow_unsafe):
+            return keras2().models.model_from_config(copy.deepcopy(config))
     except Exception as exc:  # noqa: BLE001 - report which model could not be rebuilt
         msg = " ".join(str(exc).split())[:300]
         raise UnsupportedModelError(f"cannot rebuild the model in Keras 2: {msg}") from None
 
 
-def _rebuild(config: dict[str, Any], source: Any, paths: dict[str, tuple[str, ...]]) -> tuple:
+def _rebuild(
+    config: dict[str, Any],
+    source: Any,
+    paths: dict[str, tuple[str, ...]],
+    allow_unsafe: bool = False,
+) -> tuple[Any, float]:
     """Build ``config`` with tf_keras, copy weights from ``source``, compare outputs."""
-    model = _build_from_config(config)
+    model = _build_from_config(config, allow_unsafe)
     for layer in model.layers:
         if not layer.weights:
             continue

@@ -1161,7 +1161,7 @@ def run_project(path: str | Path, reporter: Reporter | None = None) -> dict[str,
         extra: dict[str, Any] = {}
         params = inspect.signature(compress).parameters
         for name, value in (
-            ("seed", project.dataset.seed),
+            ("split_seed", project.dataset.seed),
             ("val_fraction", project.dataset.val_fraction),
         ):
             if name in params:

@@ -71,7 +71,7 @@ class KnobEditor:
                        int(k.maximum if k.maximum is not None else 1_000_000))
             w.setValue(int(k.default))
             w.valueChanged.connect(on_change)
-        elif k.kind == "float" and (k.minimum is None or k.minimum >= 1e-3):
+        elif k.kind == "float" and not (k.minimum is not None and 0 < k.minimum < 1e-3):
             w = QDoubleSpinBox()
             w.setDecimals(3)
             w.setSingleStep(0.05 if (k.maximum or 10) <= 1 else 0.5)

@@ -66,12 +66,12 @@ class Job(QObject):
     """
 
     accepted = Signal()
-    stage = Signal(dict)
-    progress = Signal(dict)
-    metric = Signal(dict)
-    log = Signal(dict)
-    succeeded = Signal(dict)  # the job's result
-    failed = Signal(dict)  # {"kind", "message", "details"}
+    stage = Signal(object)
+    progress = Signal(object)
+    metric = Signal(object)
+    log = Signal(object)
+    succeeded = Signal(object)  # the job's result
+    failed = Signal(object)  # {"kind", "message", "details"}
     cancelled = Signal(str)
     finished = Signal(str)  # final state
 
@@ -128,7 +128,7 @@ class Job(QObject):
 class JobRunner(QObject):
     """Owns the worker process; lives on a QThread. Talk to it through queued signals."""
 
-    event = Signal(dict)  # every event line from the worker (job events carry "id")
+    event = Signal(object)  # every event line from the worker (job events carry "id")
     engineState = Signal(str, str)  # state, human message
     crashed = Signal(str, str)  # message, details (stderr tail)
 
@@ -318,7 +318,7 @@ class EngineClient(QObject):
     """GUI-thread facade over the ``JobRunner``: submit, queue, cancel, shut down."""
 
     engineState = Signal(str, str)  # state, message
-    versionsChanged = Signal(dict)
+    versionsChanged = Signal(object)
     crashed = Signal(str, str)  # message, details
     busyChanged = Signal(bool)
     jobStarted = Signal(object)  # Job
@@ -443,7 +443,7 @@ class EngineClient(QObject):
             self.busyChanged.emit(False)
         self.jobFinished.emit(job)
 
-    @Slot(dict)
+    @Slot(object)
     def _on_event(self, ev: dict[str, Any]) -> None:
         t = ev.get("type")
         if t == "hello":

@@ -13,7 +13,9 @@ from engine.errors import BadInputError, UnsafeModelError
 
 def _marker_lambda(marker):
     # Writes the marker file whenever Keras calls it (building the model calls it).
-    return lambda x, p=str(marker): (__import__("pathlib").Path(p).write_text("ran"), x)[1]
+    # The path travels in the closure (Keras 3 cannot reload lambdas with defaults).
+    path = str(marker)
+    return lambda x: (__import__("pathlib").Path(path).write_text("ran"), x)[1]
 
 
 @pytest.fixture(scope="session")

@@ -55,6 +55,12 @@ def main() -> int:
                   "details": "Traceback (most recent call last):\n  ...\nZeroDivisionError"})
             return
         model = str(params.get("model", ""))
+        data = str(params.get("data", ""))
+        if job == "check_data" and "corrupt" in data:
+            send({"type": "error", "id": job_id, "kind": "bad_data",
+                  "message": f"{Path(data).name} is not a readable .npz file (File is not a "
+                             "zip file)", "details": ""})
+            return
         if job in ("inspect", "baseline", "check_data", "compress"):
             if "corrupt" in model:
                 send({"type": "error", "id": job_id, "kind": "bad_input",
