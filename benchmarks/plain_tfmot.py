@@ -106,10 +106,13 @@ def kernel_sparsity(model: Any) -> float:
     zeros = total = 0
     for layer in model.layers:
         inner = getattr(layer, "layer", layer)
-        if type(inner).__name__ in KERNEL_LAYERS:
-            k = inner.kernel.numpy()
-            zeros += int(np.sum(k == 0))
-            total += k.size
+        if type(inner).__name__ not in KERNEL_LAYERS:
+            continue
+        for w in layer.weights:
+            if w.name.split("/")[-1].startswith("kernel"):
+                k = w.numpy()
+                zeros += int(np.sum(k == 0))
+                total += k.size
     return zeros / total if total else 0.0
 
 

@@ -14,9 +14,10 @@ import numpy as np
 
 from engine.errors import FeatherweightError
 from engine.events import Reporter
-from engine.training import SizeEstimator, effective_kernels, fit, fresh_copy
+from engine.training import SizeEstimator, effective_kernels, fit, fresh_copy, is_kernel_layer
 
-CLUSTERABLE_TYPES = ("Conv1D", "Conv2D", "Conv3D", "Dense", "DepthwiseConv2D")
+# tfmot 0.8.1 registers no clusterable weight for DepthwiseConv2D: it stays as it is.
+CLUSTERABLE_TYPES = ("Conv1D", "Conv2D", "Conv3D", "Dense")
 INIT_NAMES = {
     "kmeans_plus_plus": "KMEANS_PLUS_PLUS",
     "linear": "LINEAR",
@@ -62,6 +63,11 @@ def cluster_model(
             f"no layer of this model can be clustered into {n} clusters (needs Conv or Dense)"
         )
     preserve = bool(step["preserve_sparsity"])
+    left = [
+        layer.name for layer in model.layers if is_kernel_layer(layer) and layer.name not in names
+    ]
+    if left:
+        reporter.log(f"not clustered (too small or unsupported by tfmot): {', '.join(left)}")
 
     def wrap(layer: Any) -> Any:
         if layer.name in names:

@@ -141,7 +141,7 @@ def _init_params(cls: type) -> tuple[frozenset[str], bool]:
     for klass in cls.__mro__:
         if klass is object or "__init__" not in vars(klass):
             continue
-        params = inspect.signature(klass.__init__).parameters
+        params = inspect.signature(vars(klass)["__init__"]).parameters
         names |= {p for p, v in params.items() if p != "self" and v.kind is not v.VAR_POSITIONAL}
         if not any(v.kind is inspect.Parameter.VAR_KEYWORD for v in params.values()):
             break  # this constructor swallows nothing further

@@ -34,22 +34,21 @@ def file_sizes(data: bytes) -> dict[str, int]:
     return {"tflite_bytes": len(data), "tflite_gzip_bytes": len(gzip.compress(data, 9))}
 
 
-def _interpreter(model: bytes | str | Path, threads: int = LATENCY_THREADS,
-                 delegates: bool = True) -> Any:
+def _interpreter(
+    model: bytes | str | Path, threads: int = LATENCY_THREADS, delegates: bool = True
+) -> Any:
     from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
     kwargs: dict[str, Any] = {"num_threads": threads}
     if not delegates:
-        kwargs["experimental_op_resolver_type"] = (
-            OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
-        )
+        kwargs["experimental_op_resolver_type"] = OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
     if isinstance(model, bytes):
         return Interpreter(model_content=model, **kwargs)
     return Interpreter(model_path=str(model), **kwargs)
 
 
 def runtime_for(model: bytes | str | Path) -> str:
-    """"xnnpack" when LiteRT's default CPU delegate runs the model, else "builtin".
+    """ "xnnpack" when LiteRT's default CPU delegate runs the model, else "builtin".
 
     XNNPACK cannot run some graphs (e.g. int8 sparse-encoded FULLY_CONNECTED); LiteRT's
     built-in kernels can, so those files are measured without the delegate.
@@ -149,15 +148,15 @@ def latency_ms(
 
 
 def _layer_name(tensor_name: str, layer_names: list[str]) -> str:
-    """Map a TFLite tensor name ("model/conv1/Conv2D") back to a Keras layer name."""
+    """Map a TFLite tensor name ("model/conv1/Conv2D", "model/quant_conv1/...") back to a
+    Keras layer name; the tensor name itself when nothing matches."""
     parts = tensor_name.replace(";", "/").split("/")
     for part in parts:
-        if part in layer_names:
-            return part
-    for name in layer_names:
-        if name in tensor_name:
-            return name
-    return tensor_name
+        for candidate in (part, part.removeprefix("quant_")):
+            if candidate in layer_names:
+                return candidate
+    matching = [name for name in layer_names if name in tensor_name]
+    return max(matching, key=len) if matching else tensor_name
 
 
 def kernel_weights(

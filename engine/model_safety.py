@@ -201,6 +201,7 @@ def _fields(buf: bytes) -> list[tuple[int, int, Any]]:
     while i < len(buf):
         key, i = _varint(buf, i)
         num, wire = key >> 3, key & 7
+        val: Any
         if wire == 0:
             val, i = _varint(buf, i)
         elif wire == 2:
@@ -259,7 +260,7 @@ def builtin_class_names() -> frozenset[str]:
     names |= {"Policy", "DTypePolicy", "FloatDTypePolicy", "QuantizedDTypePolicy"}
     names |= {"function"}  # Keras 3: a built-in function, checked by its module below
     for k in (keras2(), keras3()):
-        for mod in (k.layers, k.initializers, k.regularizers, k.constraints):
+        for mod in (k.layers, k.initializers, k.regularizers, k.constraints, k.metrics, k.losses):
             for name in dir(mod):
                 obj = getattr(mod, name, None)
                 if isinstance(obj, type) and not name.startswith("_"):
@@ -307,6 +308,8 @@ def _walk(obj: Any, layer: str, builtin: frozenset[str], found: list[UnsafeItem]
     for key, v in obj.items():
         if key in ("inbound_nodes", "input_layers", "output_layers"):
             continue  # references to layers, checked where the layers are defined
+        if key == "compile_config":
+            continue  # never deserialized: every loader here uses compile=False
         _walk(v, layer, builtin, found)
 
 
@@ -316,7 +319,8 @@ def _check_object(
     cls = obj.get("class_name")
     if not isinstance(cls, str):
         return
-    cfg = obj.get("config") if isinstance(obj.get("config"), dict) else {}
+    raw_cfg = obj.get("config")
+    cfg: dict[str, Any] = raw_cfg if isinstance(raw_cfg, dict) else {}
     if cls == "Lambda":
         found.append(UnsafeItem(layer, cls, "a Lambda layer runs Python code stored in the file"))
         return

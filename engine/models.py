@@ -29,7 +29,14 @@ from engine.model_safety import MODEL_CLASSES, StoredModel, check_safe, read_sto
 
 IMPORT_TOLERANCE = 1e-4  # max abs output difference accepted for an import / flatten
 # Layers that pass values through unchanged (looked through to find the final activation).
-PASS_THROUGH = ("Dropout", "Flatten", "Reshape", "Identity", "GaussianNoise", "ActivityRegularization")
+PASS_THROUGH = (
+    "Dropout",
+    "Flatten",
+    "Reshape",
+    "Identity",
+    "GaussianNoise",
+    "ActivityRegularization",
+)
 
 
 @dataclass
@@ -95,7 +102,9 @@ def load_model(spec: str | Path, allow_unsafe: bool = False) -> LoadedModel:
     )
 
 
-def _load_raw(path: Path, allow_unsafe: bool) -> _Raw:
+def _load_raw(path: Path, allow_unsafe: bool, keep_nested: bool = False) -> _Raw:
+    """Safety check, then load / import; ``keep_nested`` keeps a nested Keras 2 model that
+    cannot be flattened (for inspection) instead of raising."""
     stored = read_stored_model(path)
     found = check_safe(stored, allow_unsafe)
     warnings = [f"unsafe content loaded on request: {item.describe()}" for item in found]
@@ -103,17 +112,21 @@ def _load_raw(path: Path, allow_unsafe: bool) -> _Raw:
         model, diff, more = _import_keras3(stored, allow_unsafe)
         return _Raw(model, path, f"keras3-{stored.fmt}", diff, warnings + more)
     model = _keras2_load(stored, allow_unsafe)
-    diff = None
     if getattr(model, "_is_graph_network", False) and _has_nested(model):
         config = {"class_name": model.__class__.__name__, "config": model.get_config()}
-        flat, paths, names = flatten_model_config(config)
-        model, diff = _rebuild(flat, model, paths, allow_unsafe)
-        warnings.append(
-            f"flattened nested model(s) {', '.join(names)} into one model "
-            f"(outputs match, max abs diff {diff:.2g})"
-        )
-        diff = None  # import_max_abs_diff is for Keras 3 imports only
-    return _Raw(model, path, f"keras2-{stored.fmt}", diff, warnings)
+        try:
+            flat, paths, names = flatten_model_config(config)
+            model, flat_diff = _rebuild(flat, model, paths, allow_unsafe)
+        except UnsupportedModelError as exc:
+            if not keep_nested:
+                raise
+            warnings.append(str(exc))
+        else:
+            warnings.append(
+                f"flattened nested model(s) {', '.join(names)} into one model "
+                f"(outputs match, max abs diff {flat_diff:.2g})"
+            )
+    return _Raw(model, path, f"keras2-{stored.fmt}", None, warnings)
 
 
 def _loader_error(path: Path, exc: Exception) -> BadInputError:
@@ -132,7 +145,18 @@ def _keras2_load(stored: StoredModel, allow_unsafe: bool) -> Any:
             return k.models.load_model(stored.path, compile=False, safe_mode=not allow_unsafe)
         return k.models.load_model(stored.path, compile=False)
     except Exception as exc:  # noqa: BLE001 - any loader failure is a bad file
+        _raise_if_subclassed(stored)
         raise _loader_error(stored.path, exc) from None
+
+
+def _raise_if_subclassed(stored: StoredModel) -> None:
+    """A custom model class cannot be rebuilt without its Python code: say so plainly."""
+    cls = (stored.config or {}).get("class_name")
+    if cls is not None and cls not in MODEL_CLASSES:
+        raise UnsupportedModelError(
+            f"{stored.path.name}: subclassed model ({cls}) cannot be loaded without its Python "
+            "code; Featherweight needs a Sequential or Functional model"
+        )
 
 
 def _import_keras3(stored: StoredModel, allow_unsafe: bool) -> tuple[Any, float, list[str]]:
@@ -142,6 +166,7 @@ def _import_keras3(stored: StoredModel, allow_unsafe: bool) -> tuple[Any, float,
 
     if stored.config is None:
         raise BadInputError(f"{stored.path.name} holds no model architecture")
+    _raise_if_subclassed(stored)
     k2_config, warnings = translate_model_config(stored.config)
     flat, paths, names = flatten_model_config(k2_config)
     if names:
@@ -167,9 +192,30 @@ def _build_from_config(config: dict[str, Any], allow_unsafe: bool = False) -> An
     try:
         with SafeModeScope(safe_mode=not allow_unsafe):
             return keras2().models.model_from_config(copy.deepcopy(config))
-    except Exception as exc:  # noqa: BLE001 - report which model could not be rebuilt
+    except Exception as exc:  # noqa: BLE001 - report which layer could not be rebuilt
         msg = " ".join(str(exc).split())[:300]
-        raise UnsupportedModelError(f"cannot rebuild the model in Keras 2: {msg}") from None
+        where = _first_unbuildable_layer(config, allow_unsafe)
+        raise UnsupportedModelError(f"cannot rebuild {where}in Keras 2: {msg}") from None
+
+
+def _first_unbuildable_layer(config: dict[str, Any], allow_unsafe: bool) -> str:
+    """``"layer 'x' (Class) "`` for the first layer tf_keras cannot construct, else ``""``."""
+    from tf_keras.src.saving.serialization_lib import SafeModeScope
+
+    from engine.tfenv import keras2
+
+    for entry in config.get("config", {}).get("layers", []):
+        if entry.get("class_name") in MODEL_CLASSES:
+            continue
+        try:
+            with SafeModeScope(safe_mode=not allow_unsafe):
+                keras2().layers.deserialize(
+                    {"class_name": entry["class_name"], "config": copy.deepcopy(entry["config"])}
+                )
+        except Exception:  # noqa: BLE001 - we only want to know which one fails
+            name = entry.get("config", {}).get("name", "?")
+            return f"layer '{name}' ({entry['class_name']}) "
+    return ""
 
 
 def _rebuild(
@@ -184,7 +230,13 @@ def _rebuild(
         if not layer.weights:
             continue
         path = paths.get(layer.name, (layer.name,))
-        src = _resolve_layer(source, path)
+        try:
+            src = _resolve_layer(source, path)
+        except ValueError:
+            raise UnsupportedModelError(
+                f"cannot import layer '{layer.name}' ({layer.__class__.__name__}): no layer "
+                f"{'/'.join(path)} in the original model"
+            ) from None
         src_weights = [np.asarray(w) for w in src.get_weights()]
         dst_shapes = [tuple(w.shape) for w in layer.weights]
         if [w.shape for w in src_weights] != dst_shapes:
@@ -212,6 +264,8 @@ def _resolve_layer(model: Any, path: tuple[str, ...]) -> Any:
 def sample_input(model: Any, batch: int = 4, seed: int = 0) -> np.ndarray:
     """Deterministic sample input for output checks (0..255 if the model rescales)."""
     shape = tuple(int(d) for d in model.inputs[0].shape[1:])
+    fixed_batch = model.inputs[0].shape[0]
+    batch = int(fixed_batch) if fixed_batch is not None else batch
     high = 255.0 if has_rescaling(model) else 1.0
     rng = np.random.default_rng(seed)
     return rng.uniform(0.0, high, size=(batch, *shape)).astype(np.float32)
@@ -290,6 +344,14 @@ def _as_functional(config: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _node_refs(node: list[Any]) -> list[list[Any]]:
+    """One Keras 2 node as a list of ``[layer, node, tensor, kwargs]`` references (a node
+    with a single input may be stored flat, e.g. TF-op layers)."""
+    if node and isinstance(node[0], str):
+        return [node]
+    return node
+
+
 def _flatten(cfg: dict[str, Any], inlined: list[str]) -> tuple[dict, dict[str, tuple[str, ...]]]:
     """Inline nested models of a Functional config (recursively)."""
     taken = {entry["name"] for entry in cfg["layers"]}
@@ -299,8 +361,7 @@ def _flatten(cfg: dict[str, Any], inlined: list[str]) -> tuple[dict, dict[str, t
     outputs_of: dict[str, list[list[Any]]] = {}
 
     def remap(ref: list[Any]) -> list[Any]:
-        name, node, tensor = ref[0], ref[1], ref[2]
-        rest = ref[3:]
+        name, tensor, rest = ref[0], ref[2], ref[3:]
         if name in outputs_of:
             target = outputs_of[name][tensor]
             return [target[0], target[1], target[2], *rest]
@@ -309,7 +370,7 @@ def _flatten(cfg: dict[str, Any], inlined: list[str]) -> tuple[dict, dict[str, t
     for entry in cfg["layers"]:
         entry = copy.deepcopy(entry)
         entry["inbound_nodes"] = [
-            [remap(ref) for ref in node] for node in entry.get("inbound_nodes", [])
+            [remap(ref) for ref in _node_refs(node)] for node in entry.get("inbound_nodes", [])
         ]
         if entry["class_name"] not in MODEL_CLASSES:
             new_layers.append(entry)
@@ -352,7 +413,7 @@ def _flatten(cfg: dict[str, Any], inlined: list[str]) -> tuple[dict, dict[str, t
             nodes = []
             for node in layer.get("inbound_nodes", []):
                 refs = []
-                for ref in node:
+                for ref in _node_refs(node):
                     kwargs = ref[3] if len(ref) > 3 else {}
                     if ref[0] in feed:
                         src = feed[ref[0]]
@@ -524,7 +585,11 @@ def technique_support(layer: Any, subclassed: bool = False) -> dict[str, dict[st
         names = prune_reg._LAYERS_WEIGHTS_MAP.get(layer.__class__)
         if names is None and prune_reg._is_rnn_layer(layer):
             names = ["cell kernels"]
-        out["prune"] = _support(True, f"prunes {', '.join(names)}" if names else "no weights")
+        if names:
+            out["prune"] = _support(True, f"prunes {', '.join(names)}")
+        else:
+            why = "kept dense (tfmot prunes none of its weights)" if weights else "no weights"
+            out["prune"] = _support(True, why)
     else:
         out["prune"] = _support(False, f"tfmot has no pruning rule for {cls}")
 
@@ -631,6 +696,8 @@ def _fmt_shape(shape: Any) -> str:
 def _json_shape(shape: Any) -> Any:
     if shape is None:
         return None
+    if isinstance(shape, list) and len(shape) == 1 and isinstance(shape[0], tuple):
+        shape = shape[0]  # tf_keras InputLayer reports [(None, ...)]
     if isinstance(shape, list):
         return [_json_shape(s) for s in shape]
     try:
@@ -662,7 +729,9 @@ def inspect_model(
             {
                 "name": layer.name,
                 "class": layer.__class__.__name__,
-                "output_shape": None if subclassed else _json_shape(_shape_of(layer, "output_shape")),
+                "output_shape": None
+                if subclassed
+                else _json_shape(_shape_of(layer, "output_shape")),
                 "params": params,
                 "macs": None if subclassed else layer_macs(layer),
                 **technique_support(layer, subclassed),
@@ -726,7 +795,7 @@ def inspect_path(spec: str | Path, allow_unsafe: bool = False) -> dict[str, Any]
     UnsupportedModelError only when no Keras model can be built at all (e.g. a Keras 3
     file with untranslatable layers); scope problems are reported, not raised.
     """
-    raw = _load_raw(resolve_path(spec), allow_unsafe)
+    raw = _load_raw(resolve_path(spec), allow_unsafe, keep_nested=True)
     return inspect_model(
         raw.model,
         path=str(raw.path),
@@ -783,11 +852,16 @@ def format_report(report: dict[str, Any]) -> str:
                 *("yes" if r[t]["supported"] else "no" for t in ("prune", "cluster", "qat")),
             ]
         )
-    widths = [max(len(h), *(len(row[i]) for row in table)) if table else len(h) for i, h in enumerate(headers)]
+    widths = [
+        max(len(h), *(len(row[i]) for row in table)) if table else len(h)
+        for i, h in enumerate(headers)
+    ]
     right = {3, 4}
 
     def fmt_row(row: list[str]) -> str:
-        cells = [c.rjust(widths[i]) if i in right else c.ljust(widths[i]) for i, c in enumerate(row)]
+        cells = [
+            c.rjust(widths[i]) if i in right else c.ljust(widths[i]) for i, c in enumerate(row)
+        ]
         return "  ".join(cells).rstrip()
 
     lines.append(fmt_row(headers))

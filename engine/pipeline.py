@@ -5,8 +5,9 @@ Public API (the worker, the CLI and the GUI call exactly these):
 - ``compress(model_spec, data_spec, recipe, out_dir, *, scale, allow_unsafe, reporter) -> dict``
   runs the recipe's steps in order, converts, measures the artifact and writes into
   ``out_dir``: ``model.tflite``, ``model.keras`` (the compressed Keras 2 model, wrappers
-  stripped; a QAT model is saved as trained and loads inside
-  ``tfmot.quantization.keras.quantize_scope()``), ``baseline.tflite``, ``recipe.json`` and,
+  stripped; after QAT it is ``model.h5`` instead, the QAT model as trained, which loads
+  inside ``tfmot.quantization.keras.quantize_scope()``), ``baseline.tflite``,
+  ``recipe.json`` and,
   last, ``metrics.json`` (returned). Everything is built in a hidden temporary sub-folder
   and moved into place at the end, so a cancelled or failed run leaves nothing that looks
   finished. An output folder that cannot be written is a BadInputError before any training.
@@ -33,7 +34,7 @@ from engine.errors import BadInputError
 from engine.events import Event, Reporter
 from engine.recipe import Recipe
 
-ARTIFACTS = ("baseline.tflite", "model.tflite", "model.keras", "recipe.json")
+ARTIFACTS = ("baseline.tflite", "model.tflite", "model.keras", "model.h5", "recipe.json")
 METRICS_FILE = "metrics.json"
 STEP_LABELS = {
     "distill": "Distilling",
@@ -73,10 +74,11 @@ def check_data(
 def _measure_baseline(loaded: Any, splits: Any) -> tuple[dict[str, Any], bytes]:
     from engine.metrics import LATENCY_THREADS, measure_tflite
     from engine.quantize import convert
-    from engine.training import keras_accuracy
+    from engine.training import is_kernel_layer, keras_accuracy
 
     data = convert(loaded.model, splits, {"mode": "float32"})
-    measured = measure_tflite(data, splits, [layer.name for layer in loaded.model.layers])
+    names = [layer.name for layer in loaded.model.layers if is_kernel_layer(layer)]
+    measured = measure_tflite(data, splits, names)
     block = {
         "accuracy": measured["accuracy"],
         "keras_accuracy": keras_accuracy(loaded.model, splits),
@@ -204,7 +206,7 @@ def _run(
     from engine import tfenv
     from engine.metrics import LATENCY_THREADS, io_details, measure_tflite
     from engine.quantize import convert, qat_model
-    from engine.training import SizeEstimator, keras_accuracy
+    from engine.training import SizeEstimator, is_kernel_layer, keras_accuracy
 
     timings: dict[str, float] = {}
     warnings: list[str] = list(recipe.warnings)
@@ -296,15 +298,25 @@ def _run(
         data = convert(export_model, splits, final)
         twin = convert(export_model, splits, final, sparse=False) if final["sparse"] else None
         (work / "model.tflite").write_bytes(data)
-        try:
-            _save_keras(export_model, work / "model.keras", quantized="qat" in done)
-        except Exception as exc:  # saving is a convenience; the .tflite is the product
-            warnings.append(f"model.keras not written: {exc}")
-            (work / "model.keras").unlink(missing_ok=True)
+        if twin is not None and len(data) >= len(twin):
+            warnings.append(
+                f"sparse encoding did not shrink the file ({len(data)} bytes vs {len(twin)} "
+                "without it); it pays off only at high sparsity"
+            )
+        keras_file = _save_keras(
+            export_model, work, splits, quantized="qat" in done, warnings=warnings
+        )
+        if keras_file is None and "qat" in done:
+            keras_file = _save_keras(model, work, splits, quantized=False, warnings=warnings)
+            if keras_file:
+                warnings.append(
+                    "model.keras holds the float model before QAT (tfmot cannot save this "
+                    "QAT model); model.tflite is the QAT result"
+                )
 
     with stage("evaluate", "Measuring the compressed model"):
         written = (work / "model.tflite").read_bytes()
-        layer_names = [layer.name for layer in model.layers]
+        layer_names = [layer.name for layer in model.layers if is_kernel_layer(layer)]
         measured = measure_tflite(written, splits, layer_names, sparsity_source=twin)
         compressed = {
             "accuracy": measured["accuracy"],
@@ -341,13 +353,12 @@ def _run(
         "series": series,
         "warnings": warnings,
         "files": {
-            name: name
-            for name in ("model.tflite", "baseline.tflite", "recipe.json")
-            if (work / name).exists() or name == "recipe.json"
+            "model": "model.tflite",
+            "baseline": "baseline.tflite",
+            "keras": keras_file,
+            "recipe": "recipe.json",
         },
     }
-    if (work / "model.keras").exists():
-        metrics["files"]["model.keras"] = "model.keras"
     (work / "recipe.json").write_text(
         json.dumps(recipe.to_dict(), indent=2) + "\n", encoding="utf-8"
     )
@@ -387,14 +398,39 @@ def _finetune(
     return tuned
 
 
-def _save_keras(model: Any, path: Path, quantized: bool) -> None:
-    if quantized:
-        from engine.tfenv import tfmot
+def _save_keras(
+    model: Any, work: Path, splits: Any, *, quantized: bool, warnings: list[str]
+) -> str | None:
+    """Save the compressed Keras 2 model and check it loads back with the same outputs.
 
-        with tfmot().quantization.keras.quantize_scope():
+    A QAT model is written as ``model.h5`` (load it inside
+    ``tfmot.quantization.keras.quantize_scope()``): tfmot's quantize layers do not
+    round-trip through ``.keras`` (tf_keras expects 5 variables, finds 3). Returns the file
+    name, or None (with a warning) when the model could not be saved faithfully.
+    """
+    from contextlib import nullcontext
+
+    import numpy as np
+
+    from engine.tfenv import keras2, tfmot
+
+    name = "model.h5" if quantized else "model.keras"
+    path = work / name
+    scope = tfmot().quantization.keras.quantize_scope() if quantized else nullcontext()
+    x = next(iter(splits.batches("test", 16)))[0]
+    try:
+        with scope:
             model.save(path)
-    else:
-        model.save(path)
+            again = keras2().models.load_model(path, compile=False)
+        diff = float(np.max(np.abs(np.asarray(again(x)) - np.asarray(model(x)))))
+        if diff > 1e-4:
+            raise ValueError(f"reloaded model differs from the trained one (max {diff:.2g})")
+    except Exception as exc:  # saving is a convenience; the .tflite is the product
+        path.unlink(missing_ok=True)
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        warnings.append(f"{name} not written: {first}")
+        return None
+    return name
 
 
 def format_metrics(metrics: dict[str, Any]) -> str:

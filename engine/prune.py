@@ -15,9 +15,11 @@ from typing import Any
 
 from engine.errors import FeatherweightError
 from engine.events import Reporter
-from engine.training import SizeEstimator, effective_kernels, fit, fresh_copy
+from engine.training import SizeEstimator, effective_kernels, fit, fresh_copy, is_kernel_layer
 
-PRUNABLE_TYPES = ("Conv1D", "Conv2D", "Conv3D", "Dense", "DepthwiseConv2D", "SeparableConv2D")
+# tfmot 0.8.1 registers no prunable weight for DepthwiseConv2D (and only the pointwise
+# kernel of separable convolutions), so those stay dense and are reported as such.
+PRUNABLE_TYPES = ("Conv1D", "Conv2D", "Conv3D", "Dense")
 M_BY_N_TYPES = ("Conv2D", "Dense")  # tfmot's 2:4 pruning supports these only
 TOLERANCE = 0.005
 
@@ -88,6 +90,11 @@ def prune_model(
     warnings: list[str] = []
     if not names:
         raise FeatherweightError("no layer of this model can be pruned (needs Conv or Dense)")
+    dense = [
+        layer.name for layer in model.layers if is_kernel_layer(layer) and layer.name not in names
+    ]
+    if dense:
+        reporter.log(f"not pruned (skipped or unsupported by tfmot): {', '.join(dense)}")
     sched = derive_schedule(splits.steps_per_epoch(batch_size), step["epochs"])
     target = float(step["target_sparsity"])
     if structured:

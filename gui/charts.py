@@ -38,6 +38,15 @@ LIVE_CHARTS = (
 KB_SERIES = ("est_tflite_bytes", "est_gzip_bytes")
 
 
+def _title_with_key(title: str, series: list) -> str:
+    """The chart title with a colour key (instead of a legend box over the curves)."""
+    keys = []
+    for _key, name, pen in series:
+        dash = pen.style() == Qt.PenStyle.DashLine
+        keys.append(f"<span style='color:{pen.color().name()}'>{'╌╌' if dash else '━━'} {name}</span>")
+    return f"<b>{title}</b>&nbsp;&nbsp;" + "&nbsp;&nbsp;".join(keys)
+
+
 def _plot(title: str) -> pg.PlotWidget:
     w = pg.PlotWidget()
     w.setTitle(title, size="10pt")
@@ -59,9 +68,7 @@ class LiveCharts(QWidget):
         self.plots: dict[str, pg.PlotWidget] = {}
         self.curves: dict[str, pg.PlotDataItem] = {}
         for i, (title, _y, series) in enumerate(LIVE_CHARTS):
-            plot = _plot(title)
-            legend = plot.addLegend(offset=(-5, 5), labelTextSize="8pt")
-            legend.setBrush(pg.mkBrush(255, 255, 255, 200))
+            plot = _plot(_title_with_key(title, series))
             for key, name, pen in series:
                 self.curves[key] = plot.plot(
                     [], [], pen=pen, name=name, symbol="o", symbolSize=4, symbolPen=pen,

@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
     QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
+    QGridLayout,
     QGroupBox,
     QHBoxLayout,
     QLabel,
@@ -232,10 +233,12 @@ class CompressTab(QWidget):
         for path in self._example_recipes():
             self.examples.addItem(path.stem.replace("_", " "), str(path))
         self.examples.activated.connect(self._on_example)
-        row.addWidget(self.examples, 1)
+        self.examples.setMinimumWidth(260)
+        row.addWidget(self.examples)
         load = QPushButton("Load recipe…")
         load.clicked.connect(self._load_recipe_dialog)
         row.addWidget(load)
+        row.addStretch(1)
         lay.addLayout(row)
         lay.addStretch(1)
         return page
@@ -251,7 +254,9 @@ class CompressTab(QWidget):
         self._settings_layout = QVBoxLayout(inner)
         general = QGroupBox("Recipe")
         form = QFormLayout(general)
+        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.FieldsStayAtSizeHint)
         self.recipe_name = QLineEdit("my-recipe")
+        self.recipe_name.setMinimumWidth(260)
         self.recipe_name.setToolTip("A name for this recipe; runs and exported files use it.")
         self.seed = QSpinBox()
         self.seed.setRange(0, 2**31 - 1)
@@ -272,14 +277,24 @@ class CompressTab(QWidget):
             spec = STEP_SPECS[t]
             box = QGroupBox(spec.label)
             box.setToolTip(spec.help)
-            form = QFormLayout(box)
+            grid = QGridLayout(box)
+            grid.setColumnStretch(2, 1)
+            grid.setHorizontalSpacing(12)
             self.editors[t] = {}
-            for knob in spec.knobs:
+            for row, knob in enumerate(spec.knobs):
                 ed = KnobEditor(knob, self._validate)
                 self.editors[t][knob.name] = ed
                 label = QLabel(knob.title + ":")
                 label.setToolTip(ed.widget.toolTip())
-                form.addRow(label, ed.widget)
+                if not isinstance(ed.widget, QCheckBox):
+                    ed.widget.setFixedWidth(190)
+                hint = QLabel(knob.help)
+                hint.setWordWrap(True)
+                hint.setStyleSheet("color: #666;")
+                hint.setToolTip(ed.widget.toolTip())
+                grid.addWidget(label, row, 0)
+                grid.addWidget(ed.widget, row, 1)
+                grid.addWidget(hint, row, 2)
             self.step_boxes[t] = box
             self._settings_layout.addWidget(box)
         self._settings_layout.addStretch(1)
@@ -651,6 +666,7 @@ class CompressTab(QWidget):
 
     def _reset_run_view(self, run: RunRecord) -> None:
         self.run_title.setText(f"Running {run.name}")
+        self.stage_label.setStyleSheet("")
         self.progress.setValue(0)
         self.progress.setFormat("waiting for the engine…")
         self.time_left.setText("")
@@ -709,9 +725,8 @@ class CompressTab(QWidget):
         values = ev.get("values") or {}
         self.run.add_metric(float(ev.get("epoch", 0.0)), values)
         self.charts.mark_dirty()
-        if "val_accuracy" in values:
-            parts = [f"{k}={v:.4g}" for k, v in values.items() if isinstance(v, (int, float))]
-            self._append_log(f"  epoch {float(ev.get('epoch', 0)):g}: " + " ".join(parts))
+        if "val_accuracy" in values or "sparsity" in values:
+            self._append_log(f"  epoch {float(ev.get('epoch', 0)):g}: " + _metric_text(values))
 
     def _on_log(self, ev: dict[str, Any]) -> None:
         level = ev.get("level", "info")
@@ -734,9 +749,10 @@ class CompressTab(QWidget):
         if state == "finished":
             run.status = "finished"
             run.metrics = job.result or {}
-            if not run.series and isinstance(run.metrics.get("series"), dict):
-                for key, pts in run.metrics["series"].items():
-                    run.series[key] = [tuple(p) for p in pts if isinstance(p, (list, tuple))]
+            if not run.series and isinstance(run.metrics.get("series"), list):
+                for point in run.metrics["series"]:  # metric events recorded by the engine
+                    if isinstance(point, dict) and isinstance(point.get("values"), dict):
+                        run.add_metric(float(point.get("epoch", 0.0)), point["values"])
             self._set_fraction(1.0)
             c = run.compressed
             self.progress.setFormat("100 % — done")
@@ -771,8 +787,21 @@ class CompressTab(QWidget):
         self.charts.stop_live()
         self.runFinished.emit(run)
 
-    def reset_stage_style(self) -> None:
-        self.stage_label.setStyleSheet("")
+
+
+def _metric_text(values: dict[str, Any]) -> str:
+    """One log line per epoch: accuracies in %, sizes in KB."""
+    parts = []
+    for key, label in (("accuracy", "acc"), ("val_accuracy", "val acc"), ("sparsity", "sparsity")):
+        if isinstance(values.get(key), (int, float)):
+            parts.append(f"{label} {values[key] * 100:.1f} %")
+    for key, label in (("loss", "loss"), ("val_loss", "val loss")):
+        if isinstance(values.get(key), (int, float)):
+            parts.append(f"{label} {values[key]:.4f}")
+    for key, label in (("est_tflite_bytes", "≈ .tflite"), ("est_gzip_bytes", "≈ gzip")):
+        if isinstance(values.get(key), (int, float)):
+            parts.append(f"{label} {fmt_bytes(values[key])}")
+    return ", ".join(parts)
 
 
 def _heading(text: str) -> QLabel:

@@ -144,6 +144,8 @@ class DataPicker(QWidget):
                 f"✓ {d.get('n_train', '?')} train / {d.get('n_val', '?')} validation / "
                 f"{d.get('n_test', '?')} test samples, {d.get('num_classes', '?')} classes, "
                 f"scaling {d.get('scale', data.scale)}"
+                + (f" — {d['scale_reason']}" if d.get("scale_reason") else "")
+                + "".join(f"\n⚠ {n}" for n in d.get("notes") or [])
             )
         else:
             self.status.setStyleSheet("color: #555;")

@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QPushButton,
     QSplitter,
+    QStackedWidget,
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
@@ -127,6 +128,16 @@ class ModelTab(QWidget):
         outer.addWidget(self.subtitle)
 
         split = QSplitter(Qt.Orientation.Horizontal)
+        self.layers_stack = QStackedWidget()
+        self.empty = QLabel(
+            "<div style='font-size:15pt; color:#666'>Drop a .keras or .h5 model here</div>"
+            "<p style='color:#777'>or use <b>Open model…</b> (Ctrl+O), <b>File → Open recent</b>, "
+            "or try everything on the bundled digits model with <b>Open demo</b> (Ctrl+D).</p>"
+        )
+        self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.empty.setWordWrap(True)
+        self.empty.setStyleSheet("QLabel { border: 2px dashed #bbb; border-radius: 8px; padding: 24px; }")
+        self.layers_stack.addWidget(self.empty)
         self.table = QTableWidget(0, len(COLUMNS))
         self.table.setHorizontalHeaderLabels(COLUMNS)
         self.table.verticalHeader().setVisible(False)
@@ -136,7 +147,8 @@ class ModelTab(QWidget):
         hh = self.table.horizontalHeader()
         hh.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         hh.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        split.addWidget(self.table)
+        self.layers_stack.addWidget(self.table)
+        split.addWidget(self.layers_stack)
 
         side = QWidget()
         side_lay = QVBoxLayout(side)
@@ -183,6 +195,7 @@ class ModelTab(QWidget):
         split.addWidget(side)
         split.setStretchFactor(0, 3)
         split.setStretchFactor(1, 2)
+        split.setSizes([720, 520])
         outer.addWidget(split, 1)
         self.show_model(session.model)
         self.data_picker.show_choice(session.data)
@@ -289,6 +302,7 @@ class ModelTab(QWidget):
     def show_model(self, info: ModelInfo | None) -> None:
         """Fill the header, layer table and totals from ``info`` (None: the empty state)."""
         self.table.setRowCount(0)
+        self.layers_stack.setCurrentIndex(0 if info is None else 1)
         if info is None:
             self.title.setText(
                 "No model yet. Open a model, drop one on the window, or try the demo."
@@ -301,14 +315,19 @@ class ModelTab(QWidget):
                 lab.setText("—")
             return
         rep = info.report
-        self.title.setText(f"{info.display_name} — {rep.get('name', '') or 'model'}")
+        name = first_of(rep, "model_name", "name") or "model"
+        self.title.setText(f"{info.display_name} — {name} ({rep.get('model_class', 'Keras')})")
         notes = []
-        diff = first_of(rep, "import_max_abs_diff", "keras3_max_abs_diff")
-        if isinstance(rep.get("keras3_import"), dict):
-            diff = first_of(rep["keras3_import"], "max_abs_diff")
+        diff = first_of(rep, "import_max_abs_diff")
+        tol = 1e-5
+        if isinstance(rep.get("import_check"), dict):
+            diff = first_of(rep["import_check"], "max_abs_diff")
+            tol = float(rep["import_check"].get("tolerance") or tol)
         fmt = str(rep.get("source_format", ""))
+        for problem in rep.get("problems") or []:
+            notes.append(f"✗ {problem}")
         if diff is not None:
-            ok = float(diff) <= 1e-5
+            ok = float(diff) <= tol
             notes.append(
                 f"Imported from Keras 3: outputs {'match' if ok else 'DIFFER'} "
                 f"(max abs difference {float(diff):.2g} on sample input)."
@@ -325,7 +344,7 @@ class ModelTab(QWidget):
         for r, row in enumerate(layers):
             cells = [
                 str(row.get("name", "")),
-                str(first_of(row, "type", "class_name") or ""),
+                str(first_of(row, "type", "class", "class_name") or ""),
                 _shape(first_of(row, "output_shape", "shape")),
                 fmt_int(row.get("params")),
             ]
@@ -337,6 +356,8 @@ class ModelTab(QWidget):
             for c, (tech, _label) in enumerate(TECHNIQUES, start=4):
                 ok, reason = layer_support(row, tech)
                 text = "—" if ok is None else ("✓" if ok else "✗")
+                if ok and (reason == "no weights" or (row.get("params") == 0 and tech != "qat")):
+                    ok, text = None, "·"  # nothing to compress in this layer
                 item = QTableWidgetItem(text)
                 item.setTextAlignment(Qt.AlignmentFlag.AlignCenter)
                 if reason:

@@ -42,8 +42,8 @@ COLUMNS = (
     ("Ratio raw", "Baseline raw size / this raw size."),
     ("Ratio gzip", "Baseline gzip size / this gzip size."),
     ("Sparsity", "Fraction of exact zeros in Conv/Dense kernels of the exported model."),
-    ("Latency", "Median time of one inference with LiteRT on this computer's CPU "
-                "(not on the device)."),
+    ("Latency (this computer)", "Median time of one inference with LiteRT on this "
+                                "computer's CPU (not on the device)."),
 )
 
 
@@ -67,13 +67,13 @@ def run_row(run: RunRecord | None, baseline: dict[str, Any]) -> list[tuple[str, 
     m = run.metrics or {}
     c = run.compressed
     drop = m.get("accuracy_drop")
-    steps = " → ".join(s.get("type", "?") for s in run.recipe.get("steps", []))
+    steps = recipe_text(run.recipe)
     return [
         (run.name, run.name),
         (steps, steps),
         (fmt_pct(c.get("accuracy")), c.get("accuracy")),
         (fmt_pct(c.get("keras_accuracy")), c.get("keras_accuracy")),
-        ("—" if drop is None else f"{drop * 100:+.2f} pts", drop),
+        ("—" if drop is None else f"{drop * 100:.2f} pts", drop),
         (fmt_bytes(c.get("tflite_bytes")), c.get("tflite_bytes")),
         (fmt_bytes(c.get("tflite_gzip_bytes")), c.get("tflite_gzip_bytes")),
         (fmt_ratio(m.get("ratio_raw")), m.get("ratio_raw")),
@@ -81,6 +81,24 @@ def run_row(run: RunRecord | None, baseline: dict[str, Any]) -> list[tuple[str, 
         (fmt_pct(c.get("sparsity"), 1), c.get("sparsity")),
         (fmt_ms(c.get("latency_ms")), c.get("latency_ms")),
     ]
+
+
+def recipe_text(recipe: dict[str, Any]) -> str:
+    """Short form of a recipe: 'prune 80 % (12 ep) → int8'."""
+    parts = []
+    for s in recipe.get("steps", []):
+        t = s.get("type", "?")
+        if t == "prune":
+            parts.append(f"prune {s.get('target_sparsity', 0) * 100:.0f} % ({s.get('epochs')} ep)")
+        elif t == "cluster":
+            parts.append(f"cluster {s.get('clusters')} ({s.get('epochs')} ep)")
+        elif t == "distill":
+            parts.append(f"distill {s.get('width')}× ({s.get('epochs')} ep)")
+        elif t == "quantize":
+            parts.append(str(s.get("mode", "quantize")) + (" sparse" if s.get("sparse") else ""))
+        else:
+            parts.append(f"{t} ({s.get('epochs')} ep)")
+    return " → ".join(parts)
 
 
 class ResultsTab(QWidget):
@@ -154,6 +172,7 @@ class ResultsTab(QWidget):
         split.addWidget(charts)
         split.setStretchFactor(0, 1)
         split.setStretchFactor(1, 2)
+        split.setSizes([240, 440])
         lay.addWidget(split, 1)
 
         row = QHBoxLayout()
@@ -238,9 +257,17 @@ class ResultsTab(QWidget):
         if isinstance(base.get("tflite_gzip_bytes"), (int, float)) and isinstance(
             base.get("accuracy"), (int, float)
         ):
-            self.base_scatter.setData([base["tflite_gzip_bytes"] / 1024], [base["accuracy"] * 100])
+            bx, by = base["tflite_gzip_bytes"] / 1024, base["accuracy"] * 100
+            self.base_scatter.setData([bx], [by])
+            label = pg.TextItem("baseline", color="#d62728", anchor=(1.1, 1.1))
+            label.setPos(bx, by)
+            self.scatter_plot.addItem(label)
+            self.point_labels.append(label)
         else:
             self.base_scatter.setData([], [])
+        all_x = xs + ([base["tflite_gzip_bytes"] / 1024] if self.base_scatter.data.size else [])
+        if all_x:
+            self.scatter_plot.setXRange(0, max(all_x) * 1.12, padding=0)
 
     def _draw_bars(self, run: RunRecord | None) -> None:
         per_layer = run.compressed.get("per_layer_sparsity") if run else None

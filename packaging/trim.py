@@ -58,12 +58,6 @@ RULES: tuple[Rule, ...] = (
         ),
     ),
     Rule(
-        "tf-profiler-plugin",
-        "TensorFlow's profiler server plugin (tf.profiler / TensorBoard profiling), loaded only "
-        "when profiling is started",
-        ("tensorflow/python/profiler/internal/_pywrap_profiler_plugin.so",),
-    ),
-    Rule(
         "tf-stablehlo",
         "StableHLO Python extension (JAX/StableHLO model conversion); not used for Keras models",
         ("tensorflow/compiler/mlir/stablehlo/stablehlo_extension.so",),
@@ -130,7 +124,6 @@ MODULE_RULES: tuple[tuple[str, str, Callable[[str], bool]], ...] = (
                 "keras.src.backend.jax",
                 "keras.src.backend.torch",
                 "keras.src.backend.openvino",
-                "keras.src.export.onnx",
             )
         ),
     ),

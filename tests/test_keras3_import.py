@@ -130,9 +130,11 @@ def test_imported_model_is_compressible_by_tfmot(keras3_files):
     from engine.models import load_model
     from engine.tfenv import tfmot
 
-    model = load_model(keras3_files["residual"][0]).model
-    pruned = tfmot().sparsity.keras.prune_low_magnitude(model)
+    path = keras3_files["residual"][0]
+    pruned = tfmot().sparsity.keras.prune_low_magnitude(load_model(path).model)
     assert any("prune_low_magnitude" in layer.name for layer in pruned.layers)
+    qat = tfmot().quantization.keras.quantize_model(load_model(path).model)
+    assert any(layer.name.startswith("quant_") for layer in qat.layers)
 
 
 def test_nested_keras3_model_is_flattened(tmp_path):
@@ -246,3 +248,79 @@ def test_output_check_detects_a_wrong_weight(keras3_files):
     kernel, bias = layer.get_weights()
     layer.set_weights([kernel, bias + 0.01])
     assert max_abs_output_diff(original, model) > IMPORT_TOLERANCE
+
+
+def test_keras3_subclassed_model_is_refused_then_explained(tmp_path):
+    from engine.errors import UnsafeModelError
+    from engine.models import load_model
+    from engine.tfenv import keras3
+
+    k = keras3()
+
+    class Net(k.Model):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.head = k.layers.Dense(3)
+
+        def call(self, x):
+            return self.head(x)
+
+    model = Net()
+    model(np.zeros((1, 4), np.float32))
+    path = tmp_path / "sub.keras"
+    model.save(path)
+    with pytest.raises(UnsafeModelError, match="Net"):
+        load_model(path)
+    with pytest.raises(UnsupportedModelError, match="subclassed"):
+        load_model(path, allow_unsafe=True)
+
+
+@pytest.mark.slow
+def test_sequential_wrapping_a_mobilenet_base_is_flattened(tmp_path):
+    """Transfer learning as users write it: Sequential([MobileNetV2 base, pooling, head])."""
+    from engine.models import load_model, sample_input
+    from engine.tfenv import keras3
+
+    k = keras3()
+    base = k.applications.MobileNetV2(
+        input_shape=(96, 96, 3), alpha=0.35, include_top=False, weights=None
+    )
+    model = k.Sequential(
+        [
+            k.Input((96, 96, 3)),
+            base,
+            k.layers.GlobalAveragePooling2D(),
+            k.layers.Dense(6, activation="softmax"),
+        ]
+    )
+    _randomize(model)
+    path = tmp_path / "transfer.keras"
+    model.save(path)
+
+    loaded = load_model(path)
+
+    assert not any(hasattr(layer, "layers") for layer in loaded.model.layers)
+    assert len(loaded.model.layers) == len(base.layers) + 2  # base input reused as input
+    assert loaded.import_max_abs_diff <= 1e-5
+    x = sample_input(loaded.model)
+    want = np.asarray(model(x))
+    assert np.std(want) > 1e-3
+    np.testing.assert_allclose(loaded.model(x), want, atol=1e-5)
+
+
+def test_layer_that_keras2_cannot_build_is_named(monkeypatch, keras3_files):
+    """If tf_keras rejects a translated layer, the error names that layer and its class."""
+    import engine.keras3_import as k3i
+    from engine.models import load_model
+
+    real = k3i._layer_config
+
+    def broken(cls, name, cfg, problems):
+        out = real(cls, name, cfg, problems)
+        if name == "dw":
+            out["kernel_size"] = "not a size"
+        return out
+
+    monkeypatch.setattr(k3i, "_layer_config", broken)
+    with pytest.raises(UnsupportedModelError, match=r"layer 'dw' \(DepthwiseConv2D\)"):
+        load_model(keras3_files["residual"][0])

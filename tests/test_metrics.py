@@ -51,8 +51,9 @@ def _per_sample_accuracy(data: bytes, splits) -> float:
     return hits / len(y)
 
 
-def test_tflite_accuracy_matches_per_sample_run_and_keras(float_tflite, demo_splits,
-                                                          demo_keras_model):
+def test_tflite_accuracy_matches_per_sample_run_and_keras(
+    float_tflite, demo_splits, demo_keras_model
+):
     from engine.metrics import tflite_accuracy
     from engine.training import keras_accuracy
 
@@ -104,17 +105,22 @@ def test_latency_is_a_positive_median(float_tflite, demo_splits):
     assert 0 < ms < 1000
 
 
-def test_size_estimate_is_close_to_the_real_int8_file(demo_keras_model, demo_splits,
-                                                      float_tflite):
+def test_size_estimate_is_close_to_the_real_int8_file(demo_keras_model, demo_splits, float_tflite):
     from engine.metrics import file_sizes
     from engine.quantize import convert
     from engine.training import SizeEstimator
 
     base = file_sizes(float_tflite)
-    est = SizeEstimator.calibrated("int8", demo_keras_model, base["tflite_bytes"],
-                                   base["tflite_gzip_bytes"])
+    est = SizeEstimator.calibrated(
+        "int8", demo_keras_model, base["tflite_bytes"], base["tflite_gzip_bytes"]
+    )
     raw, gz = est.estimate(demo_keras_model)
-    real = file_sizes(convert(demo_keras_model, demo_splits,
-                              {"mode": "int8", "io": "float", "calibration_samples": 50}))
+    real = file_sizes(
+        convert(
+            demo_keras_model,
+            demo_splits,
+            {"mode": "int8", "io": "float", "calibration_samples": 50},
+        )
+    )
     assert raw == pytest.approx(real["tflite_bytes"], rel=0.25)
     assert gz == pytest.approx(real["tflite_gzip_bytes"], rel=0.25)

@@ -41,12 +41,16 @@ def lambda_files(tmp_path_factory):
     m3 = k3.Model(inp3, k3.layers.Dense(3, activation="softmax")(y))
     paths["keras3-keras"] = out / "lam3.keras"
     m3.save(paths["keras3-keras"])
+    paths["keras3-h5"] = out / "lam3.h5"
+    m3.save(paths["keras3-h5"])
     assert marker.exists()  # building them ran the lambda: the marker detects execution
     marker.unlink()
     return paths, marker
 
 
-@pytest.mark.parametrize("fmt", ["keras2-keras", "keras2-h5", "keras2-savedmodel", "keras3-keras"])
+@pytest.mark.parametrize(
+    "fmt", ["keras2-keras", "keras2-h5", "keras2-savedmodel", "keras3-keras", "keras3-h5"]
+)
 def test_lambda_model_is_refused_and_its_code_does_not_run(lambda_files, fmt):
     from engine.models import inspect_path, load_model
 
@@ -62,7 +66,9 @@ def test_lambda_model_is_refused_and_its_code_does_not_run(lambda_files, fmt):
     assert not marker.exists(), "the Lambda's code ran while loading was refused"
 
 
-@pytest.mark.parametrize("fmt", ["keras2-keras", "keras2-h5", "keras3-keras"])
+@pytest.mark.parametrize(
+    "fmt", ["keras2-keras", "keras2-h5", "keras2-savedmodel", "keras3-keras", "keras3-h5"]
+)
 def test_allow_unsafe_loads_the_lambda_model(lambda_files, fmt):
     from engine.models import load_model
 
@@ -142,6 +148,15 @@ def test_truncated_keras_file(tmp_path, demo_model_path):
     path = tmp_path / "cut.keras"
     path.write_bytes(data[: len(data) // 2])
     _one_line_bad_input(path, r"not a valid \.keras file")
+
+
+def test_truncated_h5_file(tmp_path, demo_keras_model):
+    full = tmp_path / "full.h5"
+    demo_keras_model.save(full)
+    data = full.read_bytes()
+    cut = tmp_path / "cut.h5"
+    cut.write_bytes(data[: len(data) // 3])
+    _one_line_bad_input(cut, r"cut\.h5")
 
 
 def test_text_file_named_h5(tmp_path):

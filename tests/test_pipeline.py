@@ -29,8 +29,19 @@ def recipe_run(tmp_path_factory):
             out = tmp_path_factory.mktemp(name)
             buf = io.StringIO()
             with contextlib.redirect_stdout(buf), contextlib.redirect_stderr(io.StringIO()):
-                code = main(["compress", "demo", "--data", "demo", "--recipe",
-                             str(RECIPES / f"{name}.json"), "--out", str(out), "--json"])
+                code = main(
+                    [
+                        "compress",
+                        "demo",
+                        "--data",
+                        "demo",
+                        "--recipe",
+                        str(RECIPES / f"{name}.json"),
+                        "--out",
+                        str(out),
+                        "--json",
+                    ]
+                )
             assert code == 0
             _RUNS[name] = (json.loads(buf.getvalue()), out)
         return _RUNS[name]
@@ -40,8 +51,13 @@ def recipe_run(tmp_path_factory):
 
 def test_example_recipes_are_valid():
     names = sorted(p.stem for p in RECIPES.glob("*.json"))
-    assert names == ["distill05_int8", "int8_ptq", "pcqat_int8", "prune80_cluster16_int8",
-                     "prune80_int8"]
+    assert names == [
+        "distill05_int8",
+        "int8_ptq",
+        "pcqat_int8",
+        "prune80_cluster16_int8",
+        "prune80_int8",
+    ]
     for name in names:
         assert load_recipe(RECIPES / f"{name}.json").final_quantize["mode"] == "int8"
 
@@ -128,13 +144,31 @@ def test_metrics_json_equals_remeasurement_of_the_files(name, recipe_run, demo_s
     printed, out = recipe_run(name)
     on_disk = json.loads((out / "metrics.json").read_text())
     assert on_disk == printed
-    for key in ("baseline", "compressed", "ratio_gzip", "ratio_raw", "accuracy_drop", "recipe",
-                "data", "versions", "latency_threads", "timings", "series", "warnings"):
+    for key in (
+        "baseline",
+        "compressed",
+        "ratio_gzip",
+        "ratio_raw",
+        "accuracy_drop",
+        "recipe",
+        "data",
+        "versions",
+        "latency_threads",
+        "timings",
+        "series",
+        "warnings",
+    ):
         assert key in on_disk, key
     b, c = on_disk["baseline"], on_disk["compressed"]
     for block in (b, c):
-        for key in ("accuracy", "keras_accuracy", "params", "tflite_bytes",
-                    "tflite_gzip_bytes", "latency_ms"):
+        for key in (
+            "accuracy",
+            "keras_accuracy",
+            "params",
+            "tflite_bytes",
+            "tflite_gzip_bytes",
+            "latency_ms",
+        ):
             assert key in block, key
     for key in ("sparsity", "per_layer_sparsity"):
         assert key in c
@@ -150,16 +184,24 @@ def test_metrics_json_equals_remeasurement_of_the_files(name, recipe_run, demo_s
     assert b["accuracy"] == pytest.approx(_litert_accuracy(out / "baseline.tflite", demo_splits))
     assert on_disk["accuracy_drop"] == pytest.approx(b["accuracy"] - c["accuracy"])
     assert c["latency_ms"] > 0 and on_disk["latency_threads"] == 1
-    # Sparsity of the exported kernels: at least the zeros of the saved Keras model.
-    custom = {}
+    # The saved Keras model loads and scores like the metrics say.
+    from engine.training import keras_accuracy
+
     if "qat" in [s["type"] for s in on_disk["recipe"]["steps"]]:
         from engine.tfenv import tfmot
 
+        keras_file = on_disk["files"]["keras"]
         with tfmot().quantization.keras.quantize_scope():
-            keras_model = keras2().models.load_model(out / "model.keras", compile=False)
+            keras_model = keras2().models.load_model(out / keras_file, compile=False)
+        if keras_file == "model.keras":  # tfmot could not save the PCQAT model itself
+            assert any("before QAT" in w for w in on_disk["warnings"])
+            assert keras_model.count_params() == c["params"]
+            keras_model = None
     else:
-        keras_model = keras2().models.load_model(out / "model.keras", compile=False, **custom)
-    assert keras_model.count_params() > 0
+        assert on_disk["files"]["keras"] == "model.keras"
+        keras_model = keras2().models.load_model(out / "model.keras", compile=False)
+    if keras_model is not None:
+        assert keras_accuracy(keras_model, demo_splits) == pytest.approx(c["keras_accuracy"])
     assert 0.79 <= c["sparsity"] <= 1.0
     assert set(c["per_layer_sparsity"]) == {"conv1", "conv2", "dense", "classifier"}
     assert json.loads((out / "recipe.json").read_text()) == on_disk["recipe"]
@@ -174,15 +216,25 @@ def evented_run(tmp_path_factory):
     from engine.events import Reporter
     from engine.pipeline import compress
 
-    recipe = validate_recipe({
-        "schema_version": 1, "name": "events", "seed": 1, "batch_size": 64,
-        "steps": [
-            {"type": "prune", "target_sparsity": 0.6, "epochs": 2, "learning_rate": 5e-4},
-            {"type": "finetune", "epochs": 1, "learning_rate": 1e-4},
-            {"type": "quantize", "mode": "int8", "io": "int8", "sparse": True,
-             "calibration_samples": 100},
-        ],
-    })
+    recipe = validate_recipe(
+        {
+            "schema_version": 1,
+            "name": "events",
+            "seed": 1,
+            "batch_size": 64,
+            "steps": [
+                {"type": "prune", "target_sparsity": 0.8, "epochs": 2, "learning_rate": 5e-4},
+                {"type": "finetune", "epochs": 1, "learning_rate": 1e-4},
+                {
+                    "type": "quantize",
+                    "mode": "int8",
+                    "io": "int8",
+                    "sparse": True,
+                    "calibration_samples": 100,
+                },
+            ],
+        }
+    )
     events: list = []
     out = tmp_path_factory.mktemp("events")
     metrics = compress("demo", "demo", recipe, out, reporter=Reporter(events.append))
@@ -200,9 +252,16 @@ def test_events_cover_every_stage_and_epoch(evented_run):
     assert [p["epoch"] for p in points] == [1.0, 2.0, 3.0]
     assert [p["stage"] for p in points] == ["prune", "prune", "finetune"]
     for p in points:
-        assert {"loss", "accuracy", "val_loss", "val_accuracy", "sparsity",
-                "est_tflite_bytes", "est_gzip_bytes"} <= set(p["values"])
-    assert points[-1]["values"]["sparsity"] >= 0.59  # fine-tuning kept the pruned zeros
+        assert {
+            "loss",
+            "accuracy",
+            "val_loss",
+            "val_accuracy",
+            "sparsity",
+            "est_tflite_bytes",
+            "est_gzip_bytes",
+        } <= set(p["values"])
+    assert points[-1]["values"]["sparsity"] >= 0.79  # fine-tuning kept the pruned zeros
     assert any(e["type"] == "progress" and e["stage"] == "prune" for e in events)
     assert any(e["type"] == "log" for e in events)
     assert metrics["series"] == [{k: v for k, v in p.items() if k != "type"} for p in points]
@@ -214,7 +273,7 @@ def test_sparse_int8_run_is_smaller_raw_and_reports_its_io(evented_run):
     metrics, _, out = evented_run
     c = metrics["compressed"]
     assert c["sparse_encoding"] and c["sparsity_measured_on"] == "non-sparse twin conversion"
-    assert c["sparsity"] >= 0.59
+    assert c["sparsity"] >= 0.79
     assert metrics["ratio_raw"] > 4.5  # int8 alone gives ~3.8x raw
     assert c["io"]["input"]["dtype"] == "int8" and c["io"]["output"]["dtype"] == "int8"
     assert metrics["accuracy_drop"] <= 0.03
@@ -229,8 +288,12 @@ def test_cancel_mid_training_leaves_nothing_finished(tmp_path):
     from engine.events import CancelToken, Reporter
     from engine.pipeline import compress
 
-    recipe = validate_recipe({"schema_version": 1, "steps": [
-        {"type": "prune", "epochs": 20}, {"type": "quantize", "mode": "int8"}]})
+    recipe = validate_recipe(
+        {
+            "schema_version": 1,
+            "steps": [{"type": "prune", "epochs": 20}, {"type": "quantize", "mode": "int8"}],
+        }
+    )
     token = CancelToken()
     seen: list = []
 
@@ -285,15 +348,31 @@ def test_unwritable_output_folder_is_bad_input_before_any_work(where, tmp_path):
 def test_format_metrics_shows_both_ratios_and_the_drop():
     from engine.pipeline import format_metrics
 
-    block = {"accuracy": 0.9, "tflite_bytes": 4096, "tflite_gzip_bytes": 2048,
-             "latency_ms": 0.1, "sparsity": 0.0}
-    text = format_metrics({
-        "baseline": block,
-        "compressed": {**block, "accuracy": 0.89, "tflite_bytes": 1024,
-                       "tflite_gzip_bytes": 512, "sparsity": 0.8, "format": "int8"},
-        "ratio_gzip": 4.0, "ratio_raw": 4.0, "accuracy_drop": 0.01, "recipe": {"name": "r"},
-        "warnings": ["w1"],
-    })
+    block = {
+        "accuracy": 0.9,
+        "tflite_bytes": 4096,
+        "tflite_gzip_bytes": 2048,
+        "latency_ms": 0.1,
+        "sparsity": 0.0,
+    }
+    text = format_metrics(
+        {
+            "baseline": block,
+            "compressed": {
+                **block,
+                "accuracy": 0.89,
+                "tflite_bytes": 1024,
+                "tflite_gzip_bytes": 512,
+                "sparsity": 0.8,
+                "format": "int8",
+            },
+            "ratio_gzip": 4.0,
+            "ratio_raw": 4.0,
+            "accuracy_drop": 0.01,
+            "recipe": {"name": "r"},
+            "warnings": ["w1"],
+        }
+    )
     assert "ratio gzip 4.00x" in text and "ratio raw 4.00x" in text
     assert "+1.00 points" in text and "80.0%" in text and "warning: w1" in text
 

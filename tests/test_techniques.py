@@ -25,10 +25,16 @@ def pruned(demo_keras_model, demo_splits):
     from engine.prune import prune_model
 
     events: list = []
-    step = _step({"type": "prune", "target_sparsity": 0.8, "epochs": 2,
-                  "learning_rate": 5e-4})
-    result = prune_model(demo_keras_model, demo_splits, step, batch_size=32, seed=0,
-                         reporter=_reporter(events), from_logits=False)
+    step = _step({"type": "prune", "target_sparsity": 0.8, "epochs": 2, "learning_rate": 5e-4})
+    result = prune_model(
+        demo_keras_model,
+        demo_splits,
+        step,
+        batch_size=32,
+        seed=0,
+        reporter=_reporter(events),
+        from_logits=False,
+    )
     return result, events
 
 
@@ -44,9 +50,7 @@ def test_schedule_fits_inside_the_training_run():
         assert s.frequency <= max(1, total // 10) or total < 10
 
 
-def test_prune_reaches_target_per_layer_and_leaves_the_input_model_alone(
-    pruned, demo_keras_model
-):
+def test_prune_reaches_target_per_layer_and_leaves_the_input_model_alone(pruned, demo_keras_model):
     from engine.training import effective_kernels
 
     result, events = pruned
@@ -62,18 +66,31 @@ def test_prune_reaches_target_per_layer_and_leaves_the_input_model_alone(
     metrics = [e for e in events if e["type"] == "metric"]
     assert [m["epoch"] for m in metrics] == [1.0, 2.0]
     assert metrics[-1]["values"]["sparsity"] >= 0.79
-    assert {"loss", "accuracy", "val_loss", "val_accuracy"} <= set(
-        metrics[-1]["values"]
-    )
+    assert {"loss", "accuracy", "val_loss", "val_accuracy"} <= set(metrics[-1]["values"])
 
 
 def test_prune_skip_first_and_last_leaves_them_dense(demo_keras_model, demo_splits):
     from engine.prune import prune_model
 
-    step = _step({"type": "prune", "target_sparsity": 0.5, "schedule": "constant", "epochs": 1,
-                  "skip_first": True, "skip_last": True})
-    result = prune_model(demo_keras_model, demo_splits, step, batch_size=64, seed=0,
-                         reporter=_reporter(), from_logits=False)
+    step = _step(
+        {
+            "type": "prune",
+            "target_sparsity": 0.5,
+            "schedule": "constant",
+            "epochs": 1,
+            "skip_first": True,
+            "skip_last": True,
+        }
+    )
+    result = prune_model(
+        demo_keras_model,
+        demo_splits,
+        step,
+        batch_size=64,
+        seed=0,
+        reporter=_reporter(),
+        from_logits=False,
+    )
     assert result.per_layer_sparsity["conv1"] < 0.05
     assert result.per_layer_sparsity["classifier"] < 0.05
     assert result.per_layer_sparsity["conv2"] >= 0.49
@@ -83,10 +100,24 @@ def test_prune_skip_first_and_last_leaves_them_dense(demo_keras_model, demo_spli
 def test_prune_2_4_structured_gives_two_zeros_in_every_block(demo_keras_model, demo_splits):
     from engine.prune import prune_model
 
-    step = _step({"type": "prune", "target_sparsity": 0.5, "epochs": 1,
-                  "structured_2_4": True, "skip_first": True})
-    result = prune_model(demo_keras_model, demo_splits, step, batch_size=64, seed=0,
-                         reporter=_reporter(), from_logits=False)
+    step = _step(
+        {
+            "type": "prune",
+            "target_sparsity": 0.5,
+            "epochs": 1,
+            "structured_2_4": True,
+            "skip_first": True,
+        }
+    )
+    result = prune_model(
+        demo_keras_model,
+        demo_splits,
+        step,
+        batch_size=64,
+        seed=0,
+        reporter=_reporter(),
+        from_logits=False,
+    )
     kernel = result.model.get_layer("dense").get_weights()[0]  # (in, out)
     blocks = (kernel.T.reshape(kernel.shape[1], -1, 4) == 0).sum(axis=-1)
     assert blocks.min() >= 2
@@ -98,13 +129,21 @@ def test_prune_that_misses_its_target_raises(monkeypatch, demo_keras_model, demo
 
     # A schedule that would only finish after training ends: the check must catch it.
     monkeypatch.setattr(
-        prune, "derive_schedule",
+        prune,
+        "derive_schedule",
         lambda spe, ep: prune.PruneSchedule(0, spe * ep * 10, spe * ep * 5, spe * ep),
     )
     step = _step({"type": "prune", "target_sparsity": 0.8, "epochs": 1})
     with pytest.raises(FeatherweightError, match="did not reach the target sparsity"):
-        prune.prune_model(demo_keras_model, demo_splits, step, batch_size=64, seed=0,
-                          reporter=_reporter(), from_logits=False)
+        prune.prune_model(
+            demo_keras_model,
+            demo_splits,
+            step,
+            batch_size=64,
+            seed=0,
+            reporter=_reporter(),
+            from_logits=False,
+        )
 
 
 def test_cluster_keeps_at_most_n_values_and_the_zeros(pruned, demo_splits):
@@ -113,8 +152,15 @@ def test_cluster_keeps_at_most_n_values_and_the_zeros(pruned, demo_splits):
 
     result, _ = pruned
     step = _step({"type": "cluster", "clusters": 8, "epochs": 1, "preserve_sparsity": True})
-    clustered = cluster_model(result.model, demo_splits, step, batch_size=64, seed=0,
-                              reporter=_reporter(), from_logits=False)
+    clustered = cluster_model(
+        result.model,
+        demo_splits,
+        step,
+        batch_size=64,
+        seed=0,
+        reporter=_reporter(),
+        from_logits=False,
+    )
     kernels = effective_kernels(clustered.model)
     for name in clustered.clustered_layers:
         assert len(np.unique(kernels[name])) <= 8, name
@@ -136,8 +182,15 @@ def test_distill_width_scaled_student_ends_like_the_teacher(demo_keras_model, de
 
     events: list = []
     step = _step({"type": "distill", "width": 0.5, "epochs": 2})
-    student = distill_model(demo_keras_model, "softmax", demo_splits, step, batch_size=32,
-                            seed=0, reporter=_reporter(events))
+    student = distill_model(
+        demo_keras_model,
+        "softmax",
+        demo_splits,
+        step,
+        batch_size=32,
+        seed=0,
+        reporter=_reporter(events),
+    )
     assert student.get_layer("dense").units == 64
     assert student.get_layer("conv2").filters == 32
     assert student.get_layer("classifier").units == 10
@@ -152,15 +205,26 @@ def test_distill_into_a_user_student_file(tmp_path, demo_keras_model, demo_split
     from engine.tfenv import keras2
 
     k = keras2()
-    student = k.Sequential([
-        k.layers.InputLayer(input_shape=(8, 8, 1)),
-        k.layers.Flatten(),
-        k.layers.Dense(32, activation="relu"),
-        k.layers.Dense(10),
-    ])
+    student = k.Sequential(
+        [
+            k.layers.InputLayer(input_shape=(8, 8, 1)),
+            k.layers.Flatten(),
+            k.layers.Dense(32, activation="relu"),
+            k.layers.Dense(10),
+        ]
+    )
     step = _step({"type": "distill", "epochs": 1})
-    out = distill_model(demo_keras_model, "softmax", demo_splits, step, batch_size=64, seed=0,
-                        reporter=_reporter(), student=student, student_kind="logits")
+    out = distill_model(
+        demo_keras_model,
+        "softmax",
+        demo_splits,
+        step,
+        batch_size=64,
+        seed=0,
+        reporter=_reporter(),
+        student=student,
+        student_kind="logits",
+    )
     assert out.count_params() == student.count_params()
     assert out.layers[-1].activation.__name__ == "softmax"  # matches the teacher
 
@@ -171,23 +235,36 @@ def test_distill_rejects_a_student_with_other_classes(demo_keras_model, demo_spl
     from engine.tfenv import keras2
 
     k = keras2()
-    student = k.Sequential([k.layers.InputLayer(input_shape=(8, 8, 1)), k.layers.Flatten(),
-                            k.layers.Dense(3)])
+    student = k.Sequential(
+        [k.layers.InputLayer(input_shape=(8, 8, 1)), k.layers.Flatten(), k.layers.Dense(3)]
+    )
     with pytest.raises(BadInputError, match="3 outputs"):
-        distill_model(demo_keras_model, "softmax", demo_splits, _step({"type": "distill"}),
-                      batch_size=64, seed=0, reporter=_reporter(), student=student)
+        distill_model(
+            demo_keras_model,
+            "softmax",
+            demo_splits,
+            _step({"type": "distill"}),
+            batch_size=64,
+            seed=0,
+            reporter=_reporter(),
+            student=student,
+        )
 
 
 @pytest.mark.parametrize(
     ("mode", "kernel_dtype"), [("float16", "float16"), ("dynamic", "int8"), ("int8", "int8")]
 )
-def test_conversion_modes_store_kernels_as_promised(mode, kernel_dtype, demo_keras_model,
-                                                    demo_splits):
+def test_conversion_modes_store_kernels_as_promised(
+    mode, kernel_dtype, demo_keras_model, demo_splits
+):
     from engine.metrics import io_details, sparsity_report, tflite_accuracy
     from engine.quantize import convert
 
-    data = convert(demo_keras_model, demo_splits,
-                   _step({"type": "quantize", "mode": mode, "calibration_samples": 50}))
+    data = convert(
+        demo_keras_model,
+        demo_splits,
+        _step({"type": "quantize", "mode": mode, "calibration_samples": 50}),
+    )
     report = sparsity_report(data, ["conv1", "conv2", "dense", "classifier"])
     assert report["kernel_dtypes"]["dense"] == kernel_dtype
     assert io_details(data)["input"]["dtype"] == "float32"
@@ -215,10 +292,19 @@ def test_qat_alone_and_after_pruning_keeps_zeros(pruned, demo_splits):
 
     result, _ = pruned
     step = _step({"type": "qat", "epochs": 1})
-    qmodel = qat_model(result.model, demo_splits, step, after={"prune"}, batch_size=64,
-                       seed=0, reporter=_reporter(), from_logits=False)
-    data = convert(qmodel, demo_splits, _step({"type": "quantize", "mode": "int8",
-                                               "calibration_samples": 50}))
+    qmodel = qat_model(
+        result.model,
+        demo_splits,
+        step,
+        after={"prune"},
+        batch_size=64,
+        seed=0,
+        reporter=_reporter(),
+        from_logits=False,
+    )
+    data = convert(
+        qmodel, demo_splits, _step({"type": "quantize", "mode": "int8", "calibration_samples": 50})
+    )
     report = sparsity_report(data)
     assert report["sparsity"] >= 0.79  # PQAT kept the pruned zeros
     assert tflite_accuracy(data, demo_splits) >= 0.9
@@ -238,8 +324,16 @@ def test_cancel_during_training_raises_cancelled_quickly(demo_keras_model, demo_
             token.cancel()
 
     with pytest.raises(Cancelled):
-        fit(fresh_copy(demo_keras_model), demo_splits, epochs=50, learning_rate=1e-4,
-            batch_size=8, seed=0, reporter=Reporter(on_event, token), from_logits=False)
+        fit(
+            fresh_copy(demo_keras_model),
+            demo_splits,
+            epochs=50,
+            learning_rate=1e-4,
+            batch_size=8,
+            seed=0,
+            reporter=Reporter(on_event, token),
+            from_logits=False,
+        )
     assert not [e for e in seen if e["type"] == "metric"]  # stopped inside the first epoch
 
 
@@ -248,6 +342,15 @@ def test_zero_keeper_keeps_pruned_zeros_through_finetuning(pruned, demo_splits):
 
     result, _ = pruned
     model = fresh_copy(result.model)
-    fit(model, demo_splits, epochs=1, learning_rate=1e-3, batch_size=64, seed=0,
-        reporter=_reporter(), from_logits=False, callbacks=[zero_keeper(model)])
+    fit(
+        model,
+        demo_splits,
+        epochs=1,
+        learning_rate=1e-3,
+        batch_size=64,
+        seed=0,
+        reporter=_reporter(),
+        from_logits=False,
+        callbacks=[zero_keeper(model)],
+    )
     assert (effective_kernels(model)["dense"] == 0).mean() >= 0.79

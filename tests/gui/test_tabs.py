@@ -21,15 +21,20 @@ from gui.results_tab import ResultsTab
 from gui.state import RunRecord, Session
 from tests.gui.conftest import child_pids
 
-RECORDED = Path(__file__).parent / "recordings" / "compress.jsonl"
+RECORDINGS = Path(__file__).parent / "recordings"
 
 
-def recorded_metrics() -> dict:
-    for line in RECORDED.read_text().splitlines():
+def recorded(job: str) -> dict:
+    """The result the real engine gave for ``job`` when the recordings were made."""
+    for line in (RECORDINGS / f"{job}.jsonl").read_text().splitlines():
         ev = json.loads(line)
         if ev["type"] == "result":
             return ev["result"]
-    raise AssertionError("no result in the recording")
+    raise AssertionError(f"no result in the {job} recording")
+
+
+def recorded_metrics() -> dict:
+    return recorded("compress")
 
 
 def run_to_end(window, qtbot, timeout=10_000) -> RunRecord:
@@ -80,16 +85,21 @@ def test_about_box_shows_versions_from_the_worker(window):
 # -- Model tab ----------------------------------------------------------------------------
 def test_open_demo_fills_layers_totals_data_and_baseline(demo_window):
     tab = demo_window.model_tab
-    assert tab.table.rowCount() == 6
-    assert tab.table.item(0, 0).text() == "conv1"
+    report, data, base = recorded("inspect"), recorded("check_data"), recorded("baseline")
+    assert tab.table.rowCount() == len(report["layers"]) == 6
+    assert tab.table.item(0, 0).text() == "conv1" and tab.table.item(0, 1).text() == "Conv2D"
+    assert tab.table.item(0, 2).text() == "(None, 8, 8, 32)"
     assert tab.table.item(4, 3).text() == "131,200"
-    assert tab.table.item(2, 4).text() == "✗" and tab.table.item(2, 4).toolTip() == "no weights"
+    assert tab.table.item(4, 4).text() == "✓" and tab.table.item(4, 4).toolTip() == "prunes kernel"
+    assert tab.table.item(2, 4).text() == "·"  # pooling: nothing to prune
     assert tab.totals["params"].text() == "151,306"
-    assert tab.totals["macs"].text() == "1,336,832"
+    assert tab.totals["macs"].text() == f"{report['totals']['macs']:,}"
+    assert tab.totals["float32"].text() == "591.0 KB"
     assert tab.totals["output"].text() == "softmax, 10 classes"
-    assert "1294 train / 143 validation / 360 test" in tab.data_picker.status.text()
-    assert tab.baseline_labels["accuracy"].text() == "98.33 %"
-    assert demo_window.session.baseline["tflite_gzip_bytes"] == 561234
+    assert (f"{data['n_train']} train / {data['n_val']} validation / {data['n_test']} test"
+            in tab.data_picker.status.text())
+    assert tab.baseline_labels["accuracy"].text() == f"{base['accuracy'] * 100:.2f} %"
+    assert demo_window.session.baseline == base
 
 
 def test_corrupt_model_shows_the_engine_message_and_keeps_the_app(window, qtbot, tmp_path):
@@ -236,8 +246,8 @@ def test_wizard_run_updates_progress_charts_log_and_results(demo_window, qtbot):
     assert fractions == sorted(fractions) and tab.progress.value() == 1000
     assert "est_gzip_bytes" in run.series and len(run.series["val_accuracy"]) == 2
     qtbot.waitUntil(lambda: tab.charts.points_drawn == sum(map(len, run.series.values())))
-    assert "Pruning" in tab.log.toPlainText() and "⚠" in tab.log.toPlainText()
-    assert "10.73×" in tab.stage_label.text()
+    assert "Pruning" in tab.log.toPlainText() and "pruning 4 layer(s)" in tab.log.toPlainText()
+    assert f"{recorded_metrics()['ratio_gzip']:.2f}×" in tab.stage_label.text()
     # Results tab: the row shows the numbers of metrics.json
     m = json.loads((Path(run.out_dir) / "metrics.json").read_text())
     res = w.results_tab
@@ -354,8 +364,10 @@ def test_results_tab_from_a_finished_run_and_exports(qtbot, tmp_path):
     tab.resize(1100, 700)
     tab.show()
     assert tab.table.rowCount() == 2
-    assert tab.table.item(1, 6).text() == "51.1 KB"
-    assert tab.table.item(0, 6).text() == "548.1 KB"
+    m = run.metrics
+    assert tab.table.item(1, 6).text() == f"{m['compressed']['tflite_gzip_bytes'] / 1024:.1f} KB"
+    assert tab.table.item(0, 6).text() == f"{m['baseline']['tflite_gzip_bytes'] / 1024:.1f} KB"
+    assert tab.table.item(1, 10).text().endswith("ms")
     assert tab.selected_run() is run
     dest = tmp_path / "exported.tflite"
     assert tab.export_artifact("model.tflite", dest) and dest.read_bytes() == b"TFL3-data"
@@ -390,10 +402,11 @@ def test_close_while_running_asks_then_stops_everything(make_window, qtbot):
 
 def test_window_geometry_is_remembered(make_window, qtbot):
     w = make_window()
-    w.resize(1000, 700)
+    w.resize(760, 560)  # inside the offscreen screen (800x600), which restore clamps to
+    size = (w.width(), w.height())
     w.close()
     w2 = make_window()
-    assert (w2.width(), w2.height()) == (1000, 700)
+    assert (w2.width(), w2.height()) == size != (1280, 800)
 
 
 def test_demo_argument_opens_the_demo_and_project_path_is_kept(qtbot, qsettings, tmp_path):
