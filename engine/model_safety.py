@@ -252,21 +252,21 @@ def _looks_like_keras3(config: Any) -> bool:
 
 
 @cache
-def builtin_class_names() -> frozenset[str]:
-    """Names of every built-in Keras 2 and Keras 3 class a model config may mention."""
+def builtin_class_names(keras_major: int = 2) -> frozenset[str]:
+    """Names of the built-in classes a model config written by that Keras may mention
+    (layers, initializers, regularizers, constraints, metrics, losses, dtype policies)."""
     from engine.tfenv import keras2, keras3
 
+    k = keras3() if keras_major == 3 else keras2()
     names: set[str] = set(MODEL_CLASSES) | set(TF_OP_LAYERS) | set(DATA_MARKERS)
     names |= {"Policy", "DTypePolicy", "FloatDTypePolicy", "QuantizedDTypePolicy"}
     names |= {"function"}  # Keras 3: a built-in function, checked by its module below
-    for k in (keras2(), keras3()):
-        for mod in (k.layers, k.initializers, k.regularizers, k.constraints, k.metrics, k.losses):
-            for name in dir(mod):
-                obj = getattr(mod, name, None)
-                if isinstance(obj, type) and not name.startswith("_"):
-                    names.add(name)
-    k3 = keras3()
-    for name in dir(getattr(k3, "dtype_policies", object())):
+    for mod in (k.layers, k.initializers, k.regularizers, k.constraints, k.metrics, k.losses):
+        for name in dir(mod):
+            obj = getattr(mod, name, None)
+            if isinstance(obj, type) and not name.startswith("_"):
+                names.add(name)
+    for name in dir(getattr(k, "dtype_policies", object())):
         if name.endswith("Policy"):
             names.add(name)
     return frozenset(names - CODE_LAYERS - {"Layer", "Wrapper", "InputSpec"})
@@ -275,7 +275,7 @@ def builtin_class_names() -> frozenset[str]:
 def find_unsafe(stored: StoredModel) -> list[UnsafeItem]:
     """Every serialized object in the stored config that would run code or is unknown."""
     found: list[UnsafeItem] = []
-    builtin = builtin_class_names()
+    builtin = builtin_class_names(stored.keras_major)
     if stored.config is not None:
         _walk(stored.config, "model", builtin, found)
     for node in stored.savedmodel_nodes:

@@ -238,7 +238,7 @@ def _run(
     kind = loaded.output_kind
     done: set[str] = set()
     export_model = model  # the model converted (QAT model after qat)
-    common = dict(
+    common: dict[str, Any] = dict(
         batch_size=recipe.batch_size, seed=recipe.seed, reporter=reporter, estimator=estimator
     )
 

@@ -42,13 +42,17 @@ class PruneResult:
 
 
 def derive_schedule(steps_per_epoch: int, epochs: int) -> PruneSchedule:
-    """Begin at step 0; end at a multiple of the frequency ~70% into training."""
+    """Begin at step 0; end at a multiple of the frequency ~70% into training.
+
+    tfmot counts training steps from 1 (the wrapper increments its step before updating
+    the mask), so ``end_step`` must lie in 1..total for the target to be reached.
+    """
     total = max(1, steps_per_epoch * epochs)
     frequency = max(1, min(100, total // 10))
-    end = max(frequency, (int(total * 0.7) // frequency) * frequency)
-    if end >= total:  # too few steps: prune on the last step that still runs
+    end = (int(total * 0.7) // frequency) * frequency
+    if end < 1:  # too few steps for a ramp: prune at every step, end by the last one
         frequency = 1
-        end = max(0, total - 1)
+        end = max(1, int(total * 0.7))
     return PruneSchedule(begin_step=0, end_step=end, frequency=frequency, total_steps=total)
 
 
@@ -101,7 +105,8 @@ def prune_model(
         if abs(target - 0.5) > 1e-9:
             warnings.append(f"2:4 structured pruning gives 50% sparsity; target {target:g} ignored")
         target = 0.5
-    if step["schedule"] == "constant":
+    if step["schedule"] == "constant" or sched.end_step == sched.begin_step:
+        # (a one-step run cannot ramp: prune to the target at once)
         schedule = sp.ConstantSparsity(
             target, begin_step=sched.begin_step, end_step=sched.end_step, frequency=sched.frequency
         )

@@ -54,6 +54,8 @@ def _plot(title: str) -> pg.PlotWidget:
     w.setLabel("bottom", "epoch")
     w.setMinimumSize(220, 150)
     w.setMenuEnabled(False)
+    for name in ("left", "bottom"):
+        w.getAxis(name).setStyle(maxTickLevel=1)  # no sub-minor grid: cheaper repaints
     return w
 
 
@@ -67,6 +69,7 @@ class LiveCharts(QWidget):
         grid.setSpacing(6)
         self.plots: dict[str, pg.PlotWidget] = {}
         self.curves: dict[str, pg.PlotDataItem] = {}
+        self._chart_keys: list[list[str]] = []
         for i, (title, _y, series) in enumerate(LIVE_CHARTS):
             plot = _plot(_title_with_key(title, series))
             for key, name, pen in series:
@@ -74,19 +77,25 @@ class LiveCharts(QWidget):
                     [], [], pen=pen, name=name, symbol="o", symbolSize=4, symbolPen=pen,
                     symbolBrush=pen.color(),
                 )
+            self._chart_keys.append([key for key, _n, _p in series])
             self.plots[title] = plot
             grid.addWidget(plot, i // 2, i % 2)
         self.run: RunRecord | None = None
-        self.points_drawn = 0  # total points on the curves after the last redraw
-        self._dirty = False
+        self._drawn: dict[str, int] = {}  # points on each curve after the last setData
+        self._next_chart = 0
         self._timer = QTimer(self)
         self._timer.setInterval(REDRAW_MS)
-        self._timer.timeout.connect(self.redraw)
+        self._timer.timeout.connect(self.redraw_next)
+
+    @property
+    def points_drawn(self) -> int:
+        """Total points on the curves (what the user sees)."""
+        return sum(self._drawn.values())
 
     def show_run(self, run: RunRecord | None) -> None:
         """Draw ``run``'s series (and keep drawing them while it grows)."""
         self.run = run
-        self.mark_dirty()
+        self._drawn.clear()
         self.redraw()
 
     def start_live(self) -> None:
@@ -97,18 +106,36 @@ class LiveCharts(QWidget):
         self.redraw()
 
     def mark_dirty(self) -> None:
-        self._dirty = True
+        """New points arrived; the timer draws them (kept for callers, nothing to do)."""
 
-    def redraw(self) -> None:
-        if not self._dirty:
-            return
-        self._dirty = False
+    def _stale(self, chart: int) -> bool:
         series = self.run.series if self.run is not None else {}
-        total = 0
-        for key, curve in self.curves.items():
+        return any(
+            len(series.get(k, [])) != self._drawn.get(k, -1) for k in self._chart_keys[chart]
+        )
+
+    def _draw_chart(self, chart: int) -> None:
+        series = self.run.series if self.run is not None else {}
+        for key in self._chart_keys[chart]:
             pts = series.get(key, [])
             xs = [p[0] for p in pts]
             ys = [p[1] / 1024.0 if key in KB_SERIES else p[1] for p in pts]
-            curve.setData(xs, ys)
-            total += len(pts)
-        self.points_drawn = total
+            self.curves[key].setData(xs, ys)
+            self._drawn[key] = len(pts)
+
+    def redraw_next(self) -> None:
+        """Timer tick: redraw at most ONE stale chart, so a tick never repaints all four
+        (each repaint of a chart costs the event loop several milliseconds)."""
+        n = len(self._chart_keys)
+        for step in range(n):
+            chart = (self._next_chart + step) % n
+            if self._stale(chart):
+                self._draw_chart(chart)
+                self._next_chart = (chart + 1) % n
+                return
+
+    def redraw(self) -> None:
+        """Redraw every stale chart now."""
+        for chart in range(len(self._chart_keys)):
+            if self._stale(chart):
+                self._draw_chart(chart)

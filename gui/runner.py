@@ -46,6 +46,7 @@ from PySide6.QtCore import (
 ROOT = Path(__file__).resolve().parent.parent
 CANCEL_GRACE_S = 5.0
 STDERR_TAIL = 60
+WORKER_NICENESS = 10  # added to the worker's nice value (POSIX): the GUI comes first
 
 # Engine states shown in the status bar.
 STARTING, READY, FAILED, STOPPED = "starting", "ready", "failed", "stopped"
@@ -167,6 +168,7 @@ class JobRunner(QObject):
         proc.readyReadStandardError.connect(self._read_stderr)
         proc.finished.connect(self._on_finished)
         proc.errorOccurred.connect(self._on_error)
+        proc.started.connect(self._lower_priority)
         self._proc = proc
         self.engineState.emit(STARTING, "starting engine…")
         proc.start(self._command[0], self._command[1:])
@@ -278,6 +280,18 @@ class JobRunner(QObject):
         )
         if self._proc is not None:
             self._proc.kill()
+
+    def _lower_priority(self) -> None:
+        """Run the engine below the window's priority, so training never starves the GUI.
+
+        Set right after start, before TensorFlow creates its threads (they inherit it).
+        """
+        if self._proc is None or not hasattr(os, "setpriority"):
+            return
+        try:
+            os.setpriority(os.PRIO_PROCESS, int(self._proc.processId()), WORKER_NICENESS)
+        except OSError:
+            pass
 
     def _on_error(self, error: QProcess.ProcessError) -> None:
         if error == QProcess.ProcessError.FailedToStart:

@@ -129,8 +129,8 @@ MODULE_RULES: tuple[tuple[str, str, Callable[[str], bool]], ...] = (
     ),
     (
         "test-modules",
-        "test suites shipped inside packages (*.tests.*, *_test modules)",
-        lambda m: ".tests." in m + "." or m.endswith("_test") or ".benchmarks." in m + ".",
+        "test suites shipped inside packages (modules in a package named 'tests')",
+        lambda m: "tests" in m.split("."),
     ),
 )
 
@@ -187,16 +187,19 @@ def apply_modules(pure: Iterable[TocEntry], workpath: Path) -> list[TocEntry]:
     saved: dict[str, dict[str, int]] = {
         name: {"files": 0, "bytes": 0} for name, _, _ in MODULE_RULES
     }
+    dropped: list[str] = []
     kept = []
     for entry in pure:
         for name, _why, pred in MODULE_RULES:
             if pred(entry[0]):
                 saved[name]["files"] += 1
                 saved[name]["bytes"] += _size(entry[1])
+                dropped.append(entry[0])
                 break
         else:
             kept.append(entry)
     _report(workpath, "modules", saved)
+    (workpath / "trim-dropped-modules.txt").write_text("\n".join(sorted(dropped)) + "\n")
     return kept
 
 

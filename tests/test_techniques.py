@@ -45,7 +45,8 @@ def test_schedule_fits_inside_the_training_run():
         s = derive_schedule(steps_per_epoch, epochs)
         total = steps_per_epoch * epochs
         assert s.total_steps == total
-        assert 0 <= s.begin_step <= s.end_step < total  # target reached before training ends
+        # tfmot counts steps from 1: the last pruning step must be one that runs
+        assert 0 <= s.begin_step < s.end_step <= total
         assert (s.end_step - s.begin_step) % s.frequency == 0  # a pruning step at end_step
         assert s.frequency <= max(1, total // 10) or total < 10
 
@@ -354,3 +355,30 @@ def test_zero_keeper_keeps_pruned_zeros_through_finetuning(pruned, demo_splits):
         callbacks=[zero_keeper(model)],
     )
     assert (effective_kernels(model)["dense"] == 0).mean() >= 0.79
+
+
+def test_prune_reaches_target_even_with_a_single_training_step(demo_keras_model):
+    from engine.data import arrays_splits
+    from engine.demo import digits_arrays
+    from engine.prune import prune_model
+
+    d = digits_arrays()
+    small = {
+        "x_train": d["x_train"][:20],
+        "y_train": d["y_train"][:20],
+        "x_test": d["x_test"][:20],
+        "y_test": d["y_test"][:20],
+    }
+    splits = arrays_splits(small, "small", (8, 8, 1), 10)
+    assert splits.steps_per_epoch(32) == 1
+    step = _step({"type": "prune", "target_sparsity": 0.7, "epochs": 1})
+    result = prune_model(
+        demo_keras_model,
+        splits,
+        step,
+        batch_size=32,
+        seed=0,
+        reporter=_reporter(),
+        from_logits=False,
+    )
+    assert min(result.per_layer_sparsity.values()) >= 0.69

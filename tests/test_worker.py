@@ -69,6 +69,8 @@ class WorkerProcess:
 @pytest.fixture(scope="module")
 def worker():
     w = WorkerProcess()
+    w.hello = w.next_event(30)
+    w.ready, _ = w.wait_for(lambda ev: ev["type"] == "ready", timeout=120)
     yield w
     assert w.close() == 0
 
@@ -78,10 +80,9 @@ def _final(job_id):
 
 
 def test_hello_then_ready(worker):
-    hello = worker.next_event(30)
-    assert hello["type"] == "hello" and hello["v"] == 1 and hello["protocol"] == 1
-    ready, _ = worker.wait_for(lambda ev: ev["type"] == "ready", timeout=120)
-    assert ready["versions"]["tensorflow"].startswith("2.21")
+    assert worker.hello["type"] == "hello" and worker.hello["v"] == 1
+    assert worker.hello["protocol"] == 1
+    assert worker.ready["versions"]["tensorflow"].startswith("2.21")
 
 
 def test_ping_and_unknown_job(worker):
