@@ -64,7 +64,7 @@ def draw(results: dict, path: str | Path) -> None:
         y += step
     # x grid: 1-2-5 ticks
     for dec in range(int(math.floor(x0)), int(math.ceil(x1)) + 1):
-        for m in (1, 2, 5):
+        for m in (1, 2, 3, 5):
             v = m * 10**dec
             if not (x0 <= math.log10(v) <= x1):
                 continue
@@ -108,20 +108,22 @@ def draw(results: dict, path: str | Path) -> None:
         p.setPen(QPen(QColor("black"), 2))
         p.drawLine(c + QPointF(-6, -6), c + QPointF(6, 6))
         p.drawLine(c + QPointF(-6, 6), c + QPointF(6, -6))
-    for i, name in enumerate(recipes):
-        color = QColor(COLORS[i % len(COLORS)])
-        for r in runs:
-            if r["recipe"] != name:
-                continue
-            c = pt(r["tflite_gzip_bytes"] / 1024, r["accuracy"] * 100)
-            if r["side"] == "engine":
-                p.setPen(QPen(color.darker(130), 1))
-                p.setBrush(QBrush(color))
-                p.drawEllipse(c, 6, 6)
-            else:
-                p.setPen(QPen(color, 2))
-                p.setBrush(Qt.BrushStyle.NoBrush)
-                p.drawRect(QRectF(c.x() - 6, c.y() - 6, 12, 12))
+    # Engine points first, then the hollow plain squares on top (both stay visible).
+    for side in ("engine", "plain"):
+        for i, name in enumerate(recipes):
+            color = QColor(COLORS[i % len(COLORS)])
+            for r in runs:
+                if r["recipe"] != name or r["side"] != side:
+                    continue
+                c = pt(r["tflite_gzip_bytes"] / 1024, r["accuracy"] * 100)
+                if side == "engine":
+                    p.setPen(QPen(color.darker(130), 1))
+                    p.setBrush(QBrush(color))
+                    p.drawEllipse(c, 5, 5)
+                else:
+                    p.setPen(QPen(color, 2))
+                    p.setBrush(Qt.BrushStyle.NoBrush)
+                    p.drawRect(QRectF(c.x() - 8, c.y() - 8, 16, 16))
     # legend
     lx, ly = W - RIGHT + 20, TOP + 10
     p.setPen(axis)

@@ -454,6 +454,13 @@ def format_metrics(metrics: dict[str, Any]) -> str:
         f"accuracy drop {metrics['accuracy_drop'] * 100:+.2f} points",
         f"latency: median of single-sample runs, {metrics.get('latency_threads', 1)} thread(s)",
     ]
+    io_info = c.get("io", {})
+    if io_info.get("input", {}).get("dtype", "float32") != "float32":
+        i, o = io_info["input"], io_info["output"]
+        lines.append(
+            f"input {i['dtype']} scale {i['scale']:.6g} zero-point {i['zero_point']}; "
+            f"output {o['dtype']} scale {o['scale']:.6g} zero-point {o['zero_point']}"
+        )
     for w in metrics.get("warnings", []):
         lines.append(f"warning: {w}")
     return "\n".join(lines)

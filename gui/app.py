@@ -72,6 +72,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     window = create_window(argv)
     window.errors.install_hooks()
     if opts["quit_after_paint"]:
+
         def painted() -> None:
             print(f"painted {time.perf_counter() - t0:.3f}", flush=True)
             window.close()

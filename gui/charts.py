@@ -43,7 +43,9 @@ def _title_with_key(title: str, series: list) -> str:
     keys = []
     for _key, name, pen in series:
         dash = pen.style() == Qt.PenStyle.DashLine
-        keys.append(f"<span style='color:{pen.color().name()}'>{'╌╌' if dash else '━━'} {name}</span>")
+        keys.append(
+            f"<span style='color:{pen.color().name()}'>{'╌╌' if dash else '━━'} {name}</span>"
+        )
     return f"<b>{title}</b>&nbsp;&nbsp;" + "&nbsp;&nbsp;".join(keys)
 
 
@@ -74,7 +76,13 @@ class LiveCharts(QWidget):
             plot = _plot(_title_with_key(title, series))
             for key, name, pen in series:
                 self.curves[key] = plot.plot(
-                    [], [], pen=pen, name=name, symbol="o", symbolSize=4, symbolPen=pen,
+                    [],
+                    [],
+                    pen=pen,
+                    name=name,
+                    symbol="o",
+                    symbolSize=4,
+                    symbolPen=pen,
                     symbolBrush=pen.color(),
                 )
             self._chart_keys.append([key for key, _n, _p in series])

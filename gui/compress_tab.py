@@ -44,7 +44,7 @@ from engine.recipe import STEP_ORDER, STEP_SPECS, Knob, Recipe, parse_recipe_tex
 from gui.charts import LiveCharts
 from gui.data_picker import DataPicker
 from gui.errors import ErrorReporter
-from gui.format import fmt_bytes, fmt_duration, fmt_pct, fmt_ratio
+from gui.format import fmt_bytes, fmt_drop, fmt_duration, fmt_pct, fmt_ratio
 from gui.runner import EngineClient, Job
 from gui.state import RunRecord, Session
 
@@ -68,16 +68,20 @@ class KnobEditor:
             w.toggled.connect(on_change)
         elif k.kind == "int":
             w = QSpinBox()
-            w.setRange(int(k.minimum if k.minimum is not None else 0),
-                       int(k.maximum if k.maximum is not None else 1_000_000))
+            w.setRange(
+                int(k.minimum if k.minimum is not None else 0),
+                int(k.maximum if k.maximum is not None else 1_000_000),
+            )
             w.setValue(int(k.default))
             w.valueChanged.connect(on_change)
         elif k.kind == "float" and not (k.minimum is not None and 0 < k.minimum < 1e-3):
             w = QDoubleSpinBox()
             w.setDecimals(3)
             w.setSingleStep(0.05 if (k.maximum or 10) <= 1 else 0.5)
-            w.setRange(k.minimum if k.minimum is not None else -1e9,
-                       k.maximum if k.maximum is not None else 1e9)
+            w.setRange(
+                k.minimum if k.minimum is not None else -1e9,
+                k.maximum if k.maximum is not None else 1e9,
+            )
             w.setValue(float(k.default))
             w.valueChanged.connect(on_change)
         elif k.kind == "choice":
@@ -206,10 +210,12 @@ class CompressTab(QWidget):
         page = QWidget()
         lay = QVBoxLayout(page)
         lay.addWidget(_heading("Choose the techniques"))
-        lay.addWidget(_note(
-            "They run in this order. Combine them freely: e.g. pruning → clustering → "
-            "quantization-aware training → int8 keeps the zeros and the clusters."
-        ))
+        lay.addWidget(
+            _note(
+                "They run in this order. Combine them freely: e.g. pruning → clustering → "
+                "quantization-aware training → int8 keeps the zeros and the clusters."
+            )
+        )
         self.technique_boxes: dict[str, QCheckBox] = {}
         for t in STEP_ORDER:
             spec = STEP_SPECS[t]
@@ -310,10 +316,12 @@ class CompressTab(QWidget):
         page = QWidget()
         lay = QVBoxLayout(page)
         lay.addWidget(_heading("Check the data"))
-        lay.addWidget(_note(
-            "Fine-tuning trains on the training split and watches validation; every accuracy "
-            "you see is measured on the test split, which no step trains on."
-        ))
+        lay.addWidget(
+            _note(
+                "Fine-tuning trains on the training split and watches validation; every accuracy "
+                "you see is measured on the test split, which no step trains on."
+            )
+        )
         self.model_line = QLabel("")
         self.model_line.setWordWrap(True)
         lay.addWidget(self.model_line)
@@ -583,7 +591,9 @@ class CompressTab(QWidget):
         model = self.session.model
         if model is None:
             self.model_line.setStyleSheet(ERROR_STYLE)
-            self.model_line.setText("No model open: open one in the Model tab (or File → Open demo).")
+            self.model_line.setText(
+                "No model open: open one in the Model tab (or File → Open demo)."
+            )
         else:
             self.model_line.setStyleSheet("")
             self.model_line.setText(f"Model: <b>{model.display_name}</b>")
@@ -672,7 +682,8 @@ class CompressTab(QWidget):
         self.time_left.setText("")
         busy = self.client.running_job
         self.stage_label.setText(
-            f"Queued behind the engine's current job ({busy.name})." if busy and busy is not self.job
+            f"Queued behind the engine's current job ({busy.name})."
+            if busy and busy is not self.job
             else "Starting…"
         )
         self.log.clear()
@@ -754,15 +765,15 @@ class CompressTab(QWidget):
                     if isinstance(point, dict) and isinstance(point.get("values"), dict):
                         run.add_metric(float(point.get("epoch", 0.0)), point["values"])
             self._set_fraction(1.0)
-            c = run.compressed
+            c, m = run.compressed, run.metrics
             self.progress.setFormat("100 % — done")
             self.run_title.setText(f"Finished {run.name}")
             self.stage_label.setStyleSheet(OK_STYLE)
             self.stage_label.setText(
-                f"✓ gzip {fmt_bytes(c.get('tflite_gzip_bytes'))} ({fmt_ratio(run.metrics.get('ratio_gzip'))}"
-                f" smaller), raw {fmt_bytes(c.get('tflite_bytes'))} "
-                f"({fmt_ratio(run.metrics.get('ratio_raw'))}), accuracy {fmt_pct(c.get('accuracy'))}"
-                f" (drop {fmt_pct(run.metrics.get('accuracy_drop'))})."
+                f"✓ gzip {fmt_bytes(c.get('tflite_gzip_bytes'))} "
+                f"({fmt_ratio(m.get('ratio_gzip'))} smaller), "
+                f"raw {fmt_bytes(c.get('tflite_bytes'))} ({fmt_ratio(m.get('ratio_raw'))}), "
+                f"accuracy {fmt_pct(c.get('accuracy'))} (drop: {fmt_drop(m.get('accuracy_drop'))})."
             )
             self.results_button.setEnabled(True)
             self._append_log(f"✓ finished; files in {run.out_dir}")
@@ -786,7 +797,6 @@ class CompressTab(QWidget):
                 self.errors.report("The run failed", run.error, str(err.get("details", "")))
         self.charts.stop_live()
         self.runFinished.emit(run)
-
 
 
 def _metric_text(values: dict[str, Any]) -> str:
@@ -824,14 +834,18 @@ def _describe(step: dict[str, Any]) -> str:
     t = step["type"]
     if t == "prune":
         extra = ", 2:4 structured" if step.get("structured_2_4") else ""
-        return (f"{step['target_sparsity'] * 100:.0f} % of weights to zero ({step['schedule']} "
-                f"schedule{extra}), fine-tuned {step['epochs']} epoch(s)")
+        return (
+            f"{step['target_sparsity'] * 100:.0f} % of weights to zero ({step['schedule']} "
+            f"schedule{extra}), fine-tuned {step['epochs']} epoch(s)"
+        )
     if t == "cluster":
         keep = ", keeping pruned zeros" if step.get("preserve_sparsity") else ""
         return f"{step['clusters']} shared values per layer{keep}, {step['epochs']} epoch(s)"
     if t == "distill":
-        return (f"student at {step['width']:.2g}× width, temperature {step['temperature']:g}, "
-                f"{step['epochs']} epoch(s)")
+        return (
+            f"student at {step['width']:.2g}× width, temperature {step['temperature']:g}, "
+            f"{step['epochs']} epoch(s)"
+        )
     if t == "quantize":
         io = f", {step['io']} input/output" if step["mode"] == "int8" else ""
         sparse = ", sparse encoding" if step.get("sparse") else ""

@@ -92,7 +92,9 @@ class ErrorReporter(QObject):
         def thread_hook(args: threading.ExceptHookArgs) -> None:
             if args.exc_type is SystemExit:
                 return
-            self.report_exception(args.exc_type, args.exc_value or args.exc_type(), args.exc_traceback)
+            self.report_exception(
+                args.exc_type, args.exc_value or args.exc_type(), args.exc_traceback
+            )
 
         sys.excepthook = self.report_exception
         threading.excepthook = thread_hook

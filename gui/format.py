@@ -63,3 +63,14 @@ def first_of(d: dict[str, Any], *keys: str) -> Any:
         if d.get(k) is not None:
             return d[k]
     return None
+
+
+def fmt_drop(value: Any) -> str:
+    """Accuracy drop (a fraction) in percentage points: 0.0028 -> '0.28 pts',
+    -0.0028 -> '0.28 pts better', 0 -> 'none'."""
+    v = _num(value)
+    if v is None:
+        return "—"
+    if abs(v) < 5e-5:
+        return "none"
+    return f"{abs(v) * 100:.2f} pts" + (" better" if v < 0 else "")

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QSettings, QStandardPaths, Qt, QTimer
+from PySide6.QtCore import QSettings, QStandardPaths, Qt
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
 from PySide6.QtWidgets import (
     QFileDialog,
@@ -15,7 +15,6 @@ from PySide6.QtWidgets import (
     QMenu,
     QMessageBox,
     QTabWidget,
-    QWidget,
 )
 
 import engine
@@ -225,6 +224,28 @@ class MainWindow(QMainWindow):
         box.open()
         self.about_box = box
         return box
+
+    def set_session(self, session: Session) -> None:
+        """Show another session (e.g. a reopened project) in all three tabs.
+
+        The engine is not asked anything: the model report, dataset verdict, baseline and
+        runs are shown as stored. Refused while a run is going.
+        """
+        if self.compress_tab.running:
+            raise RuntimeError("cannot switch sessions while a run is going")
+        self.session = session
+        for tab in (self.model_tab, self.compress_tab, self.results_tab):
+            tab.session = session
+        self.model_tab.show_model(session.model)
+        self.model_tab.data_picker.show_choice(session.data)
+        self.model_tab._show_baseline(session.baseline)
+        self.compress_tab.refresh_data()
+        last = session.runs[-1] if session.runs else None
+        self.compress_tab.run = last
+        self.compress_tab.charts.show_run(last)
+        self.results_tab.refresh()
+        title = session.model.display_name if session.model else ""
+        self.setWindowTitle(f"Featherweight — {title}" if title else "Featherweight")
 
     # -- actions --------------------------------------------------------------------------
     def open_model_dialog(self) -> None:

@@ -136,7 +136,9 @@ class ModelTab(QWidget):
         )
         self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.empty.setWordWrap(True)
-        self.empty.setStyleSheet("QLabel { border: 2px dashed #bbb; border-radius: 8px; padding: 24px; }")
+        self.empty.setStyleSheet(
+            "QLabel { border: 2px dashed #bbb; border-radius: 8px; padding: 24px; }"
+        )
         self.layers_stack.addWidget(self.empty)
         self.table = QTableWidget(0, len(COLUMNS))
         self.table.setHorizontalHeaderLabels(COLUMNS)
@@ -206,7 +208,9 @@ class ModelTab(QWidget):
         if self._inspect_job is not None and not self._inspect_job.done:
             self.client.cancel(self._inspect_job)
         self.title.setText(f"Opening {ModelInfo(spec).display_name}…")
-        self.subtitle.setText("Reading the file in the engine (the first model waits for TensorFlow).")
+        self.subtitle.setText(
+            "Reading the file in the engine (the first model waits for TensorFlow)."
+        )
         job = self.client.submit("inspect", {"model": spec, "allow_unsafe": allow_unsafe})
         self._inspect_job = job
         job.succeeded.connect(lambda rep, s=spec, u=allow_unsafe: self._on_inspected(s, u, rep))
@@ -228,8 +232,12 @@ class ModelTab(QWidget):
             if self.confirm_unsafe(str(err.get("message", ""))):
                 self.open_model(spec, allow_unsafe=True)
             return
+        if err.get("kind") == "crashed":
+            return  # the window already reported the crash
         name = ModelInfo(spec).display_name
-        self.errors.report(f"Cannot open {name}", str(err.get("message")), str(err.get("details", "")))
+        self.errors.report(
+            f"Cannot open {name}", str(err.get("message")), str(err.get("details", ""))
+        )
 
     def set_data(self, spec: str, scale: str) -> None:
         """Choose the dataset; the engine checks it against the model, then the baseline runs."""
@@ -274,7 +282,9 @@ class ModelTab(QWidget):
         self.data_picker.show_choice(choice)
         self.dataChanged.emit(choice)
         if err.get("kind") not in ("bad_data", "bad_input", "unsupported_model"):
-            self.errors.report("Dataset check failed", str(err.get("message")), str(err.get("details", "")))
+            self.errors.report(
+                "Dataset check failed", str(err.get("message")), str(err.get("details", ""))
+            )
 
     def measure_baseline(self, params: dict[str, Any]) -> Job:
         self.baseline_status.setStyleSheet("color: #555;")
@@ -351,7 +361,9 @@ class ModelTab(QWidget):
             for c, text in enumerate(cells):
                 item = QTableWidgetItem(text)
                 if c == 3:
-                    item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+                    item.setTextAlignment(
+                        Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
+                    )
                 self.table.setItem(r, c, item)
             for c, (tech, _label) in enumerate(TECHNIQUES, start=4):
                 ok, reason = layer_support(row, tech)

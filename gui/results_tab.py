@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
 
 import gui.charts  # noqa: F401  (sets PYQTGRAPH_QT_LIB and pyqtgraph options first)
 from gui.errors import ErrorReporter
-from gui.format import fmt_bytes, fmt_ms, fmt_pct, fmt_ratio
+from gui.format import fmt_bytes, fmt_drop, fmt_ms, fmt_pct, fmt_ratio
 from gui.state import RunRecord, Session
 
 # header, tooltip, value getter (run metrics dict, is_baseline) -> (display, raw value)
@@ -42,8 +42,10 @@ COLUMNS = (
     ("Ratio raw", "Baseline raw size / this raw size."),
     ("Ratio gzip", "Baseline gzip size / this gzip size."),
     ("Sparsity", "Fraction of exact zeros in Conv/Dense kernels of the exported model."),
-    ("Latency (this computer)", "Median time of one inference with LiteRT on this "
-                                "computer's CPU (not on the device)."),
+    (
+        "Latency (this computer)",
+        "Median time of one inference with LiteRT on this computer's CPU (not on the device).",
+    ),
 )
 
 
@@ -73,7 +75,7 @@ def run_row(run: RunRecord | None, baseline: dict[str, Any]) -> list[tuple[str, 
         (steps, steps),
         (fmt_pct(c.get("accuracy")), c.get("accuracy")),
         (fmt_pct(c.get("keras_accuracy")), c.get("keras_accuracy")),
-        ("—" if drop is None else f"{drop * 100:.2f} pts", drop),
+        (fmt_drop(drop), drop),
         (fmt_bytes(c.get("tflite_bytes")), c.get("tflite_bytes")),
         (fmt_bytes(c.get("tflite_gzip_bytes")), c.get("tflite_gzip_bytes")),
         (fmt_ratio(m.get("ratio_raw")), m.get("ratio_raw")),
@@ -209,7 +211,9 @@ class ResultsTab(QWidget):
             for c, (text, raw) in enumerate(run_row(run, base)):
                 item = QTableWidgetItem(text)
                 if c >= 2:
-                    item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+                    item.setTextAlignment(
+                        Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
+                    )
                 if run is None:
                     item.setBackground(QColor("#f3f3f3"))
                 if c in (7, 8):
@@ -280,7 +284,9 @@ class ResultsTab(QWidget):
         ax.setTicks([[(i, n) for i, n in enumerate(names)]])
         if names:
             self.bars_plot.setXRange(-0.6, len(names) - 0.4, padding=0)
-        title = f"Per-layer sparsity — {run.name}" if run else "Per-layer sparsity of the selected run"
+        title = (
+            f"Per-layer sparsity — {run.name}" if run else "Per-layer sparsity of the selected run"
+        )
         self.bars_plot.setTitle(title, size="10pt")
 
     def selected_run(self) -> RunRecord | None:
@@ -323,9 +329,19 @@ class ResultsTab(QWidget):
 
     def export_csv_file(self, dest: str | Path) -> bool:
         """The table as CSV with raw numbers (fractions, bytes, ms) for spreadsheets."""
-        headers = ["run", "recipe", "tflite_accuracy", "keras_accuracy", "accuracy_drop",
-                   "tflite_bytes", "tflite_gzip_bytes", "ratio_raw", "ratio_gzip", "sparsity",
-                   "latency_ms_this_computer"]
+        headers = [
+            "run",
+            "recipe",
+            "tflite_accuracy",
+            "keras_accuracy",
+            "accuracy_drop",
+            "tflite_bytes",
+            "tflite_gzip_bytes",
+            "ratio_raw",
+            "ratio_gzip",
+            "sparsity",
+            "latency_ms_this_computer",
+        ]
         base = self.baseline()
         try:
             with open(dest, "w", newline="", encoding="utf-8") as f:

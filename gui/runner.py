@@ -145,6 +145,8 @@ class JobRunner(QObject):
         self._cancel_timer: QTimer | None = None
         self._quick_crashes = 0  # crashes since the last "ready": stop restarting after 3
         self._down_reason = "the engine is not running"
+        self._ready = False
+        self._cancel_pending = False
         self.pid = 0
 
     # -- slots (called through queued connections from the GUI thread) -------------------
@@ -156,6 +158,8 @@ class JobRunner(QObject):
             self._cancel_timer.setSingleShot(True)
             self._cancel_timer.timeout.connect(self._force_stop)
         self._stopping = False
+        self._ready = False
+        self._cancel_pending = False
         self._buffer = b""
         self._stderr.clear()
         proc = QProcess(self)
@@ -190,7 +194,9 @@ class JobRunner(QObject):
         if job_id != self._current:
             return
         self.send(json.dumps({"op": "cancel", "id": job_id}))
-        if self._cancel_timer is not None:
+        if not self._ready:
+            self._cancel_pending = True  # the grace period starts once TensorFlow is up
+        elif self._cancel_timer is not None:
             self._cancel_timer.start(self._grace_ms)
 
     @Slot(int)
@@ -242,6 +248,10 @@ class JobRunner(QObject):
             self.pid = int(ev.get("pid", 0))
         elif t == "ready":
             self._quick_crashes = 0
+            self._ready = True
+            if self._cancel_pending and self._current is not None and self._cancel_timer:
+                self._cancel_timer.start(self._grace_ms)
+            self._cancel_pending = False
             self.engineState.emit(READY, "engine ready")
         elif t in ("result", "error", "cancelled") and ev.get("id") == self._current:
             if not (t == "error" and ev.get("kind") == "busy"):

@@ -121,8 +121,13 @@ def make_window(qtbot, qsettings, tmp_path):
 
     windows = []
 
-    def make(*flags: str, worker: list[str] | None = None, wait_ready: bool = True,
-             ready_timeout: int = 10_000, **kwargs):
+    def make(
+        *flags: str,
+        worker: list[str] | None = None,
+        wait_ready: bool = True,
+        ready_timeout: int = 10_000,
+        **kwargs,
+    ):
         kwargs.setdefault("settings", qsettings)
         kwargs.setdefault("runs_dir", tmp_path / "runs")
         w = MainWindow(worker_command=worker or fake_worker_command(*flags), **kwargs)
@@ -149,7 +154,8 @@ def window(make_window):
 @pytest.fixture
 def demo_window(window, qtbot):
     """The window with the (recorded) demo model, dataset and baseline loaded."""
-    with qtbot.waitSignal(window.model_tab.baselineChanged, timeout=10_000,
-                          check_params_cb=lambda b: b is not None):
+    with qtbot.waitSignal(
+        window.model_tab.baselineChanged, timeout=10_000, check_params_cb=lambda b: b is not None
+    ):
         window.open_demo()
     return window

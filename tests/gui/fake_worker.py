@@ -50,27 +50,54 @@ def main() -> int:
             time.sleep(args.delay)
             os._exit(3)
         if job == "fail":
-            send({"type": "error", "id": job_id, "kind": "internal",
-                  "message": "ZeroDivisionError: division by zero",
-                  "details": "Traceback (most recent call last):\n  ...\nZeroDivisionError"})
+            send(
+                {
+                    "type": "error",
+                    "id": job_id,
+                    "kind": "internal",
+                    "message": "ZeroDivisionError: division by zero",
+                    "details": "Traceback (most recent call last):\n  ...\nZeroDivisionError",
+                }
+            )
             return
         model = str(params.get("model", ""))
         data = str(params.get("data", ""))
         if job == "check_data" and "corrupt" in data:
-            send({"type": "error", "id": job_id, "kind": "bad_data",
-                  "message": f"{Path(data).name} is not a readable .npz file (File is not a "
-                             "zip file)", "details": ""})
+            send(
+                {
+                    "type": "error",
+                    "id": job_id,
+                    "kind": "bad_data",
+                    "message": f"{Path(data).name} is not a readable .npz file (File is not a "
+                    "zip file)",
+                    "details": "",
+                }
+            )
             return
         if job in ("inspect", "baseline", "check_data", "compress"):
             if "corrupt" in model:
-                send({"type": "error", "id": job_id, "kind": "bad_input",
-                      "message": f"{Path(model).name} is not a readable Keras model file "
-                                 "(truncated zip archive)", "details": "Traceback: ..."})
+                send(
+                    {
+                        "type": "error",
+                        "id": job_id,
+                        "kind": "bad_input",
+                        "message": f"{Path(model).name} is not a readable Keras model file "
+                        "(truncated zip archive)",
+                        "details": "Traceback: ...",
+                    }
+                )
                 return
             if "lambda" in model and not params.get("allow_unsafe"):
-                send({"type": "error", "id": job_id, "kind": "unsafe_model",
-                      "message": f"{Path(model).name} contains a Lambda layer 'lambda' whose "
-                                 "code would run when loaded", "details": ""})
+                send(
+                    {
+                        "type": "error",
+                        "id": job_id,
+                        "kind": "unsafe_model",
+                        "message": f"{Path(model).name} contains a Lambda layer 'lambda' whose "
+                        "code would run when loaded",
+                        "details": "",
+                    }
+                )
                 return
         path = rec_dir / f"{job}.jsonl"
         events = []
@@ -94,8 +121,15 @@ def main() -> int:
                 if cancel.is_set() and not args.ignore_cancel:
                     send({"type": "cancelled", "id": job_id, "message": "cancelled by the user"})
                     return
-                send({"type": "progress", "id": job_id, "stage": "sleep", "step": i + 1,
-                      "total": total})
+                send(
+                    {
+                        "type": "progress",
+                        "id": job_id,
+                        "stage": "sleep",
+                        "step": i + 1,
+                        "total": total,
+                    }
+                )
                 time.sleep(0.05)
             send({"type": "result", "id": job_id, "result": {}})
             return
@@ -104,8 +138,17 @@ def main() -> int:
 
     send({"type": "hello", "pid": os.getpid(), "protocol": 1})
     time.sleep(args.ready_delay)
-    send({"type": "ready", "versions": {"featherweight": "0.1.0", "tensorflow": "2.21.0",
-                                        "tf_keras": "2.21.0", "tfmot": "0.8.1"}})
+    send(
+        {
+            "type": "ready",
+            "versions": {
+                "featherweight": "0.1.0",
+                "tensorflow": "2.21.0",
+                "tf_keras": "2.21.0",
+                "tfmot": "0.8.1",
+            },
+        }
+    )
     for raw in sys.stdin:
         if not raw.strip():
             continue
@@ -114,14 +157,22 @@ def main() -> int:
         if op == "submit":
             t = state["thread"]
             if t is not None and t.is_alive():
-                send({"type": "error", "id": req["id"], "kind": "busy",
-                      "message": "another job is still running", "details": ""})
+                send(
+                    {
+                        "type": "error",
+                        "id": req["id"],
+                        "kind": "busy",
+                        "message": "another job is still running",
+                        "details": "",
+                    }
+                )
                 continue
             cancel.clear()
             state["id"] = req["id"]
             send({"type": "accepted", "id": req["id"], "job": req["job"]})
-            t = threading.Thread(target=play, args=(req["id"], req["job"], req.get("params") or {}),
-                                 daemon=True)
+            t = threading.Thread(
+                target=play, args=(req["id"], req["job"], req.get("params") or {}), daemon=True
+            )
             state["thread"] = t
             t.start()
         elif op == "cancel":

@@ -21,8 +21,13 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def painted_once() -> float:
     t0 = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "engine", "--quit-after-paint"], cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "engine", "--quit-after-paint"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
     assert proc.stdout
     for line in proc.stdout:
         if line.startswith("painted"):
@@ -36,8 +41,9 @@ def painted_once() -> float:
 
 def tf_once() -> float:
     t0 = time.perf_counter()
-    subprocess.run([sys.executable, "-c", "import tensorflow"], check=True,
-                   stderr=subprocess.DEVNULL)
+    subprocess.run(
+        [sys.executable, "-c", "import tensorflow"], check=True, stderr=subprocess.DEVNULL
+    )
     return time.perf_counter() - t0
 
 

@@ -35,16 +35,30 @@ def main() -> int:
         ("inspect", {"model": "demo"}),
         ("check_data", {"model": "demo", "data": "demo", "scale": "auto"}),
         ("baseline", {"model": "demo", "data": "demo", "scale": "auto"}),
-        ("compress", {"model": "demo", "data": "demo", "scale": "auto", "recipe": RECIPE,
-                      "out": str(out_dir)}),
+        (
+            "compress",
+            {
+                "model": "demo",
+                "data": "demo",
+                "scale": "auto",
+                "recipe": RECIPE,
+                "out": str(out_dir),
+            },
+        ),
     ]
-    proc = subprocess.Popen([sys.executable, "-m", "engine.worker"], cwd=ROOT,
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "engine.worker"],
+        cwd=ROOT,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     assert proc.stdin and proc.stdout
     for n, (job, params) in enumerate(jobs):
         job_id = f"rec-{n}"
-        proc.stdin.write(json.dumps({"op": "submit", "id": job_id, "job": job,
-                                     "params": params}) + "\n")
+        proc.stdin.write(
+            json.dumps({"op": "submit", "id": job_id, "job": job, "params": params}) + "\n"
+        )
         proc.stdin.flush()
         events = []
         for line in proc.stdout:

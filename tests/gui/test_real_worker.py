@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import QTimer, Qt
+from PySide6.QtCore import Qt, QTimer
 
 from gui.compress_tab import REVIEW
 from gui.runner import default_worker_command
@@ -20,8 +20,9 @@ READY_MS = 120_000  # TensorFlow import on a busy 2-core machine
 @pytest.fixture
 def real_window(make_window, qtbot):
     w = make_window(worker=default_worker_command(), ready_timeout=READY_MS)
-    with qtbot.waitSignal(w.model_tab.baselineChanged, timeout=READY_MS,
-                          check_params_cb=lambda b: b is not None):
+    with qtbot.waitSignal(
+        w.model_tab.baselineChanged, timeout=READY_MS, check_params_cb=lambda b: b is not None
+    ):
         w.open_demo()
     return w
 
@@ -42,17 +43,21 @@ class GapRecorder:
         self.timer.setInterval(10)
         self.timer.timeout.connect(self._tick)
         self.last = 0.0
-        self.max_gap_ms = 0.0
+        self.last_cpu = 0.0
+        self.max_gap_ms = 0.0  # wall clock: includes time the OS gave to other processes
+        self.max_busy_ms = 0.0  # CPU time the GUI thread itself spent between two ticks
         self.ticks = 0
 
     def start(self) -> None:
         self.last = time.perf_counter()
+        self.last_cpu = time.thread_time()
         self.timer.start()
 
     def _tick(self) -> None:
-        now = time.perf_counter()
+        now, cpu = time.perf_counter(), time.thread_time()
         self.max_gap_ms = max(self.max_gap_ms, (now - self.last) * 1000)
-        self.last = now
+        self.max_busy_ms = max(self.max_busy_ms, (cpu - self.last_cpu) * 1000)
+        self.last, self.last_cpu = now, cpu
         self.ticks += 1
 
     def stop(self) -> None:
@@ -72,9 +77,16 @@ def test_wizard_run_on_the_real_engine_matches_metrics_json(real_window, qtbot, 
     run = blocker.args[0]
     assert run.status == "finished", run.error
     record_property("max_event_loop_gap_ms", round(gaps.max_gap_ms, 1))
-    print(f"\nlongest Qt event-loop pause during the run: {gaps.max_gap_ms:.1f} ms "
-          f"({gaps.ticks} ticks)")
-    assert gaps.max_gap_ms < 150  # target < 50 ms; TF in this process would pause 300+ ms
+    record_property("max_gui_thread_busy_ms", round(gaps.max_busy_ms, 1))
+    print(
+        f"\nlongest Qt event-loop pause during the run: {gaps.max_gap_ms:.1f} ms wall, "
+        f"{gaps.max_busy_ms:.1f} ms of GUI-thread CPU ({gaps.ticks} ticks)"
+    )
+    # Target < 50 ms. The wall figure also counts time the OS gives other processes (CI runs
+    # other TensorFlow tests beside this one), so it is bounded loosely; the GUI thread's own
+    # work between two ticks is what this app controls.
+    assert gaps.max_busy_ms < 50
+    assert gaps.max_gap_ms < 1000
     # The charts received the engine's per-epoch points.
     assert len(run.series.get("val_accuracy", [])) == 2
     qtbot.waitUntil(lambda: tab.charts.points_drawn == sum(map(len, run.series.values())))

@@ -55,15 +55,21 @@ def test_window_and_gui_import_do_not_import_tensorflow(tmp_path):
         "app = QApplication([])\n"
         "import gui.app\n"
         "from gui.main_window import MainWindow\n"
-        f"w = MainWindow(settings=QSettings({str(tmp_path / 's.ini')!r}, QSettings.Format.IniFormat))\n"
+        f"s = QSettings({str(tmp_path / 's.ini')!r}, QSettings.Format.IniFormat)\n"
+        "w = MainWindow(settings=s)\n"
         "w.show(); app.processEvents()\n"
         "w.open_demo(); app.processEvents()\n"
         "w.shutdown()\n"
         "print('TF' if any(m == 'tensorflow' or m.startswith('tensorflow.') for m in sys.modules)"
         " else 'NO-TF')\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         timeout=120, cwd=Path(__file__).resolve().parents[2])
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=Path(__file__).resolve().parents[2],
+    )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().endswith("NO-TF")
 
@@ -96,8 +102,10 @@ def test_open_demo_fills_layers_totals_data_and_baseline(demo_window):
     assert tab.totals["macs"].text() == f"{report['totals']['macs']:,}"
     assert tab.totals["float32"].text() == "591.0 KB"
     assert tab.totals["output"].text() == "softmax, 10 classes"
-    assert (f"{data['n_train']} train / {data['n_val']} validation / {data['n_test']} test"
-            in tab.data_picker.status.text())
+    assert (
+        f"{data['n_train']} train / {data['n_val']} validation / {data['n_test']} test"
+        in tab.data_picker.status.text()
+    )
     assert tab.baseline_labels["accuracy"].text() == f"{base['accuracy'] * 100:.2f} %"
     assert demo_window.session.baseline == base
 
@@ -150,8 +158,13 @@ def test_dropping_a_model_file_opens_it(window, qtbot, tmp_path):
     model.write_bytes(b"x")
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(model))])
-    event = QDropEvent(QPointF(10, 10), Qt.DropAction.CopyAction, mime,
-                       Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    event = QDropEvent(
+        QPointF(10, 10),
+        Qt.DropAction.CopyAction,
+        mime,
+        Qt.MouseButton.LeftButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
     with qtbot.waitSignal(window.model_tab.modelChanged, timeout=5000) as blocker:
         window.dropEvent(event)
     assert blocker.args[0].spec == str(model)
@@ -161,8 +174,9 @@ def test_dataset_error_is_shown_inline(demo_window, qtbot, tmp_path):
     bad = tmp_path / "corrupt.npz"
     bad.write_bytes(b"not a zip")
     tab = demo_window.model_tab
-    with qtbot.waitSignal(tab.dataChanged, timeout=5000,
-                          check_params_cb=lambda d: d.error is not None):
+    with qtbot.waitSignal(
+        tab.dataChanged, timeout=5000, check_params_cb=lambda d: d.error is not None
+    ):
         tab.set_data(str(bad), "1/255")
     assert tab.data_picker.status.text().startswith("✗")
     assert "not a readable" in tab.data_picker.status.text()
@@ -260,7 +274,8 @@ def test_wizard_run_updates_progress_charts_log_and_results(demo_window, qtbot):
     assert res.table.item(0, 0).text() == "Baseline"
     assert len(res.runs_scatter.data) == 1 and len(res.base_scatter.data) == 1
     assert list(res.bars.opts["height"]) == pytest.approx(
-        [v * 100 for v in m["compressed"]["per_layer_sparsity"].values()])
+        [v * 100 for v in m["compressed"]["per_layer_sparsity"].values()]
+    )
 
 
 def test_second_run_is_refused_politely_while_one_runs(make_window, qtbot):
@@ -284,8 +299,9 @@ def test_second_run_is_refused_politely_while_one_runs(make_window, qtbot):
 
 def test_cancel_mid_run_keeps_no_result(make_window, qtbot):
     w = make_window("--delay", "0.05")
-    with qtbot.waitSignal(w.model_tab.baselineChanged, timeout=10_000,
-                          check_params_cb=lambda b: b is not None):
+    with qtbot.waitSignal(
+        w.model_tab.baselineChanged, timeout=10_000, check_params_cb=lambda b: b is not None
+    ):
         w.open_demo()
     tab = w.compress_tab
     run = tab.start_run()
@@ -349,9 +365,16 @@ def finished_run(tmp_path, name="#1 prune-int8") -> RunRecord:
     out.mkdir()
     (out / "model.tflite").write_bytes(b"TFL3-data")
     (out / "model.keras").write_bytes(b"PK-data")
-    return RunRecord(id="run-1", name=name, recipe=recorded_metrics()["recipe"], model="demo",
-                     data="demo", out_dir=str(out), status="finished",
-                     metrics=recorded_metrics())
+    return RunRecord(
+        id="run-1",
+        name=name,
+        recipe=recorded_metrics()["recipe"],
+        model="demo",
+        data="demo",
+        out_dir=str(out),
+        status="finished",
+        metrics=recorded_metrics(),
+    )
 
 
 def test_results_tab_from_a_finished_run_and_exports(qtbot, tmp_path):
@@ -413,14 +436,40 @@ def test_demo_argument_opens_the_demo_and_project_path_is_kept(qtbot, qsettings,
     from gui.app import create_window
     from tests.gui.conftest import fake_worker_command
 
-    w = create_window(["--demo", str(tmp_path / "p.fwproj")], settings=qsettings,
-                      worker_command=fake_worker_command(), runs_dir=tmp_path)
+    w = create_window(
+        ["--demo", str(tmp_path / "p.fwproj")],
+        settings=qsettings,
+        worker_command=fake_worker_command(),
+        runs_dir=tmp_path,
+    )
     qtbot.addWidget(w)
     try:
-        with qtbot.waitSignal(w.model_tab.baselineChanged, timeout=10_000,
-                              check_params_cb=lambda b: b is not None):
+        with qtbot.waitSignal(
+            w.model_tab.baselineChanged, timeout=10_000, check_params_cb=lambda b: b is not None
+        ):
             pass
         assert w.session.model.spec == "demo"
         assert w.session.project_path == str(tmp_path / "p.fwproj")
     finally:
         w.shutdown()
+
+
+def test_a_stored_session_restores_all_tabs(window, tmp_path, qtbot):
+    """What a reopened project needs: hand the window a session, every tab shows it."""
+    run = finished_run(tmp_path)
+    run.series = {"val_accuracy": [(1.0, 0.95), (2.0, 0.97)], "sparsity": [(1.0, 0.5), (2.0, 0.8)]}
+    restored = RunRecord.from_dict(json.loads(json.dumps(run.to_dict())))
+    assert restored.series == run.series
+    from gui.state import DataChoice, ModelInfo
+
+    session = Session(
+        model=ModelInfo("demo", recorded("inspect")),
+        data=DataChoice("demo", "auto", recorded("check_data")),
+        baseline=recorded("baseline"),
+        runs=[restored],
+    )
+    window.set_session(session)
+    assert window.model_tab.table.rowCount() == 6
+    assert window.model_tab.baseline_labels["accuracy"].text().endswith("%")
+    assert window.results_tab.rows == [None, restored]
+    assert window.compress_tab.charts.points_drawn == 4
