@@ -4,7 +4,8 @@ Every long call takes ``on_event`` (a callable receiving one dict per event) and
 ``CancelToken``. The same event dicts travel, unchanged, over the worker protocol
 (``engine.worker``) and into the GUI. Event types:
 
-- ``{"type": "stage", "stage": str, "label": str, "state": "start"|"end", "index": int, "count": int}``
+- ``{"type": "stage", "stage": str, "label": str, "state": "start"|"end", "index": int,
+  "count": int}``
 - ``{"type": "progress", "stage": str, "step": int, "total": int}``
 - ``{"type": "metric", "stage": str, "epoch": float, "values": {name: float}}`` where names are
   among ``loss, accuracy, val_loss, val_accuracy, sparsity, est_tflite_bytes, est_gzip_bytes``;

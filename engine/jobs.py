@@ -5,7 +5,8 @@ Each job maps plain JSON parameters onto engine calls; the CLI calls the same en
 - ``inspect``:  {"model": path|"demo", "allow_unsafe": bool} -> model report (engine.models)
 - ``baseline``: {"model", "data", "scale", "allow_unsafe"} -> {"accuracy", "tflite_bytes", ...}
 - ``check_data``: {"model", "data", "scale", "allow_unsafe"} -> dataset description
-- ``compress``: {"model", "data", "recipe": dict, "out": dir, "scale", "allow_unsafe"}
+- ``compress``: {"model", "data", "recipe": dict, "out": dir, "scale", "allow_unsafe",
+                "split_seed", "val_fraction"}
                 -> metrics (the content of metrics.json)
 - ``report``:   {"tflite": path} -> deployment report (engine.report)
 - ``export_c``: {"tflite": path, "out_dir": dir, "name": str} -> {"c": path, "h": path}
@@ -65,6 +66,8 @@ def _compress(params: dict[str, Any], reporter: Reporter) -> dict[str, Any]:
         scale=params.get("scale", "auto"),
         allow_unsafe=bool(params.get("allow_unsafe")),
         reporter=reporter,
+        split_seed=params.get("split_seed"),
+        val_fraction=params.get("val_fraction"),
     )
 
 

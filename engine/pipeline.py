@@ -34,7 +34,16 @@ from engine.errors import BadInputError
 from engine.events import Event, Reporter
 from engine.recipe import Recipe
 
-ARTIFACTS = ("baseline.tflite", "model.tflite", "model.keras", "model.h5", "recipe.json")
+ARTIFACTS = (
+    "baseline.tflite",
+    "model.tflite",
+    "model.keras",
+    "model.h5",
+    "recipe.json",
+    "report.json",
+)
+# Input normalization stored in the .tflite metadata: x_model = (x_pixels - mean) / std.
+NORMALIZATION = {"1/255": (0.0, 255.0), "-1..1": (127.5, 127.5)}
 METRICS_FILE = "metrics.json"
 STEP_LABELS = {
     "distill": "Distilling",
@@ -46,7 +55,12 @@ STEP_LABELS = {
 
 
 def _load(
-    model_spec: Any, data_spec: Any, scale: str | None, allow_unsafe: bool, seed: int = 0
+    model_spec: Any,
+    data_spec: Any,
+    scale: str | None,
+    allow_unsafe: bool,
+    seed: int = 0,
+    val_fraction: float | None = None,
 ) -> tuple[Any, Any]:
     from engine.data import load_data
     from engine.models import load_model
@@ -59,6 +73,7 @@ def _load(
         scale=scale,
         seed=seed,
         model_has_rescaling=loaded.has_rescaling,
+        **({} if val_fraction is None else {"val_fraction": val_fraction}),
     )
     return loaded, splits
 
@@ -166,8 +181,13 @@ def compress(
     scale: str | None = "auto",
     allow_unsafe: bool = False,
     reporter: Reporter | None = None,
+    split_seed: int | None = None,
+    val_fraction: float | None = None,
 ) -> dict[str, Any]:
     """Run ``recipe`` on the model, export, measure, write ``out_dir``; return the metrics.
+
+    The dataset is split with ``split_seed`` (default: the recipe's seed) and
+    ``val_fraction`` (default: ``engine.data.DEFAULT_VAL_FRACTION``).
 
     Raises BadInputError (model, data, output folder), Cancelled (token), or
     FeatherweightError (a technique failed, e.g. the target sparsity was not reached).
@@ -178,7 +198,10 @@ def compress(
     original_sink = _add_series_recorder(reporter, series)
     ok = False
     try:
-        metrics = _run(model_spec, data_spec, recipe, work, scale, allow_unsafe, reporter, series)
+        split = (recipe.seed if split_seed is None else split_seed, val_fraction)
+        metrics = _run(
+            model_spec, data_spec, recipe, work, scale, allow_unsafe, reporter, series, split
+        )
         reporter.check_cancel()
         _publish(work, out)
         ok = True
@@ -202,6 +225,7 @@ def _run(
     allow_unsafe: bool,
     reporter: Reporter,
     series: list[Event],
+    split: tuple[int, float | None],
 ) -> dict[str, Any]:
     from engine import tfenv
     from engine.metrics import LATENCY_THREADS, io_details, measure_tflite
@@ -226,7 +250,7 @@ def _run(
 
     tfenv.set_seed(recipe.seed)
     with stage("baseline", "Measuring the original model"):
-        loaded, splits = _load(model_spec, data_spec, scale, allow_unsafe, recipe.seed)
+        loaded, splits = _load(model_spec, data_spec, scale, allow_unsafe, *split)
         warnings.extend(loaded.warnings)
         baseline, baseline_bytes = _measure_baseline(loaded, splits)
         (work / "baseline.tflite").write_bytes(baseline_bytes)
@@ -298,6 +322,7 @@ def _run(
         data = convert(export_model, splits, final)
         twin = convert(export_model, splits, final, sparse=False) if final["sparse"] else None
         (work / "model.tflite").write_bytes(data)
+        _write_metadata(work / "model.tflite", splits)
         if twin is not None and len(data) >= len(twin):
             warnings.append(
                 f"sparse encoding did not shrink the file ({len(data)} bytes vs {len(twin)} "
@@ -359,11 +384,23 @@ def _run(
             "recipe": "recipe.json",
         },
     }
+    from engine.report import write_report
+
+    write_report(work / "model.tflite", work)
+    metrics["files"]["report"] = "report.json"
     (work / "recipe.json").write_text(
         json.dumps(recipe.to_dict(), indent=2) + "\n", encoding="utf-8"
     )
     (work / METRICS_FILE).write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
     return metrics
+
+
+def _write_metadata(tflite: Path, splits: Any) -> None:
+    """Store class labels and the input normalization in the exported ``.tflite``."""
+    from engine.tflite_metadata import write_metadata
+
+    mean, std = NORMALIZATION.get(splits.scale, (None, None))
+    write_metadata(tflite, labels=list(splits.class_names), mean=mean, std=std)
 
 
 def _finetune(

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import inspect
 import json
 import os
 import re
@@ -1158,15 +1157,6 @@ def run_project(path: str | Path, reporter: Reporter | None = None) -> dict[str,
                 )
             reporter.log(problem.message, level="warning")
 
-        extra: dict[str, Any] = {}
-        params = inspect.signature(compress).parameters
-        for name, value in (
-            ("split_seed", project.dataset.seed),
-            ("val_fraction", project.dataset.val_fraction),
-        ):
-            if name in params:
-                extra[name] = value
-
         for index, run in enumerate(pending):
             mark_run_started(project, run)
             save_project(project)
@@ -1187,7 +1177,8 @@ def run_project(path: str | Path, reporter: Reporter | None = None) -> dict[str,
                     scale=project.dataset.scale,
                     allow_unsafe=project.model.allow_unsafe,
                     reporter=run_reporter,
-                    **extra,
+                    split_seed=project.dataset.seed,
+                    val_fraction=project.dataset.val_fraction,
                 )
             except (Cancelled, KeyboardInterrupt) as exc:
                 record_run_failure(project, run, str(exc) or "cancelled", cancelled=True)

@@ -60,6 +60,8 @@ def set_seed(seed: int) -> None:
 
 
 def versions() -> dict[str, str]:
+    import importlib.metadata
+
     import engine
 
     return {
@@ -67,4 +69,5 @@ def versions() -> dict[str, str]:
         "tensorflow": tf().__version__,
         "tf_keras": keras2().__version__,
         "tfmot": tfmot().__version__,
+        "ai_edge_litert": importlib.metadata.version("ai-edge-litert"),
     }

@@ -1,59 +1,65 @@
-"""pyqtgraph charts: live training charts, accuracy-vs-size scatter, per-layer sparsity bars.
+"""pyqtgraph charts: live training charts (and the one place pyqtgraph is configured).
 
-Live charts keep one curve per series and redraw from a 150 ms timer (``setData`` on the
-whole series), never once per event, so a burst of events costs nothing on screen.
+pyqtgraph is imported on first use (``pg()``), not at start-up: it costs about half of the
+window's start time. Live charts keep one curve per series and redraw from a 150 ms timer
+(``setData`` on the whole series), never once per event, so a burst of events costs nothing.
 """
 
 from __future__ import annotations
 
 import os
+from functools import cache
+from typing import Any
 
-os.environ.setdefault("PYQTGRAPH_QT_LIB", "PySide6")
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtGui import QShowEvent
+from PySide6.QtWidgets import QGridLayout, QWidget
 
-import pyqtgraph as pg  # noqa: E402
-from PySide6.QtCore import Qt, QTimer  # noqa: E402
-from PySide6.QtWidgets import QGridLayout, QWidget  # noqa: E402
-
-from gui.state import RunRecord  # noqa: E402
-
-pg.setConfigOptions(antialias=True, background="w", foreground="#333")
+from gui.state import RunRecord
 
 REDRAW_MS = 150
-TRAIN = pg.mkPen("#1f77b4", width=2)
-VAL = pg.mkPen("#ff7f0e", width=2, style=Qt.PenStyle.DashLine)
-# chart title, y label, [(series key, legend name, pen)]
+TRAIN, VAL = "#1f77b4", "#ff7f0e"
+# chart title, [(series key, legend name, colour, dashed)]
 LIVE_CHARTS = (
-    ("Accuracy", "", [("accuracy", "train", TRAIN), ("val_accuracy", "validation", VAL)]),
-    ("Loss", "", [("loss", "train", TRAIN), ("val_loss", "validation", VAL)]),
-    ("Sparsity", "", [("sparsity", "weights = 0", pg.mkPen("#2ca02c", width=2))]),
+    ("Accuracy", [("accuracy", "train", TRAIN, False), ("val_accuracy", "validation", VAL, True)]),
+    ("Loss", [("loss", "train", TRAIN, False), ("val_loss", "validation", VAL, True)]),
+    ("Sparsity", [("sparsity", "weights = 0", "#2ca02c", False)]),
     (
         "Estimated size (KB)",
-        "",
         [
-            ("est_tflite_bytes", ".tflite", pg.mkPen("#9467bd", width=2)),
-            ("est_gzip_bytes", "gzip", pg.mkPen("#d62728", width=2)),
+            ("est_tflite_bytes", ".tflite", "#9467bd", False),
+            ("est_gzip_bytes", "gzip", "#d62728", False),
         ],
     ),
 )
 KB_SERIES = ("est_tflite_bytes", "est_gzip_bytes")
 
 
+@cache
+def pg() -> Any:
+    """pyqtgraph, imported and configured once (PySide6 binding, white background)."""
+    os.environ.setdefault("PYQTGRAPH_QT_LIB", "PySide6")
+    import pyqtgraph
+
+    pyqtgraph.setConfigOptions(antialias=True, background="w", foreground="#333")
+    return pyqtgraph
+
+
 def _title_with_key(title: str, series: list) -> str:
     """The chart title with a colour key (instead of a legend box over the curves)."""
-    keys = []
-    for _key, name, pen in series:
-        dash = pen.style() == Qt.PenStyle.DashLine
-        keys.append(
-            f"<span style='color:{pen.color().name()}'>{'╌╌' if dash else '━━'} {name}</span>"
-        )
+    keys = [
+        f"<span style='color:{color}'>{'╌╌' if dashed else '━━'} {name}</span>"
+        for _key, name, color, dashed in series
+    ]
     return f"<b>{title}</b>&nbsp;&nbsp;" + "&nbsp;&nbsp;".join(keys)
 
 
-def _plot(title: str) -> pg.PlotWidget:
-    w = pg.PlotWidget()
+def make_plot(title: str, x_label: str = "epoch") -> Any:
+    """A PlotWidget in the app's style (grid, no context menu, light axes)."""
+    w = pg().PlotWidget()
     w.setTitle(title, size="10pt")
     w.showGrid(x=True, y=True, alpha=0.25)
-    w.setLabel("bottom", "epoch")
+    w.setLabel("bottom", x_label)
     w.setMinimumSize(220, 150)
     w.setMenuEnabled(False)
     for name in ("left", "bottom"):
@@ -69,12 +75,27 @@ class LiveCharts(QWidget):
         grid = QGridLayout(self)
         grid.setContentsMargins(0, 0, 0, 0)
         grid.setSpacing(6)
-        self.plots: dict[str, pg.PlotWidget] = {}
-        self.curves: dict[str, pg.PlotDataItem] = {}
-        self._chart_keys: list[list[str]] = []
-        for i, (title, _y, series) in enumerate(LIVE_CHARTS):
-            plot = _plot(_title_with_key(title, series))
-            for key, name, pen in series:
+        self._grid = grid
+        self.plots: dict[str, Any] = {}  # title -> pyqtgraph PlotWidget (built on first use)
+        self.curves: dict[str, Any] = {}  # series key -> PlotDataItem
+        self._chart_keys = [[k for k, _n, _c, _d in series] for _t, series in LIVE_CHARTS]
+        self.run: RunRecord | None = None
+        self._drawn: dict[str, int] = {}  # points on each curve after the last setData
+        self._next_chart = 0
+        self._timer = QTimer(self)
+        self._timer.setInterval(REDRAW_MS)
+        self._timer.timeout.connect(self.redraw_next)
+
+    def ensure_built(self) -> None:
+        """Create the plots (imports pyqtgraph) the first time they are needed."""
+        if self.plots:
+            return
+        mk = pg().mkPen
+        for i, (title, series) in enumerate(LIVE_CHARTS):
+            plot = make_plot(_title_with_key(title, series))
+            for key, name, color, dashed in series:
+                style = Qt.PenStyle.DashLine if dashed else Qt.PenStyle.SolidLine
+                pen = mk(color, width=2, style=style)
                 self.curves[key] = plot.plot(
                     [],
                     [],
@@ -83,17 +104,15 @@ class LiveCharts(QWidget):
                     symbol="o",
                     symbolSize=4,
                     symbolPen=pen,
-                    symbolBrush=pen.color(),
+                    symbolBrush=color,
                 )
-            self._chart_keys.append([key for key, _n, _p in series])
             self.plots[title] = plot
-            grid.addWidget(plot, i // 2, i % 2)
-        self.run: RunRecord | None = None
-        self._drawn: dict[str, int] = {}  # points on each curve after the last setData
-        self._next_chart = 0
-        self._timer = QTimer(self)
-        self._timer.setInterval(REDRAW_MS)
-        self._timer.timeout.connect(self.redraw_next)
+            self._grid.addWidget(plot, i // 2, i % 2)
+
+    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802
+        self.ensure_built()
+        self.redraw()
+        super().showEvent(event)
 
     @property
     def points_drawn(self) -> int:
@@ -123,6 +142,7 @@ class LiveCharts(QWidget):
         )
 
     def _draw_chart(self, chart: int) -> None:
+        self.ensure_built()
         series = self.run.series if self.run is not None else {}
         for key in self._chart_keys[chart]:
             pts = series.get(key, [])

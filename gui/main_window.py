@@ -6,8 +6,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QSettings, QStandardPaths, Qt
-from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
+from PySide6.QtCore import QSettings, QStandardPaths, Qt, QTimer
+from PySide6.QtGui import (
+    QAction,
+    QCloseEvent,
+    QDragEnterEvent,
+    QDropEvent,
+    QKeySequence,
+    QShowEvent,
+)
 from PySide6.QtWidgets import (
     QFileDialog,
     QLabel,
@@ -63,6 +70,7 @@ class MainWindow(QMainWindow):
         # Injectable questions (tests answer them without a modal dialog).
         self.confirm_close: Callable[[], bool] = self._ask_close
         self._closing = False
+        self._charts_warm = False
 
         self.tabs = QTabWidget()
         self.model_tab = ModelTab(self.client, self.session, self.errors, self.settings.last_folder)
@@ -105,6 +113,15 @@ class MainWindow(QMainWindow):
         if geometry is None or not self.restoreGeometry(geometry):
             self.resize(*DEFAULT_SIZE)
 
+    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802
+        super().showEvent(event)
+        if not self._charts_warm:
+            self._charts_warm = True
+            # Build the live charts (imports pyqtgraph, ~0.3 s) just after the window is up,
+            # so neither the first paint nor the first Run click pays for it.
+            charts = self.compress_tab.charts
+            QTimer.singleShot(300, charts, charts.ensure_built)
+
     # -- menus & status -------------------------------------------------------------------
     def _build_menus(self) -> None:
         file_menu = self.menuBar().addMenu("&File")
@@ -116,6 +133,7 @@ class MainWindow(QMainWindow):
         self.act_demo.triggered.connect(self.open_demo)
         self.recent_menu = QMenu("Open &recent", self)
         self.recent_menu.aboutToShow.connect(self._fill_recent)
+        self.model_tab.recent_button.setMenu(self.recent_menu)
         self.act_load_recipe = QAction("&Load recipe…", self)
         self.act_load_recipe.setShortcut(QKeySequence("Ctrl+L"))
         self.act_load_recipe.triggered.connect(self.compress_tab._load_recipe_dialog)

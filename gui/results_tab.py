@@ -9,9 +9,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QColor
+from PySide6.QtGui import QColor, QShowEvent
 from PySide6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
@@ -25,7 +24,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-import gui.charts  # noqa: F401  (sets PYQTGRAPH_QT_LIB and pyqtgraph options first)
+from gui import charts
 from gui.errors import ErrorReporter
 from gui.format import fmt_bytes, fmt_drop, fmt_ms, fmt_pct, fmt_ratio
 from gui.state import RunRecord, Session
@@ -142,36 +141,14 @@ class ResultsTab(QWidget):
         self.table.itemSelectionChanged.connect(self._on_selection)
         split.addWidget(self.table)
 
-        charts = QWidget()
-        cl = QHBoxLayout(charts)
-        cl.setContentsMargins(0, 0, 0, 0)
-        self.scatter_plot = pg.PlotWidget()
-        self.scatter_plot.setTitle("Accuracy vs gzip size (one point per run)", size="10pt")
-        self.scatter_plot.setLabel("bottom", "gzip size (KB)")
-        self.scatter_plot.setLabel("left", ".tflite accuracy (%)")
-        self.scatter_plot.showGrid(x=True, y=True, alpha=0.25)
-        self.scatter_plot.setMenuEnabled(False)
-        self.scatter_plot.addLegend(offset=(-5, -5), labelTextSize="8pt")
-        self.scatter_plot.setMinimumHeight(200)
-        self.runs_scatter = pg.ScatterPlotItem(size=11, brush=pg.mkBrush("#1f77b4"), name="runs")
-        self.base_scatter = pg.ScatterPlotItem(
-            size=18, symbol="star", brush=pg.mkBrush("#d62728"), name="baseline"
-        )
-        self.scatter_plot.addItem(self.runs_scatter)
-        self.scatter_plot.addItem(self.base_scatter)
-        self.point_labels: list[pg.TextItem] = []
-        cl.addWidget(self.scatter_plot, 1)
-        self.bars_plot = pg.PlotWidget()
-        self.bars_plot.setTitle("Per-layer sparsity of the selected run", size="10pt")
-        self.bars_plot.setLabel("left", "zeros (%)")
-        self.bars_plot.setYRange(0, 100)
-        self.bars_plot.showGrid(y=True, alpha=0.25)
-        self.bars_plot.setMenuEnabled(False)
-        self.bars_plot.setMinimumHeight(200)
-        self.bars = pg.BarGraphItem(x=[], height=[], width=0.6, brush="#2ca02c")
-        self.bars_plot.addItem(self.bars)
-        cl.addWidget(self.bars_plot, 1)
-        split.addWidget(charts)
+        self.charts = QWidget()
+        self._charts_layout = QHBoxLayout(self.charts)
+        self._charts_layout.setContentsMargins(0, 0, 0, 0)
+        self.charts.setMinimumHeight(200)
+        self.scatter_plot: Any = None  # pyqtgraph widgets, built when first needed
+        self.bars_plot: Any = None
+        self.point_labels: list[Any] = []
+        split.addWidget(self.charts)
         split.setStretchFactor(0, 1)
         split.setStretchFactor(1, 2)
         split.setSizes([240, 440])
@@ -191,6 +168,35 @@ class ResultsTab(QWidget):
         row.addStretch(1)
         lay.addLayout(row)
         self.refresh()
+
+    def ensure_charts(self) -> None:
+        """Create the scatter and bar charts (imports pyqtgraph) the first time they are needed."""
+        if self.scatter_plot is not None:
+            return
+        pg = charts.pg()
+        self.scatter_plot = charts.make_plot(
+            "Accuracy vs gzip size (one point per run)", "gzip size (KB)"
+        )
+        self.scatter_plot.setLabel("left", ".tflite accuracy (%)")
+        self.runs_scatter = pg.ScatterPlotItem(size=11, brush=pg.mkBrush("#1f77b4"), name="runs")
+        self.base_scatter = pg.ScatterPlotItem(
+            size=18, symbol="star", brush=pg.mkBrush("#d62728"), name="baseline"
+        )
+        self.scatter_plot.addItem(self.runs_scatter)
+        self.scatter_plot.addItem(self.base_scatter)
+        self._charts_layout.addWidget(self.scatter_plot, 1)
+        self.bars_plot = charts.make_plot("Per-layer sparsity of the selected run", "layer")
+        self.bars_plot.setLabel("left", "zeros (%)")
+        self.bars_plot.setYRange(0, 100)
+        self.bars_plot.showGrid(x=False, y=True, alpha=0.25)
+        self.bars = pg.BarGraphItem(x=[], height=[], width=0.6, brush="#2ca02c")
+        self.bars_plot.addItem(self.bars)
+        self._charts_layout.addWidget(self.bars_plot, 1)
+
+    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802
+        if self.scatter_plot is None:
+            self.refresh()
+        super().showEvent(event)
 
     # -- view -----------------------------------------------------------------------------
     def baseline(self) -> dict[str, Any]:
@@ -233,7 +239,10 @@ class ResultsTab(QWidget):
                 "No finished runs yet. Run a recipe in the Compress tab; each finished run "
                 "appears here beside the baseline."
             )
-        self._draw_scatter(runs, base)
+        if self.rows or self.isVisible():
+            self.ensure_charts()
+        if self.scatter_plot is not None:
+            self._draw_scatter(runs, base)
         target = selected if selected in runs else (runs[-1] if runs else None)
         if target is not None:
             self.select_run(target)
@@ -253,7 +262,7 @@ class ResultsTab(QWidget):
             ):
                 xs.append(c["tflite_gzip_bytes"] / 1024)
                 ys.append(c["accuracy"] * 100)
-                label = pg.TextItem(run.name.split(" ")[0], color="#1f77b4", anchor=(0, 1))
+                label = charts.pg().TextItem(run.name.split(" ")[0], color="#1f77b4", anchor=(0, 1))
                 label.setPos(xs[-1], ys[-1])
                 self.scatter_plot.addItem(label)
                 self.point_labels.append(label)
@@ -263,17 +272,24 @@ class ResultsTab(QWidget):
         ):
             bx, by = base["tflite_gzip_bytes"] / 1024, base["accuracy"] * 100
             self.base_scatter.setData([bx], [by])
-            label = pg.TextItem("baseline", color="#d62728", anchor=(1.1, 1.1))
+            label = charts.pg().TextItem("baseline", color="#d62728", anchor=(1.1, 1.1))
             label.setPos(bx, by)
             self.scatter_plot.addItem(label)
             self.point_labels.append(label)
         else:
             self.base_scatter.setData([], [])
         all_x = xs + ([base["tflite_gzip_bytes"] / 1024] if self.base_scatter.data.size else [])
+        all_y = ys + ([base["accuracy"] * 100] if self.base_scatter.data.size else [])
         if all_x:
             self.scatter_plot.setXRange(0, max(all_x) * 1.12, padding=0)
+            # at least ±1 point of accuracy, so tiny differences do not look dramatic
+            lo, hi = min(all_y), max(all_y)
+            pad = max(1.0, (hi - lo) * 0.15)
+            self.scatter_plot.setYRange(max(0.0, lo - pad), min(100.5, hi + pad), padding=0)
 
     def _draw_bars(self, run: RunRecord | None) -> None:
+        if self.bars_plot is None:
+            return
         per_layer = run.compressed.get("per_layer_sparsity") if run else None
         if not isinstance(per_layer, dict):
             per_layer = {}
@@ -355,8 +371,8 @@ class ResultsTab(QWidget):
         return True
 
     def export_png_file(self, dest: str | Path) -> bool:
-        charts = self.scatter_plot.parentWidget()
-        ok = charts.grab().save(str(dest), "PNG")
+        self.ensure_charts()
+        ok = self.charts.grab().save(str(dest), "PNG")
         if not ok:
             self.errors.report("Export failed", f"cannot write {dest}")
         return ok

@@ -381,7 +381,7 @@ class EngineClient(QObject):
         self._kill.connect(self._runner.kill_worker)
         self._runner.event.connect(self._on_event)
         self._runner.engineState.connect(self._on_state)
-        self._runner.crashed.connect(self.crashed)
+        self._runner.crashed.connect(self._on_crashed)
         self._thread.start()
         self._start.emit()
 
@@ -403,8 +403,7 @@ class EngineClient(QObject):
 
     def submit(self, name: str, params: dict[str, Any] | None = None) -> Job:
         """Queue a job; it starts as soon as the worker is free. Returns its handle."""
-        job = Job(f"job-{next(self._ids)}", name, dict(params or {}))
-        job.setParent(self)
+        job = Job(f"job-{next(self._ids)}", name, dict(params or {}))  # owned by the caller
         self._jobs[job.id] = job
         self._queue.append(job)
         self._pump()
@@ -482,7 +481,7 @@ class EngineClient(QObject):
             return
         if t == "error" and ev.get("kind") == "busy":
             # The worker still finishes an earlier (force-stopped) job: try again shortly.
-            QTimer.singleShot(300, lambda: self._resend(job))
+            QTimer.singleShot(300, self, lambda: self._resend(job))
             return
         job._deliver(ev)
         if job.done:
@@ -494,6 +493,12 @@ class EngineClient(QObject):
             self._send.emit(
                 json.dumps({"op": "submit", "id": job.id, "job": job.name, "params": job.params})
             )
+
+    @Slot(str, str)
+    def _on_crashed(self, message: str, details: str) -> None:
+        if self.state != FAILED:  # else the runner gave up restarting; keep saying so
+            self._on_state(STARTING, "restarting engine…")
+        self.crashed.emit(message, details)
 
     @Slot(str, str)
     def _on_state(self, state: str, message: str) -> None:

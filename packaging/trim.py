@@ -93,19 +93,6 @@ RULES: tuple[Rule, ...] = (
         ),
     ),
     Rule(
-        "sklearn-sample-data",
-        "scikit-learn's bundled sample datasets and images other than the digits the demo uses",
-        (
-            "sklearn/datasets/images/*",
-            "sklearn/datasets/descr/*",
-            "sklearn/datasets/data/breast_cancer.csv*",
-            "sklearn/datasets/data/diabetes*",
-            "sklearn/datasets/data/iris.csv*",
-            "sklearn/datasets/data/linnerud*",
-            "sklearn/datasets/data/wine_data.csv*",
-        ),
-    ),
-    Rule(
         "test-data",
         "test folders inside packages (data files of their test suites)",
         ("*/tests/*", "*/testing/data/*"),

@@ -594,7 +594,7 @@ def test_run_project_records_failures_and_saves_after_each_run(tmp_path, monkeyp
     P.save_project(project)
     seen_on_disk: list[list[str]] = []
 
-    def fake_compress(model, data, recipe, out_dir, *, scale, allow_unsafe, reporter):
+    def fake_compress(model, data, recipe, out_dir, *, scale, allow_unsafe, reporter, **split):
         seen_on_disk.append([r.status for r in P.load_project(path).runs])
         assert scale == "1/255" and model == str(tmp_path / "models" / "m.keras")
         if recipe.name == "dyn":

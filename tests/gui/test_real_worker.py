@@ -164,3 +164,24 @@ def test_close_while_a_real_run_is_going(real_window, qtbot):
     assert w.close()
     assert not w.client.is_alive() and pid not in child_pids()
     assert run.status == "cancelled"
+
+
+def test_keras3_file_shows_the_import_check(make_window, qtbot, tmp_path):
+    import subprocess
+    import sys
+
+    path = tmp_path / "k3.keras"
+    code = (
+        "import keras\n"
+        "m = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Conv2D(4, 3),"
+        " keras.layers.Flatten(), keras.layers.Dense(10, activation='softmax')])\n"
+        f"m.save({str(path)!r})\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, timeout=300)
+    w = make_window(worker=default_worker_command(), ready_timeout=READY_MS)
+    with qtbot.waitSignal(w.model_tab.modelChanged, timeout=READY_MS) as blocker:
+        w.open_model(str(path))
+    assert blocker.args[0].report["source_format"].startswith("keras3")
+    text = w.model_tab.subtitle.text()
+    assert "Imported from Keras 3: outputs match" in text, text
+    assert w.model_tab.table.rowCount() == 3

@@ -326,8 +326,10 @@ def test_worker_crash_mid_run_is_reported_and_the_app_recovers(demo_window, qtbo
         w.client.kill_worker()
     assert "engine" in blocker.args[0].message.lower()
     qtbot.waitUntil(lambda: run.status == "failed", timeout=5000)
-    qtbot.waitUntil(lambda: "engine ready" in w.engine_label.text(), timeout=10_000)
-    assert w.client.worker_pid != old_pid and old_pid not in child_pids()
+    qtbot.waitUntil(
+        lambda: w.client.worker_pid != old_pid and w.client.state == "ready", timeout=10_000
+    )
+    assert "engine ready" in w.engine_label.text() and old_pid not in child_pids()
     assert first.status == "finished" and first in w.results_tab.rows  # nothing lost
     assert run_to_end(w, qtbot).status == "finished"
 
