@@ -47,6 +47,16 @@ def vm_hwm_mib(pid: int | str = "self") -> float | None:
     return None
 
 
+def cpu_seconds(pid: int | str = "self") -> float | None:
+    """User + system CPU time of a process so far (all threads), from /proc."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def _grow_only_ranges(charts: Any) -> None:
     """Experiment for the GUI owner (not shipped): turn off pyqtgraph's auto-range on the live
     charts and widen a chart's view only when new data leaves it, so drawing a point does not
@@ -194,6 +204,7 @@ def main(argv: list[str] | None = None) -> int:
             error=(job.error if job is not None else None),
             gui_peak_rss_mib=vm_hwm_mib(),
             worker_peak_rss_mib=vm_hwm_mib(window.client.worker_pid),
+            worker_cpu_s=cpu_seconds(window.client.worker_pid),
         )
         QTimer.singleShot(0, app.quit)
 

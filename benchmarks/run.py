@@ -93,14 +93,17 @@ def run_engine(name: str, seed: int, out: Path) -> dict[str, Any]:
 
     recipe = load_recipe(RECIPE_DIR / f"{name}.json")
     recipe.seed = seed
+    c0 = time.process_time()
     t0 = time.perf_counter()
     m = compress("demo", "demo", recipe, out)
     wall = time.perf_counter() - t0
+    cpu = time.process_time() - c0
     return {
         "side": "engine",
         "recipe": name,
         "seed": seed,
         "wall_s": wall,
+        "cpu_s": cpu,
         "ratio_gzip": m["ratio_gzip"],
         "ratio_raw": m["ratio_raw"],
         "accuracy_drop": m["accuracy_drop"],
@@ -119,12 +122,15 @@ def run_plain(name: str, seed: int, out: Path) -> dict[str, Any]:
 
     recipe = plain_tfmot.read_recipe(RECIPE_DIR / f"{name}.json")
     recipe["seed"] = seed
+    c0 = time.process_time()
     m = plain_tfmot.run_recipe(recipe, seed, out)
+    cpu = time.process_time() - c0
     return {
         "side": "plain",
         "recipe": name,
         "seed": seed,
         "wall_s": m["wall_s"],
+        "cpu_s": cpu,
         "ratio_gzip": m["ratio_gzip"],
         "ratio_raw": m["ratio_raw"],
         "accuracy_drop": m["accuracy_drop"],
@@ -183,6 +189,7 @@ def summarize(runs: list[dict[str, Any]], recipes: list[str]) -> dict[str, Any]:
                     "ratio_raw",
                     "accuracy_drop",
                     "wall_s",
+                    "cpu_s",
                     "tflite_gzip_bytes",
                     "accuracy",
                     "sparsity",
@@ -193,6 +200,7 @@ def summarize(runs: list[dict[str, Any]], recipes: list[str]) -> dict[str, Any]:
         pairs = [a["wall_s"] / b["wall_s"] for a in e for b in p if a["seed"] == b["seed"]]
         row["time_ratio"] = mean_sd(pairs)
         row["time_ratio_of_sums"] = sum(r["wall_s"] for r in e) / sum(r["wall_s"] for r in p)
+        row["cpu_ratio_of_sums"] = sum(r["cpu_s"] for r in e) / sum(r["cpu_s"] for r in p)
         row["targets"] = {
             "gzip_ratio": row["engine"]["ratio_gzip"]["mean"] >= row["plain"]["ratio_gzip"]["mean"],
             "accuracy_drop": row["engine"]["accuracy_drop"]["mean"]
@@ -207,7 +215,16 @@ def summarize(runs: list[dict[str, Any]], recipes: list[str]) -> dict[str, Any]:
         out[name] = row
     all_e = sum(r["wall_s"] for r in runs if r["side"] == "engine")
     all_p = sum(r["wall_s"] for r in runs if r["side"] == "plain")
-    out["_all"] = {"engine_s": all_e, "plain_s": all_p, "time_ratio_of_sums": all_e / all_p}
+    cpu_e = sum(r["cpu_s"] for r in runs if r["side"] == "engine")
+    cpu_p = sum(r["cpu_s"] for r in runs if r["side"] == "plain")
+    out["_all"] = {
+        "engine_s": all_e,
+        "plain_s": all_p,
+        "time_ratio_of_sums": all_e / all_p,
+        "engine_cpu_s": cpu_e,
+        "plain_cpu_s": cpu_p,
+        "cpu_ratio_of_sums": cpu_e / cpu_p,
+    }
     return out
 
 
@@ -275,6 +292,9 @@ def run_headless_worker(name: str, seed: int, out: Path) -> dict[str, Any]:
             raise RuntimeError(f"headless run failed: {ev}")
         res = ev["result"]
         peak = vm_hwm_mib(proc.pid)
+        from gui_probe import cpu_seconds
+
+        worker_cpu = cpu_seconds(proc.pid)
         proc.stdin.write(json.dumps({"op": "shutdown"}) + "\n")
         proc.stdin.flush()
         proc.wait(timeout=30)
@@ -286,6 +306,7 @@ def run_headless_worker(name: str, seed: int, out: Path) -> dict[str, Any]:
         "headless_s": wall,
         "worker_timings": res.get("timings"),
         "worker_peak_rss_mib": peak,
+        "worker_cpu_s": worker_cpu,
         "ratio_gzip": res.get("ratio_gzip"),
     }
 
@@ -345,6 +366,8 @@ def gui_vs_headless(pairs: int, work: Path) -> dict[str, Any]:
         "ratio_of_sums": gui_total / head_total,
         "worker_stage_ratio": worker_gui / worker_head if worker_head else None,
         "max_busy_ms": max(p["gui"].get("max_busy_ms", float("nan")) for p in runs),
+        "worker_cpu_s_gui": mean_sd([p["gui"].get("worker_cpu_s") or 0.0 for p in runs]),
+        "worker_cpu_s_headless": mean_sd([p["headless"].get("worker_cpu_s") or 0.0 for p in runs]),
         "gui_cpu_s": mean_sd([p["gui"].get("gui_cpu_s", float("nan")) for p in runs]),
         "max_gap_ms": max_gap,
         "gaps_over_50ms_per_run": mean_sd([p["gui"]["gaps_over_50ms"] for p in runs]),
@@ -493,8 +516,8 @@ def render_markdown(res: dict[str, Any], notes: str) -> str:
         "measured with LiteRT on the `.tflite`. Time: model file → measured `.tflite`.",
         "",
         "| recipe | side | gzip ratio | raw ratio | accuracy drop (pt) | kernel sparsity "
-        "| wall time (s) | time engine/plain |",
-        "|---|---|---|---|---|---|---|---|",
+        "| wall time (s) | wall engine/plain | CPU time (s) | CPU engine/plain |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     cmp = res["compare"]
     for name in res["recipes"]:
@@ -506,15 +529,20 @@ def render_markdown(res: dict[str, Any], notes: str) -> str:
                 if side == "engine"
                 else ""
             )
+            cpu_ratio = f"{row['cpu_ratio_of_sums']:.2f}" if side == "engine" else ""
             lines.append(
                 f"| {name if side == 'engine' else ''} | {side} | {fmt(s['ratio_gzip'])} | "
                 f"{fmt(s['ratio_raw'])} | {fmt(s['accuracy_drop'], 100)} | "
-                f"{fmt(s['sparsity'], 100, 1, '%')} | {fmt(s['wall_s'], 1, 1)} | {ratio} |"
+                f"{fmt(s['sparsity'], 100, 1, '%')} | {fmt(s['wall_s'], 1, 1)} | {ratio} | "
+                f"{fmt(s['cpu_s'], 1, 1)} | {cpu_ratio} |"
             )
     lines += [
         "",
         f"All recipes: engine {cmp['_all']['engine_s']:.0f} s, "
-        f"plain {cmp['_all']['plain_s']:.0f} s, ratio **{cmp['_all']['time_ratio_of_sums']:.2f}**.",
+        f"plain {cmp['_all']['plain_s']:.0f} s, ratio **{cmp['_all']['time_ratio_of_sums']:.2f}**; "
+        f"CPU time (this process, all threads) engine {cmp['_all']['engine_cpu_s']:.0f} s, "
+        f"plain {cmp['_all']['plain_cpu_s']:.0f} s, ratio "
+        f"**{cmp['_all']['cpu_ratio_of_sums']:.2f}**.",
         "",
         "Engine stage times (mean s): "
         + "; ".join(
@@ -538,6 +566,8 @@ def render_markdown(res: dict[str, Any], notes: str) -> str:
             f"| same, engine stage times inside the worker only | {g['worker_stage_ratio']:.2f} |",
             f"| CPU used by the app process during a run (all its threads) | "
             f"{fmt(g['gui_cpu_s'], 1, 2)} s |",
+            f"| CPU used by the worker process over its life (GUI / headless) | "
+            f"{fmt(g['worker_cpu_s_gui'], 1, 1)} / {fmt(g['worker_cpu_s_headless'], 1, 1)} s |",
             f"| longest event-loop gap during a run (10 ms timer) | {g['max_gap_ms']:.0f} ms |",
             f"| most GUI-thread CPU spent between two ticks (the app's own share of a gap) | "
             f"{g['max_busy_ms']:.0f} ms |",

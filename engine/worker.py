@@ -52,6 +52,7 @@ class Worker:
         self._job_id: str | None = None
         self._cancel: CancelToken | None = None
         self._ready = threading.Event()
+        self._busy = threading.Event()
 
     def send(self, event: dict[str, Any]) -> None:
         line = json.dumps({"v": PROTOCOL_VERSION, **event}, default=_json_default)
@@ -70,7 +71,7 @@ class Worker:
             self._ready.set()
 
     def busy(self) -> bool:
-        return self._job_thread is not None and self._job_thread.is_alive()
+        return self._busy.is_set()
 
     def submit(self, job_id: str, job: str, params: dict[str, Any]) -> None:
         from engine.jobs import JOBS
@@ -99,6 +100,7 @@ class Worker:
             return
         self._job_id = job_id
         self._cancel = CancelToken()
+        self._busy.set()
         self.send({"type": "accepted", "id": job_id, "job": job})
         self._job_thread = threading.Thread(
             target=self._run, args=(job_id, job, params, self._cancel), daemon=True
@@ -110,31 +112,31 @@ class Worker:
 
         self._ready.wait()
         reporter = Reporter(lambda ev: self.send({**ev, "id": job_id}), cancel)
+        final: dict[str, Any]
         try:
-            result = JOBS[job](params, reporter)
-            self.send({"type": "result", "id": job_id, "result": result})
+            final = {"type": "result", "id": job_id, "result": JOBS[job](params, reporter)}
         except Cancelled as exc:
-            self.send({"type": "cancelled", "id": job_id, "message": str(exc)})
+            final = {"type": "cancelled", "id": job_id, "message": str(exc)}
         except FeatherweightError as exc:
-            self.send(
-                {
-                    "type": "error",
-                    "id": job_id,
-                    "kind": exc.kind,
-                    "message": str(exc),
-                    "details": traceback.format_exc(),
-                }
-            )
+            final = {
+                "type": "error",
+                "id": job_id,
+                "kind": exc.kind,
+                "message": str(exc),
+                "details": traceback.format_exc(),
+            }
         except Exception as exc:
-            self.send(
-                {
-                    "type": "error",
-                    "id": job_id,
-                    "kind": "internal",
-                    "message": f"{type(exc).__name__}: {exc}",
-                    "details": traceback.format_exc(),
-                }
-            )
+            final = {
+                "type": "error",
+                "id": job_id,
+                "kind": "internal",
+                "message": f"{type(exc).__name__}: {exc}",
+                "details": traceback.format_exc(),
+            }
+        # Free the slot before announcing the end: a client that submits the next job as soon
+        # as it reads this event must not be told "busy".
+        self._busy.clear()
+        self.send(final)
 
     def cancel(self, job_id: str | None) -> None:
         if self._cancel is not None and (job_id is None or job_id == self._job_id):

@@ -142,8 +142,14 @@ def _parse(argv: Sequence[str]) -> argparse.Namespace:
     return p.parse_args(list(argv))
 
 
-def main(argv: Sequence[str] = ()) -> int:
-    """Run the self-test; returns 0 if all checks passed, 1 otherwise."""
+def main(argv: Sequence[str] = (), exit_process: bool = True) -> int:
+    """Run the self-test: exit code 0 if all checks passed, 1 otherwise.
+
+    With ``exit_process`` (the default, what ``featherweight --self-test`` uses) the process
+    ends here with that code, skipping interpreter teardown: in the frozen bundle teardown
+    after a LiteRT inference aborted with "Fatal Python error: bool_dealloc" (exit 134) even
+    though every check had passed, and the verdict must not depend on teardown.
+    """
     args = _parse(argv)
     started = seconds_since_process_start()
     t_main = time.perf_counter()
@@ -159,7 +165,12 @@ def main(argv: Sequence[str] = ()) -> int:
             checks.check("self-test ran to the end", False, f"{type(exc).__name__}: {exc}")
         print(checks.summary(), flush=True)
     watchdog.cancel()
-    return 0 if checks.ok else 1
+    code = 0 if checks.ok else 1
+    if exit_process:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
 
 
 def _run(

@@ -47,7 +47,10 @@ class WorkerProcess:
         seen: list[dict] = []
         deadline = time.monotonic() + timeout
         while True:
-            ev = self.next_event(max(0.1, deadline - time.monotonic()))
+            try:
+                ev = self.next_event(max(0.1, deadline - time.monotonic()))
+            except queue.Empty:
+                raise AssertionError(f"timed out; last events: {seen[-5:]}") from None
             seen.append(ev)
             if pred(ev):
                 return ev, seen
