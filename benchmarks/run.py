@@ -496,6 +496,40 @@ def yes(ok: bool) -> str:
     return "met" if ok else "**missed**"
 
 
+def pair_median(res: dict[str, Any], name: str) -> float:
+    """Median over seeds of engine wall / plain wall (robust to one disturbed run)."""
+    runs = [r for r in res["runs"] if r["recipe"] == name]
+    ratios = [
+        e["wall_s"] / p["wall_s"]
+        for e in runs
+        for p in runs
+        if e["side"] == "engine" and p["side"] == "plain" and e["seed"] == p["seed"]
+    ]
+    return statistics.median(ratios)
+
+
+def render(out: Path) -> None:
+    """(Re)write RESULTS.md and the chart from ``out/results.json``, keeping the notes."""
+    res = json.loads((out / "results.json").read_text())
+    if "compare" not in res:
+        return
+    subprocess.run(
+        [
+            sys.executable,
+            str(HERE / "chart.py"),
+            str(out / "results.json"),
+            str(out / "accuracy_vs_size.png"),
+        ],
+        env=child_env(),
+        check=True,
+    )
+    md = out / "RESULTS.md"
+    notes = ""
+    if md.exists() and NOTES_MARK in md.read_text():
+        notes = md.read_text().split(NOTES_MARK, 1)[1]
+    md.write_text(render_markdown(res, notes))
+
+
 def render_markdown(res: dict[str, Any], notes: str) -> str:
     m = res["machine"]
     lines = [
@@ -525,7 +559,8 @@ def render_markdown(res: dict[str, Any], notes: str) -> str:
         for side in ("engine", "plain"):
             s = row[side]
             ratio = (
-                f"{row['time_ratio_of_sums']:.2f} (pairs {fmt(row['time_ratio'])})"
+                f"{row['time_ratio_of_sums']:.2f} (pairs {fmt(row['time_ratio'])}, "
+                f"median {pair_median(res, name):.2f})"
                 if side == "engine"
                 else ""
             )
@@ -562,7 +597,8 @@ def render_markdown(res: dict[str, Any], notes: str) -> str:
             "|---|---|",
             f"| GUI run (start → finished, live charts) | {fmt(g['gui_s'], 1, 1)} s |",
             f"| headless worker run (submit → result) | {fmt(g['headless_s'], 1, 1)} s |",
-            f"| GUI / headless | {g['ratio_of_sums']:.2f} (pairs {fmt(g['ratio'])}) |",
+            f"| GUI / headless | {g['ratio_of_sums']:.2f} (pairs {fmt(g['ratio'])}, median "
+            f"{statistics.median(p['ratio'] for p in g['pairs']):.2f}) |",
             f"| same, engine stage times inside the worker only | {g['worker_stage_ratio']:.2f} |",
             f"| CPU used by the app process during a run (all its threads) | "
             f"{fmt(g['gui_cpu_s'], 1, 2)} s |",
@@ -635,7 +671,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-gui", action="store_true")
     parser.add_argument("--skip-compare", action="store_true")
     parser.add_argument("--out", default=str(HERE), help="folder for results (default benchmarks/)")
+    parser.add_argument(
+        "--render-only",
+        action="store_true",
+        help="only rewrite RESULTS.md and the chart from the existing results.json",
+    )
     args = parser.parse_args(argv)
+    if args.render_only:
+        render(Path(args.out))
+        return 0
     seeds = list(range(args.seeds if args.seeds is not None else (1 if args.quick else 3)))
     pairs = args.gui_pairs if args.gui_pairs is not None else (1 if args.quick else 3)
     out = Path(args.out)
@@ -663,22 +707,7 @@ def main(argv: list[str] | None = None) -> int:
     res["finished_utc"] = time.strftime("%Y-%m-%d %H:%M", time.gmtime())
     res["total_minutes"] = (time.time() - started) / 60
     (out / "results.json").write_text(json.dumps(res, indent=2) + "\n")
-    if "compare" in res:
-        subprocess.run(
-            [
-                sys.executable,
-                str(HERE / "chart.py"),
-                str(out / "results.json"),
-                str(out / "accuracy_vs_size.png"),
-            ],
-            env=child_env(),
-            check=True,
-        )
-        md = out / "RESULTS.md"
-        notes = ""
-        if md.exists() and NOTES_MARK in md.read_text():
-            notes = md.read_text().split(NOTES_MARK, 1)[1]
-        md.write_text(render_markdown(res, notes))
+    render(out)
     log(f"done in {res['total_minutes']:.1f} min: {out / 'RESULTS.md'}")
     return 0
 

@@ -1,8 +1,10 @@
 """Entry point of the desktop app: ``main(argv) -> exit code``.
 
 ``engine.cli`` calls ``main`` for ``featherweight`` with no sub-command. ``argv`` may hold
-``--demo`` (open the demo model and dataset at start) and/or a project file path (kept in
-``Session.project_path`` for the project work). ``--quit-after-paint`` prints
+``--demo`` (open the demo model and dataset at start) and/or a project file path
+(``featherweight x.fwproj`` opens it; a path that does not exist yet becomes the new
+project's file name, written by the first Save). Without a project, a recovery file left by
+a crashed untitled session is offered back. ``--quit-after-paint`` prints
 ``painted <seconds since main() started>`` once the window is on screen and exits (used to
 measure start-up). This module never imports TensorFlow: the engine worker process does.
 """
@@ -13,6 +15,7 @@ import os
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 os.environ.setdefault("PYQTGRAPH_QT_LIB", "PySide6")
 
@@ -56,6 +59,13 @@ def create_window(argv: Sequence[str] = (), **kwargs) -> MainWindow:  # type: ig
     opts = parse_args(argv)
     session = Session(project_path=opts["project"])
     window = MainWindow(session=session, **kwargs)
+    path = opts["project"]
+    if path and Path(path).exists():
+        window.project.open(path, ask_first=False)
+    elif path:
+        window.project.set_target_path(path)
+    elif not opts["demo"]:
+        window.project.restore_untitled_on_start()
     if opts["demo"]:
         window.open_demo()
     return window

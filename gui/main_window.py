@@ -1,4 +1,8 @@
-"""The main window: three tabs, File/Help menus, status bar, drag-and-drop, settings, close."""
+"""The main window: three tabs, File/Help menus, status bar, drag-and-drop, settings, close.
+
+Project files (New / Open / Save / Save As / recent, lock, autosave, recovery) are handled by
+``self.project`` (gui/project_controller.py); the title is ``NAME[*] — Featherweight``.
+"""
 
 from __future__ import annotations
 
@@ -28,6 +32,7 @@ import engine
 from gui.compress_tab import CompressTab
 from gui.errors import ErrorReporter
 from gui.model_tab import ModelTab
+from gui.project_controller import ProjectController
 from gui.results_tab import ResultsTab
 from gui.runner import FAILED, READY, EngineClient
 from gui.settings import AppSettings
@@ -59,7 +64,9 @@ class MainWindow(QMainWindow):
         runs_dir: Path | None = None,
         session: Session | None = None,
         cancel_grace_s: float = 5.0,
+        autosave_s: float | None = None,
     ) -> None:
+        """``runs_dir``, when given, also holds untitled projects' workspaces (tests)."""
         super().__init__()
         self.setWindowTitle("Featherweight")
         self.setAcceptDrops(True)
@@ -107,8 +114,18 @@ class MainWindow(QMainWindow):
         self.client.versionsChanged.connect(lambda _v: self._update_engine_label())
         self.client.busyChanged.connect(lambda _b: self._update_engine_label())
 
+        self.project = ProjectController(self, data_dir=runs_dir, autosave_s=autosave_s)
+        self.project.changed.connect(self.update_title)
+        self.compress_tab.runStarted.connect(self.project.on_run_started)
+        self.compress_tab.runFinished.connect(self.project.on_run_finished)
+        self.model_tab.modelChanged.connect(lambda _m: self._content_changed())
+        self.model_tab.dataChanged.connect(lambda _d: self._content_changed())
+        self.model_tab.baselineChanged.connect(lambda _b: self._content_changed())
+        self._wrap_start_run()
+
         self._build_menus()
         self._build_status_bar()
+        self.update_title()
         geometry = self.settings.geometry()
         if geometry is None or not self.restoreGeometry(geometry):
             self.resize(*DEFAULT_SIZE)
@@ -121,33 +138,52 @@ class MainWindow(QMainWindow):
             # so neither the first paint nor the first Run click pays for it.
             charts = self.compress_tab.charts
             QTimer.singleShot(300, charts, charts.ensure_built)
+            self.project.start()
 
     # -- menus & status -------------------------------------------------------------------
     def _build_menus(self) -> None:
         file_menu = self.menuBar().addMenu("&File")
+        self.act_new_project = QAction("&New project", self)
+        self.act_new_project.setShortcut(QKeySequence.StandardKey.New)
+        self.act_new_project.triggered.connect(self.project.new)
+        self.act_open_project = QAction("Open &project…", self)
+        self.act_open_project.setShortcut(QKeySequence("Ctrl+Shift+O"))
+        self.act_open_project.triggered.connect(self.project.open_dialog)
+        self.recent_projects_menu = QMenu("Recent pro&jects", self)
+        self.recent_projects_menu.aboutToShow.connect(self._fill_recent_projects)
+        self.act_save_project = QAction("&Save project", self)
+        self.act_save_project.setShortcut(QKeySequence.StandardKey.Save)
+        self.act_save_project.triggered.connect(self.project.save)
+        self.act_save_project_as = QAction("Save project &as…", self)
+        self.act_save_project_as.setShortcut(QKeySequence("Ctrl+Shift+S"))
+        self.act_save_project_as.triggered.connect(lambda: self.project.save_as())
         self.act_open = QAction("&Open model…", self)
         self.act_open.setShortcut(QKeySequence.StandardKey.Open)
         self.act_open.triggered.connect(self.open_model_dialog)
         self.act_demo = QAction("Open &demo", self)
         self.act_demo.setShortcut(QKeySequence("Ctrl+D"))
         self.act_demo.triggered.connect(self.open_demo)
-        self.recent_menu = QMenu("Open &recent", self)
+        self.recent_menu = QMenu("Open &recent model", self)
         self.recent_menu.aboutToShow.connect(self._fill_recent)
         self.model_tab.recent_button.setMenu(self.recent_menu)
         self.act_load_recipe = QAction("&Load recipe…", self)
         self.act_load_recipe.setShortcut(QKeySequence("Ctrl+L"))
         self.act_load_recipe.triggered.connect(self.compress_tab._load_recipe_dialog)
         self.act_save_recipe = QAction("&Save recipe…", self)
-        self.act_save_recipe.setShortcut(QKeySequence("Ctrl+Shift+S"))
+        self.act_save_recipe.setShortcut(QKeySequence("Ctrl+Alt+S"))
         self.act_save_recipe.triggered.connect(self.compress_tab._save_recipe_dialog)
         self.act_quit = QAction("&Quit", self)
         self.act_quit.setShortcut(QKeySequence.StandardKey.Quit)
         self.act_quit.triggered.connect(self.close)
+        file_menu.addAction(self.act_new_project)
+        file_menu.addAction(self.act_open_project)
+        file_menu.addMenu(self.recent_projects_menu)
+        file_menu.addAction(self.act_save_project)
+        file_menu.addAction(self.act_save_project_as)
+        file_menu.addSeparator()
         file_menu.addAction(self.act_open)
         file_menu.addAction(self.act_demo)
         file_menu.addMenu(self.recent_menu)
-        file_menu.addSeparator()
-        # Project actions (New / Open / Save project) are inserted here by the project work.
         self.project_separator = file_menu.addSeparator()
         file_menu.addAction(self.act_load_recipe)
         file_menu.addAction(self.act_save_recipe)
@@ -220,6 +256,48 @@ class MainWindow(QMainWindow):
             self.recent_menu.addSeparator()
             self.recent_menu.addAction("Clear list", self.settings.clear_recent_models)
 
+    def _fill_recent_projects(self) -> None:
+        menu = self.recent_projects_menu
+        menu.clear()
+        gone = self.settings.prune_recent_projects()
+        if gone:
+            names = ", ".join(Path(p).name for p in gone)
+            self.statusBar().showMessage(
+                f"Removed from recent projects (file no longer there): {names}", 10000
+            )
+        items = self.settings.recent_projects()
+        for path in items:
+            act = menu.addAction(path)
+            act.triggered.connect(lambda _c=False, p=path: self.project.open(p))
+        if not items:
+            act = menu.addAction("(no recent projects)")
+            act.setEnabled(False)
+        else:
+            menu.addSeparator()
+            menu.addAction("Clear list", self.settings.clear_recent_projects)
+
+    # -- project --------------------------------------------------------------------------
+    def _wrap_start_run(self) -> None:
+        """New runs write into the project's folder (``NAME_files/runs/<id>``)."""
+        tab = self.compress_tab
+        start = tab.start_run
+
+        def start_run(out_dir: str | Path | None = None) -> RunRecord | None:
+            return start(out_dir or self.project.next_run_dir())
+
+        tab.start_run = start_run  # type: ignore[method-assign]
+
+    def _content_changed(self) -> None:
+        self.update_title()
+
+    def update_title(self) -> None:
+        """``NAME[*] — Featherweight`` with Qt's modified mark for unsaved changes."""
+        ctl = self.project
+        extra = " (read-only)" if ctl.read_only else ""
+        self.setWindowTitle(f"{ctl.title}[*]{extra} — Featherweight")
+        self.setWindowModified(ctl.is_dirty())
+        self.act_save_project.setEnabled(not ctl.read_only)
+
     def show_about(self) -> QMessageBox:
         v = self.client.versions
         lines = [
@@ -262,8 +340,9 @@ class MainWindow(QMainWindow):
         self.compress_tab.run = last
         self.compress_tab.charts.show_run(last)
         self.results_tab.refresh()
-        title = session.model.display_name if session.model else ""
-        self.setWindowTitle(f"Featherweight — {title}" if title else "Featherweight")
+        if hasattr(self, "project"):
+            session.project = self.project.project if session.project is None else session.project
+            self.update_title()
 
     # -- actions --------------------------------------------------------------------------
     def open_model_dialog(self) -> None:
@@ -293,7 +372,6 @@ class MainWindow(QMainWindow):
     def _on_model_changed(self, info: ModelInfo) -> None:
         if info.spec != "demo":
             self.settings.add_recent_model(info.spec)
-        self.setWindowTitle(f"Featherweight — {info.display_name}")
         self.statusBar().showMessage(f"Opened {info.display_name}", 5000)
         self.compress_tab.refresh_data()
 
@@ -303,9 +381,11 @@ class MainWindow(QMainWindow):
         self.compress_tab.start_run()
 
     def _on_run_started(self, run: RunRecord) -> None:
+        self.update_title()
         self.statusBar().showMessage(f"Running {run.name}… (you can keep using the app)", 5000)
 
     def _on_run_finished(self, run: RunRecord) -> None:
+        self.update_title()
         self.results_tab.refresh()
         if run.status == "finished":
             self.results_tab.select_run(run)
@@ -326,9 +406,12 @@ class MainWindow(QMainWindow):
         self.open_dropped(path)
 
     def open_dropped(self, path: Path) -> None:
-        """A dropped file: a model opens, an .npz becomes the dataset, a .json a recipe."""
+        """A dropped file: a project or model opens, an .npz becomes the dataset, a .json a
+        recipe."""
         suffix = path.suffix.lower()
-        if suffix in MODEL_SUFFIXES or (path.is_dir() and (path / "saved_model.pb").exists()):
+        if suffix == ".fwproj":
+            self.project.open(path)
+        elif suffix in MODEL_SUFFIXES or (path.is_dir() and (path / "saved_model.pb").exists()):
             self.open_model(str(path))
         elif suffix == ".npz" or path.is_dir():
             self.tabs.setCurrentIndex(MODEL_TAB)
@@ -339,7 +422,8 @@ class MainWindow(QMainWindow):
         else:
             self.errors.report(
                 "Cannot open this file",
-                f"{path.name} is not a model (.keras, .h5, SavedModel folder), a dataset "
+                f"{path.name} is not a project (.fwproj), a model (.keras, .h5, SavedModel "
+                "folder), a dataset "
                 "(.npz, image folder) or a recipe (.json)",
             )
 
@@ -367,7 +451,11 @@ class MainWindow(QMainWindow):
             if not self.confirm_close():
                 event.ignore()
                 return
+        if not self._closing and not self.project.resolve_unsaved():
+            event.ignore()
+            return
         self._closing = True
+        self.project.stop()
         self.settings.set_geometry(self.saveGeometry())
         self.settings.sync()
         self.compress_tab.charts.stop_live()
@@ -376,8 +464,10 @@ class MainWindow(QMainWindow):
         event.accept()
 
     def shutdown(self) -> None:
-        """Stop the engine without asking (tests, self-test)."""
+        """Stop the engine without asking (tests, self-test); unsaved changes stay in the
+        recovery file only if an autosave wrote them."""
         self._closing = True
+        self.project.stop()
         self.compress_tab.charts.stop_live()
         self.errors.close_dialogs()
         self.client.shutdown()

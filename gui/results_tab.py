@@ -1,5 +1,6 @@
-"""Results tab: every finished run beside the baseline, accuracy-vs-size scatter, per-layer
-sparsity bars of the selected run, and export (.tflite, .keras, CSV, PNG)."""
+"""Results tab: every finished run beside the baseline (with a deployment badge),
+accuracy-vs-size scatter and per-layer sparsity bars of the selected run, its deployment panel
+(gui/deploy_panel.py), and export (.tflite, .keras, C array, CSV, PNG)."""
 
 from __future__ import annotations
 
@@ -20,11 +21,13 @@ from PySide6.QtWidgets import (
     QSplitter,
     QTableWidget,
     QTableWidgetItem,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
 
 from gui import charts
+from gui.deploy_panel import DeployPanel, deploy_badge, load_report
 from gui.errors import ErrorReporter
 from gui.format import fmt_bytes, fmt_drop, fmt_ms, fmt_pct, fmt_ratio
 from gui.state import RunRecord, Session
@@ -46,6 +49,13 @@ COLUMNS = (
         "Median time of one inference with LiteRT on this computer's CPU (not on the device).",
     ),
 )
+# Shown after COLUMNS (not in the CSV): does the run's .tflite deploy?
+DEPLOY_HEADER = (
+    "Deploy",
+    "⚠ when the .tflite uses Select-TF (Flex) ops, which need the full TensorFlow runtime, "
+    "or ops that TensorFlow Lite for Microcontrollers lacks. Click for the deployment panel.",
+)
+DEPLOY_COL = len(COLUMNS)
 
 
 def run_row(run: RunRecord | None, baseline: dict[str, Any]) -> list[tuple[str, Any]]:
@@ -127,9 +137,9 @@ class ResultsTab(QWidget):
         self.header.setWordWrap(True)
         lay.addWidget(self.header)
         split = QSplitter(Qt.Orientation.Vertical)
-        self.table = QTableWidget(0, len(COLUMNS))
-        self.table.setHorizontalHeaderLabels([c[0] for c in COLUMNS])
-        for i, (_h, tip) in enumerate(COLUMNS):
+        self.table = QTableWidget(0, len(COLUMNS) + 1)
+        self.table.setHorizontalHeaderLabels([c[0] for c in (*COLUMNS, DEPLOY_HEADER)])
+        for i, (_h, tip) in enumerate((*COLUMNS, DEPLOY_HEADER)):
             self.table.horizontalHeaderItem(i).setToolTip(tip)
         self.table.verticalHeader().setVisible(False)
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
@@ -139,6 +149,7 @@ class ResultsTab(QWidget):
         hh.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         hh.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
         self.table.itemSelectionChanged.connect(self._on_selection)
+        self.table.cellClicked.connect(self._on_cell_clicked)
         split.addWidget(self.table)
 
         self.charts = QWidget()
@@ -148,15 +159,29 @@ class ResultsTab(QWidget):
         self.scatter_plot: Any = None  # pyqtgraph widgets, built when first needed
         self.bars_plot: Any = None
         self.point_labels: list[Any] = []
-        split.addWidget(self.charts)
+        self.deploy = DeployPanel(errors, self._folder, self._remember)
+        self.deploy.exportTfliteRequested.connect(
+            lambda: self._export_artifact_dialog("model.tflite")
+        )
+        self.lower_tabs = QTabWidget()
+        self.lower_tabs.addTab(self.charts, "Charts")
+        self.lower_tabs.addTab(self.deploy, "Deployment")
+        self.lower_tabs.setTabToolTip(
+            1, "Ops, runtime compatibility, memory estimate and int8 I/O of the selected run."
+        )
+        split.addWidget(self.lower_tabs)
         split.setStretchFactor(0, 1)
         split.setStretchFactor(1, 2)
-        split.setSizes([240, 440])
+        split.setSizes([170, 520])  # room for the deployment panel at 1280×800
         lay.addWidget(split, 1)
 
         row = QHBoxLayout()
         self.export_tflite = QPushButton("Export .tflite…")
         self.export_keras = QPushButton("Export .keras…")
+        self.export_tflite.setToolTip(
+            "The .tflite carries metadata (class labels, input normalization) when the run "
+            "knows them."
+        )
         self.export_csv = QPushButton("Export table (CSV)…")
         self.export_png = QPushButton("Export charts (PNG)…")
         self.export_tflite.clicked.connect(lambda: self._export_artifact_dialog("model.tflite"))
@@ -228,6 +253,7 @@ class ResultsTab(QWidget):
                     item.setFont(f)
                 item.setData(Qt.ItemDataRole.UserRole, raw)
                 self.table.setItem(r, c, item)
+            self.table.setItem(r, DEPLOY_COL, self._badge_item(run))
         if runs:
             self.header.setText(
                 f"{len(runs)} finished run(s) compared with the baseline. Sizes are of the "
@@ -248,7 +274,37 @@ class ResultsTab(QWidget):
             self.select_run(target)
         else:
             self._draw_bars(None)
+            self._show_deploy(None)
         self._sync_buttons()
+
+    def _badge_item(self, run: RunRecord | None) -> QTableWidgetItem:
+        badge = deploy_badge(load_report(run)) if run is not None else None
+        if badge is None:
+            item = QTableWidgetItem("" if run is None else "—")
+            if run is not None:
+                item.setToolTip("No deployment report for this run.")
+            else:
+                item.setBackground(QColor("#f3f3f3"))
+            return item
+        text, color, tip = badge
+        item = QTableWidgetItem(text)
+        item.setForeground(QColor(color))
+        item.setToolTip(tip)
+        if text.startswith("⚠"):
+            f = item.font()
+            f.setBold(True)
+            item.setFont(f)
+        return item
+
+    def _show_deploy(self, run: RunRecord | None) -> None:
+        self.deploy.set_run(run)
+        badge = deploy_badge(self.deploy.report)
+        warn = bool(badge and badge[0].startswith("⚠"))
+        self.lower_tabs.setTabText(1, "Deployment ⚠" if warn else "Deployment")
+
+    def _on_cell_clicked(self, _row: int, column: int) -> None:
+        if column == DEPLOY_COL:
+            self.lower_tabs.setCurrentWidget(self.deploy)
 
     def _draw_scatter(self, runs: list[RunRecord], base: dict[str, Any]) -> None:
         for item in self.point_labels:
@@ -316,10 +372,12 @@ class ResultsTab(QWidget):
         if run in self.rows:
             self.table.selectRow(self.rows.index(run))
             self._draw_bars(run)
+            self._show_deploy(run)
 
     def _on_selection(self) -> None:
         run = self.selected_run()
         self._draw_bars(run)
+        self._show_deploy(run)
         self._sync_buttons()
         self.runSelected.emit(run)
 

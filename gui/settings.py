@@ -1,4 +1,5 @@
-"""Remembered preferences (``QSettings``): window geometry, recent models, last folders.
+"""Remembered preferences (``QSettings``): window geometry, recent models and projects,
+last folders, the autosave interval (``autosave/seconds``, default 180).
 
 Tests pass a ``QSettings`` on a temporary INI file, so they never touch the user's settings.
 """
@@ -10,6 +11,7 @@ from pathlib import Path
 from PySide6.QtCore import QByteArray, QSettings
 
 MAX_RECENT = 8
+DEFAULT_AUTOSAVE_SECONDS = 180.0
 
 
 def default_settings() -> QSettings:
@@ -37,6 +39,41 @@ class AppSettings:
 
     def clear_recent_models(self) -> None:
         self.q.setValue("recent/models", [])
+
+    def recent_projects(self) -> list[str]:
+        value = self.q.value("recent/projects", [])
+        if isinstance(value, str):
+            value = [value]
+        return [str(v) for v in (value or []) if v]
+
+    def add_recent_project(self, path: str) -> list[str]:
+        items = [p for p in self.recent_projects() if p != path]
+        items.insert(0, path)
+        items = items[:MAX_RECENT]
+        self.q.setValue("recent/projects", items)
+        return items
+
+    def remove_recent_project(self, path: str) -> None:
+        self.q.setValue("recent/projects", [p for p in self.recent_projects() if p != path])
+
+    def prune_recent_projects(self) -> list[str]:
+        """Drop entries whose file is gone; returns the dropped paths."""
+        items = self.recent_projects()
+        gone = [p for p in items if not Path(p).is_file()]
+        if gone:
+            self.q.setValue("recent/projects", [p for p in items if p not in gone])
+        return gone
+
+    def clear_recent_projects(self) -> None:
+        self.q.setValue("recent/projects", [])
+
+    def autosave_seconds(self) -> float:
+        """Seconds between autosaves (``autosave/seconds``; at least 5)."""
+        try:
+            value = float(self.q.value("autosave/seconds", DEFAULT_AUTOSAVE_SECONDS))
+        except (TypeError, ValueError):
+            value = DEFAULT_AUTOSAVE_SECONDS
+        return max(5.0, value)
 
     def last_folder(self, kind: str) -> str:
         """Last folder used for ``kind`` (model, data, recipe, export); home by default."""

@@ -1,6 +1,10 @@
 """Plain state objects the views are built on (no Qt): a loaded model, the dataset choice,
-runs and the session holding them. Tests hand a tab one of these; the project file
-(issue 4) can serialise them with ``to_dict`` / ``from_dict``.
+runs and the session holding them. Tests hand a tab one of these.
+
+What is saved is the engine's ``Project`` (``Session.project``, engine/project.py): the
+tabs' objects are its view, kept in step by gui/project_controller.py, which also rebuilds
+a Session from a reopened Project (``session_from_project``). ``to_dict`` / ``from_dict``
+remain for copying a run.
 """
 
 from __future__ import annotations
@@ -83,7 +87,7 @@ class RunRecord:
     data: str
     scale: str = "auto"
     out_dir: str = ""
-    status: str = "running"  # running | finished | failed | cancelled
+    status: str = "running"  # running | finished | failed | cancelled | pending
     metrics: dict[str, Any] | None = None
     series: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
     log: list[str] = field(default_factory=list)
@@ -128,13 +132,15 @@ class RunRecord:
 
 @dataclass
 class Session:
-    """Everything the window shows: model, dataset, baseline, runs (issue 4 saves this)."""
+    """Everything the window shows: model, dataset, baseline, runs. ``project`` is the
+    engine ``Project`` this session is a view of (None for a bare session in tests)."""
 
     model: ModelInfo | None = None
     data: DataChoice = field(default_factory=DataChoice)
     baseline: dict[str, Any] | None = None
     runs: list[RunRecord] = field(default_factory=list)
     project_path: str | None = None
+    project: Any = None  # engine.project.Project (not imported: keeps this module light)
 
     def finished_runs(self) -> list[RunRecord]:
         return [r for r in self.runs if r.status == "finished"]

@@ -1,0 +1,668 @@
+"""Project files in the window: New / Open / Save / Save As, the lock, autosave, recovery.
+
+The engine's ``Project`` (engine/project.py) is the one record of what a project holds; the
+tabs keep working on ``gui.state.Session`` / ``RunRecord`` (their view of it).
+``ProjectController`` keeps the two in step: it creates an engine ``Run`` when a run starts
+(its output folder is ``run_dir(project, id)``), records each metric event into it, and
+records the result when the run ends; the model/dataset references follow the Model tab.
+Reopening builds a ``Session`` back from the ``Project`` (``session_from_project``).
+
+Questions that would block a test are attributes: ``ask_unsaved`` ("save" | "discard" |
+"cancel"), ``ask_save_path``, ``ask_open_path``, ``ask_restore(recovery_path) -> bool``,
+``ask_locate(problem) -> str | None`` (a new path, or None to continue without it).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from calendar import timegm
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from PySide6.QtCore import QObject, QRunnable, QThreadPool, QTimer, Signal
+from PySide6.QtWidgets import QFileDialog, QMessageBox
+
+from engine import project as ep
+from engine.errors import RecipeError
+from engine.project import Project, ProjectError, Run
+from engine.project_lock import ProjectLock, ProjectLockedError
+from gui.state import DataChoice, ModelInfo, RunRecord, Session
+
+if TYPE_CHECKING:
+    from gui.main_window import MainWindow
+
+STATUS_TO_GUI = {
+    "done": "finished",
+    "failed": "failed",
+    "cancelled": "cancelled",
+    "pending": "pending",
+    "running": "running",
+}
+# ui keys that record the view only (tab, selection, wizard): not "unsaved changes".
+VIEW_KEYS = ("tab", "selected_run", "wizard", "wizard_page", "compress_run")
+DEFAULT_AUTOSAVE_S = 180.0
+LOCK_PROGRAM = "Featherweight (desktop app)"
+
+
+def _epoch(iso: str | None) -> float | None:
+    if not iso:
+        return None
+    try:
+        return float(timegm(time.strptime(iso, "%Y-%m-%dT%H:%M:%SZ")))
+    except ValueError:
+        return None
+
+
+def run_record_from_run(project: Project, run: Run, index: int) -> RunRecord:
+    """The tabs' view of an engine run (series rebuilt from the stored metric events)."""
+    names = project.ui.get("run_names") or {}
+    logs = project.ui.get("run_logs") or {}
+    cfg = run.config or {}
+    model = (cfg.get("model") or {}).get("path", "")
+    data = cfg.get("dataset") or {}
+    files = project.files_dir
+    rec = RunRecord(
+        id=run.id,
+        name=str(names.get(run.id) or f"#{index + 1} {run.recipe.get('name', 'recipe')}"),
+        recipe=dict(run.recipe),
+        model=str(model),
+        data=str(data.get("path", "")),
+        scale=str(data.get("scale", "auto")),
+        out_dir=str(files / "runs" / run.id) if files is not None else "",
+        status=STATUS_TO_GUI.get(run.status, run.status),
+        metrics=run.metrics,
+        log=[str(x) for x in logs.get(run.id, [])],
+        error=run.error or "",
+        started=_epoch(run.started) or 0.0,
+        ended=_epoch(run.finished),
+    )
+    for ev in run.series:
+        values = ev.get("values")
+        if isinstance(values, dict):
+            rec.add_metric(float(ev.get("epoch", 0.0)), values)
+    return rec
+
+
+def session_from_project(project: Project) -> Session:
+    """A Session showing ``project`` as stored (the engine is not asked anything)."""
+    ui = project.ui
+    model = None
+    if project.model is not None:
+        report = ui.get("model_report")
+        model = ModelInfo(
+            project.model.path,
+            report if isinstance(report, dict) else {},
+            project.model.allow_unsafe,
+        )
+    data = DataChoice()
+    if project.dataset is not None:
+        desc = ui.get("data_description")
+        data = DataChoice(
+            project.dataset.path, project.dataset.scale, desc if isinstance(desc, dict) else None
+        )
+    baseline = ui.get("baseline")
+    runs = [run_record_from_run(project, r, i) for i, r in enumerate(project.runs)]
+    return Session(
+        model=model,
+        data=data,
+        baseline=baseline if isinstance(baseline, dict) else None,
+        runs=runs,
+        project_path=str(project.path) if project.path else None,
+        project=project,
+    )
+
+
+class _Signals(QObject):
+    written = Signal(str, str)  # target path, error ('' when fine)
+
+
+class _WriteJob(QRunnable):
+    """Writes one recovery document on a pool thread."""
+
+    def __init__(self, target: Path, doc: dict[str, Any], signals: _Signals, ctl: Any) -> None:
+        super().__init__()
+        self.target, self.doc, self.signals, self.ctl = target, doc, signals, ctl
+
+    def run(self) -> None:
+        self.ctl.last_write_thread = threading.current_thread().name
+        error = ""
+        try:
+            self.target.parent.mkdir(parents=True, exist_ok=True)
+            ep.write_json_atomic(self.target, self.doc)
+        except Exception as exc:  # reported on the GUI thread
+            error = f"{type(exc).__name__}: {exc}"
+        self.signals.written.emit(str(self.target), error)
+
+
+class ProjectController(QObject):
+    """Owns the window's engine ``Project``, its lock, autosave and recovery."""
+
+    changed = Signal()  # title / dirty state / read-only state may have changed
+    autosaved = Signal(str, str)  # recovery path, error ('' when fine)
+
+    def __init__(
+        self, window: MainWindow, data_dir: Path | None = None, autosave_s: float | None = None
+    ) -> None:
+        super().__init__(window)
+        self.w = window
+        self.data_dir = data_dir
+        self.project: Project = ep.new_project(data_dir=data_dir)
+        self.lock: ProjectLock | None = None
+        self.read_only = False
+        self._target: Path | None = None  # file name for the first save (from argv)
+        self._clean_fp: str | None = None
+        self._runs: dict[int, tuple[RunRecord, Run]] = {}  # id(RunRecord) -> both
+        self._model_key: tuple[str, bool] | None = None
+        self._data_key: tuple[str, str] | None = None
+        self.last_write_thread: str | None = None
+        self.pool = QThreadPool(self)
+        self.pool.setMaxThreadCount(1)  # writes in order
+        self._signals = _Signals()
+        self._signals.written.connect(self._on_written)
+        seconds = autosave_s if autosave_s is not None else window.settings.autosave_seconds()
+        self.timer = QTimer(self)
+        self.timer.setInterval(max(1, int(seconds * 1000)))
+        self.timer.timeout.connect(self.autosave)
+        # Questions (tests replace them).
+        self.ask_unsaved: Callable[[], str] = self._ask_unsaved
+        self.ask_save_path: Callable[[], str] = self._ask_save_path
+        self.ask_open_path: Callable[[], str] = self._ask_open_path
+        self.ask_restore: Callable[[Path], bool] = self._ask_restore
+        self.ask_locate: Callable[[ep.ReferenceProblem], str | None] = self._ask_locate
+        self._mark_clean()
+        window.session.project = self.project
+
+    # -- state ----------------------------------------------------------------------------
+    def _content_fp(self) -> str:
+        import hashlib
+        import json
+
+        doc = self.project.to_dict()
+        for key in ("saved_at", "versions", "created"):
+            doc.pop(key, None)
+        doc["ui"] = {k: v for k, v in doc["ui"].items() if k not in VIEW_KEYS}
+        text = json.dumps(doc, sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    def _mark_clean(self) -> None:
+        self._clean_fp = self._content_fp()
+
+    def is_dirty(self) -> bool:
+        """Unsaved changes (what the project holds, not which tab is open)."""
+        self.sync_content()
+        return self._clean_fp is None or self._content_fp() != self._clean_fp
+
+    @property
+    def title(self) -> str:
+        return self.project.path.stem if self.project.path else self.project.name
+
+    def start(self) -> None:
+        self.timer.start()
+
+    def stop(self) -> None:
+        """Stop autosaving, wait for a write in flight, release the lock."""
+        self.timer.stop()
+        self.pool.waitForDone()
+        self._release_lock()
+
+    # -- session -> project ---------------------------------------------------------------
+    def sync_content(self) -> None:
+        """Copy what the tabs changed into the engine Project (references, stored reports)."""
+        s, p = self.w.session, self.project
+        if s.model is not None:
+            key = (s.model.spec, s.model.allow_unsafe)
+            if key != self._model_key:
+                spec = s.model.spec
+                want = spec if spec == "demo" else os.path.abspath(spec)
+                try:
+                    if p.model is None or p.model.path != want:
+                        ep.set_model(p, spec, s.model.allow_unsafe)
+                    elif p.model.allow_unsafe != s.model.allow_unsafe:
+                        p.model.allow_unsafe = s.model.allow_unsafe
+                except ProjectError:
+                    pass  # a model that vanished: keep the old reference
+                self._model_key = key
+            p.ui["model_report"] = s.model.report
+        key2 = (s.data.spec, s.data.scale)
+        if s.model is not None and key2 != self._data_key:
+            try:
+                spec = s.data.spec
+                want = spec if spec == "demo" else os.path.abspath(spec)
+                if p.dataset is not None and p.dataset.path == want:
+                    p.dataset.scale = s.data.scale
+                else:
+                    old = p.dataset
+                    ep.set_dataset(
+                        p,
+                        s.data.spec,
+                        old.seed if old else 0,
+                        old.val_fraction if old else 0.1,
+                        s.data.scale,
+                    )
+            except ProjectError:
+                pass
+            self._data_key = key2
+        if s.model is not None:
+            p.ui["data_description"] = s.data.description
+            p.ui["baseline"] = s.baseline
+        p.ui["run_names"] = {r.id: rec.name for rec, r in self._runs.values()}
+        p.ui["run_names"].update(
+            {k: v for k, v in (p.ui.get("run_names") or {}).items() if k not in p.ui["run_names"]}
+        )
+        p.ui["run_logs"] = {r.id: list(rec.log) for rec, r in self._runs.values()} | {
+            k: v
+            for k, v in (p.ui.get("run_logs") or {}).items()
+            if k not in {r.id for _rec, r in self._runs.values()}
+        }
+
+    def capture_view(self) -> None:
+        """Record the view (tab, selected run, wizard) in ``project.ui``."""
+        ui, w = self.project.ui, self.w
+        ui["tab"] = w.tabs.currentIndex()
+        sel = w.results_tab.selected_run()
+        ui["selected_run"] = sel.id if sel is not None else None
+        ui["wizard"] = w.compress_tab.recipe_dict()
+        ui["wizard_page"] = w.compress_tab.stack.currentIndex()
+        run = w.compress_tab.run
+        ui["compress_run"] = run.id if run is not None else None
+
+    # -- runs -----------------------------------------------------------------------------
+    def next_run_dir(self) -> Path:
+        """Output folder for the next run: ``NAME_files/runs/<id>`` (or the workspace)."""
+        run_id = ep.new_run_id(self.project)
+        files = self.project.files_dir
+        assert files is not None
+        return files / "runs" / run_id
+
+    def on_run_started(self, rec: RunRecord) -> None:
+        p = self.project
+        run_id = Path(rec.out_dir).name if rec.out_dir else ep.new_run_id(p)
+        if not ep._RUN_ID.match(run_id) or any(r.id == run_id for r in p.runs):
+            run_id = ep.new_run_id(p)
+        self.sync_content()
+        ep.add_recipe(p, rec.recipe)
+        run = Run(id=run_id, recipe=dict(rec.recipe), status="pending")
+        p.runs.append(run)
+        # mark_run_started would empty the run's folder: the worker may already write there.
+        run.status, run.started = "running", ep.utc_now()
+        run.config = ep.run_config(p)
+        run.versions = ep.current_versions()
+        run.seeds = {"recipe": int(run.recipe.get("seed", 0))}
+        rec.id = run_id
+        self._runs[id(rec)] = (rec, run)
+        job = self.w.compress_tab.job
+        if job is not None:
+            job.metric.connect(lambda ev, run=run: ep.record_event(run, ev))
+        p.touch()
+        self.changed.emit()
+
+    def on_run_finished(self, rec: RunRecord) -> None:
+        pair = self._runs.get(id(rec))
+        if pair is None:
+            return
+        run = pair[1]
+        p = self.project
+        if rec.status == "finished":
+            metrics = rec.metrics or {}
+            if not run.series and isinstance(metrics.get("series"), list):
+                run.series = [e for e in metrics["series"] if isinstance(e, dict)]
+            ep.record_run_result(p, run, metrics)
+        else:
+            ep.record_run_failure(
+                p, run, rec.error or rec.status, cancelled=rec.status == "cancelled"
+            )
+        self.changed.emit()
+        self.autosave()
+
+    def engine_run(self, rec: RunRecord) -> Run | None:
+        pair = self._runs.get(id(rec))
+        return pair[1] if pair else None
+
+    # -- opening --------------------------------------------------------------------------
+    def _release_lock(self) -> None:
+        if self.lock is not None:
+            self.lock.release()
+            self.lock = None
+
+    def _install(self, project: Project, dirty: bool = False) -> None:
+        """Show ``project`` in the window."""
+        self.project = project
+        session = session_from_project(project)
+        self.w.set_session(session)
+        self._runs = {}
+        by_id = {r.id: r for r in project.runs}
+        for rec in session.runs:
+            if rec.id in by_id:
+                self._runs[id(rec)] = (rec, by_id[rec.id])
+        self._model_key = (
+            (session.model.spec, session.model.allow_unsafe) if session.model else None
+        )
+        self._data_key = (session.data.spec, session.data.scale) if session.model else None
+        self.restore_view()
+        self.sync_content()
+        if dirty:
+            self._clean_fp = None
+        else:
+            self._mark_clean()
+        self.changed.emit()
+
+    def restore_view(self) -> None:
+        from engine.recipe import validate_recipe
+        from gui.compress_tab import RUN
+
+        ui, w = self.project.ui, self.w
+        wizard = ui.get("wizard")
+        if isinstance(wizard, dict):
+            try:
+                w.compress_tab.set_recipe(validate_recipe(wizard))
+            except RecipeError:
+                pass
+        by_id = {r.id: r for r in w.session.runs}
+        shown = by_id.get(ui.get("compress_run") or "")
+        if shown is not None:
+            w.compress_tab.run = shown
+            w.compress_tab.charts.show_run(shown)
+        page = ui.get("wizard_page")
+        if isinstance(page, int) and 0 <= page <= RUN and (page != RUN or w.compress_tab.run):
+            w.compress_tab.go_to(page)
+        sel = by_id.get(ui.get("selected_run") or "")
+        if sel is not None and sel.status == "finished":
+            w.results_tab.select_run(sel)
+        tab = ui.get("tab")
+        if isinstance(tab, int) and 0 <= tab < w.tabs.count():
+            w.tabs.setCurrentIndex(tab)
+
+    def can_switch(self) -> bool:
+        """Ask about unsaved changes before New/Open/quit; False means stay."""
+        if self.w.compress_tab.running:
+            self.w.errors.report(
+                "A run is in progress",
+                "Wait for the compression to finish (or cancel it) before switching projects.",
+            )
+            return False
+        return self.resolve_unsaved()
+
+    def resolve_unsaved(self) -> bool:
+        if not self.is_dirty():
+            return True
+        answer = self.ask_unsaved()
+        if answer == "save":
+            return self.save()
+        if answer == "discard":
+            self.pool.waitForDone()
+            ep.discard_recovery(self.project, delete_workspace=self.project.path is None)
+            return True
+        return False
+
+    def new(self) -> bool:
+        if not self.can_switch():
+            return False
+        self.pool.waitForDone()
+        self._release_lock()
+        self.read_only = False
+        self._install(ep.new_project(data_dir=self.data_dir))
+        self.w.statusBar().showMessage("New project", 5000)
+        return True
+
+    def set_target_path(self, path: str | Path) -> None:
+        """A project file that does not exist yet: the first Save writes it (no dialog)."""
+        self._target = Path(path).absolute()
+        self.w.session.project_path = str(self._target)
+
+    def open_dialog(self) -> None:
+        path = self.ask_open_path()
+        if path:
+            self.open(path)
+
+    def open(self, path: str | Path, ask_first: bool = True) -> bool:
+        """Open a project file: lock, recovery offer, reference check. A bad file is
+        reported and nothing changes (the file is never written)."""
+        p = Path(path).absolute()
+        if ask_first and not self.can_switch():
+            return False
+        try:
+            project = ep.load_project(p)
+        except ProjectError as exc:
+            self.w.errors.report("Cannot open the project", str(exc))
+            if not p.exists():
+                self.w.settings.remove_recent_project(str(p))
+            return False
+        self.pool.waitForDone()
+        self._release_lock()
+        lock = ProjectLock(p, program=LOCK_PROGRAM)
+        read_only = False
+        try:
+            lock.acquire()
+            self.lock = lock
+        except ProjectLockedError as exc:
+            read_only = True
+            self.w.errors.report(
+                "Project opened read-only",
+                f"{exc}. It is shown read-only: use Save As to keep changes in another file.",
+            )
+        dirty = False
+        if not read_only:
+            rec = ep.find_recovery(p)
+            if rec is not None and self.ask_restore(rec):
+                try:
+                    project = ep.load_recovery(rec)
+                    dirty = True
+                except ProjectError as exc:
+                    self.w.errors.report("Cannot restore the unsaved changes", str(exc))
+            elif rec is not None:
+                ep.discard_recovery(rec)
+            interrupted = ep.mark_interrupted_runs(project)
+            if interrupted:
+                dirty = True
+        self.read_only = read_only
+        self._install(project, dirty=dirty)
+        self.w.settings.add_recent_project(str(p))
+        for warning in project.load_warnings:
+            self.w.statusBar().showMessage(warning, 10000)
+        self.check_references()
+        return True
+
+    def check_references(self) -> list[ep.ReferenceProblem]:
+        """Tell the user about a moved/changed model or dataset and let them locate it."""
+        problems = ep.check_references(self.project)
+        for pr in problems:
+            if pr.what not in ("model", "dataset") or pr.problem == "unverified":
+                if pr.what == "artifacts":
+                    self.w.statusBar().showMessage(pr.message, 10000)
+                continue
+            new_path = self.ask_locate(pr)
+            if not new_path:
+                self.w.statusBar().showMessage(
+                    f"Continuing without the {pr.what}: {pr.message}", 10000
+                )
+                continue
+            try:
+                if pr.what == "model":
+                    ep.relocate_model(self.project, new_path)
+                    s = self.w.session
+                    if s.model is not None:
+                        s.model.spec = self.project.model.path  # type: ignore[union-attr]
+                        self._model_key = (s.model.spec, s.model.allow_unsafe)
+                    self.w.model_tab.show_model(s.model)
+                else:
+                    ep.relocate_dataset(self.project, new_path)
+                    s = self.w.session
+                    s.data.spec = self.project.dataset.path  # type: ignore[union-attr]
+                    self._data_key = (s.data.spec, s.data.scale)
+                    self.w.model_tab.data_picker.show_choice(s.data)
+            except ProjectError as exc:
+                self.w.errors.report(f"Cannot use that {pr.what}", str(exc))
+        self.changed.emit()
+        return problems
+
+    def restore_untitled_on_start(self) -> bool:
+        """At start-up: offer the newest untitled recovery left by a crashed session."""
+        found = ep.find_untitled_recoveries(self.data_dir)
+        if not found:
+            return False
+        rec = found[0]
+        if not self.ask_restore(rec):
+            return False
+        try:
+            project = ep.load_recovery(rec)
+        except ProjectError as exc:
+            self.w.errors.report("Cannot restore the unsaved project", str(exc))
+            return False
+        self._install(project, dirty=True)
+        return True
+
+    # -- saving ---------------------------------------------------------------------------
+    def save(self) -> bool:
+        if self.project.path is None and self._target is not None:
+            return self.save_as(self._target)
+        if self.project.path is None or self.read_only:
+            return self.save_as()
+        return self._save_to(None)
+
+    def save_as(self, path: str | Path | None = None) -> bool:
+        if path is None:
+            path = self.ask_save_path()
+            if not path:
+                return False
+        target = Path(path).absolute()
+        if target.suffix != ep.EXTENSION:
+            target = target.with_name(target.name + ep.EXTENSION)
+        return self._save_to(target)
+
+    def _save_to(self, target: Path | None) -> bool:
+        p = self.project
+        moving = target is not None and target != p.path
+        if moving and self.w.compress_tab.running:
+            self.w.errors.report(
+                "Cannot Save As while a run is going",
+                "The running compression writes into the project's folder; save after it ends.",
+            )
+            return False
+        new_lock = None
+        if moving:
+            new_lock = ProjectLock(target, program=LOCK_PROGRAM)  # type: ignore[arg-type]
+            try:
+                new_lock.acquire()
+            except ProjectLockedError as exc:
+                self.w.errors.report("Cannot save the project", str(exc))
+                return False
+        self.capture_view()
+        self.sync_content()
+        self.pool.waitForDone()  # no autosave racing the save
+        try:
+            saved = ep.save_project(p, target)
+        except ProjectError as exc:
+            if new_lock is not None:
+                new_lock.release()
+            self.w.errors.report("Cannot save the project", str(exc))
+            return False
+        self._target = None
+        if new_lock is not None:
+            self._release_lock()
+            self.lock = new_lock
+            self.read_only = False
+        files = p.files_dir
+        for rec, run in self._runs.values():
+            rec.out_dir = str(files / "runs" / run.id) if files is not None else ""
+        self.w.session.project_path = str(saved)
+        self._mark_clean()
+        self.w.settings.add_recent_project(str(saved))
+        self.w.statusBar().showMessage(f"Saved {saved.name}", 5000)
+        self.changed.emit()
+        return True
+
+    # -- autosave -------------------------------------------------------------------------
+    def autosave(self) -> bool:
+        """Write the recovery file on a pool thread if there are unsaved changes.
+        Returns True when a write was queued."""
+        if self.read_only or not self.is_dirty():
+            return False
+        if self.project.path is None and self.project.workspace is None:
+            return False
+        self.capture_view()
+        doc = ep.recovery_document(self.project)  # taken on the GUI thread
+        target = ep.recovery_path_of(self.project)
+        self.pool.start(_WriteJob(target, doc, self._signals, self))
+        return True
+
+    def _on_written(self, target: str, error: str) -> None:
+        if error:
+            self.w.statusBar().showMessage(f"Autosave failed: {error}", 10000)
+        self.autosaved.emit(target, error)
+
+    # -- questions ------------------------------------------------------------------------
+    def _ask_unsaved(self) -> str:
+        box = QMessageBox(self.w)
+        box.setWindowTitle("Unsaved changes")
+        box.setText(f"Save the changes to {self.title}?")
+        box.setInformativeText("Your changes are lost if you don't save them.")
+        box.setStandardButtons(
+            QMessageBox.StandardButton.Save
+            | QMessageBox.StandardButton.Discard
+            | QMessageBox.StandardButton.Cancel
+        )
+        box.setDefaultButton(QMessageBox.StandardButton.Save)
+        answer = box.exec()
+        return {
+            QMessageBox.StandardButton.Save: "save",
+            QMessageBox.StandardButton.Discard: "discard",
+        }.get(QMessageBox.StandardButton(answer), "cancel")
+
+    def _ask_save_path(self) -> str:
+        start = str(Path(self.w.settings.last_folder("project")) / f"{self.title}.fwproj")
+        path, _ = QFileDialog.getSaveFileName(
+            self.w, "Save project as", start, "Featherweight projects (*.fwproj)"
+        )
+        if path:
+            self.w.settings.set_last_folder("project", path)
+        return path
+
+    def _ask_open_path(self) -> str:
+        path, _ = QFileDialog.getOpenFileName(
+            self.w,
+            "Open project",
+            self.w.settings.last_folder("project"),
+            "Featherweight projects (*.fwproj);;All files (*)",
+        )
+        if path:
+            self.w.settings.set_last_folder("project", path)
+        return path
+
+    def _ask_restore(self, recovery: Path) -> bool:
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(recovery.stat().st_mtime))
+        what = self.project.path.name if recovery.name.startswith(".") else "an untitled project"
+        if recovery.name.startswith("."):
+            what = recovery.name[1 : -len(ep.RECOVERY_SUFFIX)]
+        answer = QMessageBox.question(
+            self.w,
+            "Restore unsaved changes?",
+            f"Featherweight did not close normally. Unsaved changes to {what} were "
+            f"autosaved at {when}. Restore them?",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+            QMessageBox.StandardButton.Yes,
+        )
+        return answer == QMessageBox.StandardButton.Yes
+
+    def _ask_locate(self, problem: ep.ReferenceProblem) -> str | None:
+        box = QMessageBox(self.w)
+        box.setWindowTitle(f"The {problem.what} needs attention")
+        box.setText(problem.message[0].upper() + problem.message[1:] + ".")
+        box.setInformativeText(
+            f"Locate the {problem.what}, or continue without it (runs and charts still show)."
+        )
+        locate = box.addButton("Locate…", QMessageBox.ButtonRole.AcceptRole)
+        box.addButton("Continue without it", QMessageBox.ButtonRole.RejectRole)
+        box.exec()
+        if box.clickedButton() is not locate:
+            return None
+        if problem.what == "model":
+            filt = "Keras models (*.keras *.h5 *.hdf5);;All files (*)"
+        else:
+            filt = "Datasets (*.npz);;All files (*)"
+        path, _ = QFileDialog.getOpenFileName(
+            self.w, f"Locate the {problem.what}", str(Path(problem.path).parent), filt
+        )
+        return path or None
