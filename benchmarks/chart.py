@@ -34,8 +34,8 @@ def draw(results: dict, path: str | Path) -> None:
     ]
     acc = [r["accuracy"] * 100 for r in runs] + [r["baseline_accuracy"] * 100 for r in runs]
     x0, x1 = math.log10(min(kib) * 0.8), math.log10(max(kib) * 1.25)
-    y0 = math.floor(min(acc) - 0.5)
-    y1 = math.ceil(max(acc) + 0.5)
+    y0 = math.floor((min(acc) - 0.25) * 2) / 2
+    y1 = math.ceil((max(acc) + 0.25) * 2) / 2
     pw, ph = W - LEFT - RIGHT, H - TOP - BOTTOM
 
     def pt(k: float, a: float) -> QPointF:

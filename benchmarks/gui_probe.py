@@ -142,6 +142,12 @@ def main(argv: list[str] | None = None) -> int:
         _grow_only_ranges(window.compress_tab.charts)
     window.errors.show_dialogs = False
     window.show()
+
+    def stop_loop() -> None:
+        # exit(), not quit(): in Qt 6 quit() closes the windows first, and the window would
+        # ask (modally) whether to save the session's unsaved run.
+        app.exit(0)
+
     recipe = load_recipe(args.recipe)
     recipe.seed = args.seed
     result: dict[str, Any] = {"recipe": recipe.name, "seed": args.seed}
@@ -206,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
             worker_peak_rss_mib=vm_hwm_mib(window.client.worker_pid),
             worker_cpu_s=cpu_seconds(window.client.worker_pid),
         )
-        QTimer.singleShot(0, app.quit)
+        QTimer.singleShot(0, stop_loop)
 
     def start() -> None:
         tab = window.compress_tab
@@ -223,7 +229,7 @@ def main(argv: list[str] | None = None) -> int:
         if run is None:
             result["error"] = tab.message.text()
             ticker.stop()
-            QTimer.singleShot(0, app.quit)
+            QTimer.singleShot(0, stop_loop)
             return
         tab.job.finished.connect(finished)
         tab.job.stage.connect(lambda ev: mark(f"{ev.get('stage')} {ev.get('state')}"))
@@ -250,7 +256,7 @@ def main(argv: list[str] | None = None) -> int:
     poller.setInterval(100)
     poller.timeout.connect(poll)
     poller.start()
-    QTimer.singleShot(int(args.timeout * 1000), app.quit)
+    QTimer.singleShot(int(args.timeout * 1000), stop_loop)
     profiler = None
     if args.profile:
         from pyinstrument import Profiler  # profiling only; not a dependency of the app
@@ -261,10 +267,10 @@ def main(argv: list[str] | None = None) -> int:
     if profiler is not None:
         profiler.stop()
         Path(args.profile).write_text(profiler.output_text(unicode=False, show_all=True))
-    window.shutdown()
-    window.close()
     print("RESULT " + json.dumps(result), flush=True)
     sys.stdout.flush()
+    # Stop the engine; no window.close(): it would ask about the unsaved session (modal).
+    window.shutdown()
     os._exit(0)
 
 

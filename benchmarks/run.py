@@ -240,8 +240,10 @@ def vm_hwm_mib(pid: int) -> float | None:
     return None
 
 
-def run_headless_worker(name: str, seed: int, out: Path) -> dict[str, Any]:
-    """The recipe through a bare ``engine.worker`` process (no Qt), timed submit -> result."""
+def run_headless_worker(name: str, seed: int, out: Path, nice: int = 0) -> dict[str, Any]:
+    """The recipe through a bare ``engine.worker`` process (no Qt), timed submit -> result.
+
+    ``nice`` > 0 runs the worker at that niceness (the app lowers its worker's priority)."""
     from engine.recipe import load_recipe
 
     recipe = load_recipe(RECIPE_DIR / f"{name}.json")
@@ -255,6 +257,7 @@ def run_headless_worker(name: str, seed: int, out: Path) -> dict[str, Any]:
         stderr=subprocess.DEVNULL,
         text=True,
         bufsize=1,
+        preexec_fn=(lambda: os.nice(nice)) if nice else None,
     )
     assert proc.stdin is not None and proc.stdout is not None
 

@@ -58,7 +58,10 @@ def create_window(argv: Sequence[str] = (), **kwargs) -> MainWindow:  # type: ig
     """Build the window for ``argv`` (used by ``main`` and the self-test)."""
     opts = parse_args(argv)
     session = Session(project_path=opts["project"])
+    ask_restore = kwargs.pop("ask_restore", None)  # tests answer the recovery question
     window = MainWindow(session=session, **kwargs)
+    if ask_restore is not None:
+        window.project.ask_restore = ask_restore
     path = opts["project"]
     if path and Path(path).exists():
         window.project.open(path, ask_first=False)

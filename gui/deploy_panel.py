@@ -360,7 +360,7 @@ class DeployPanel(QWidget):
                 str(op.get("count", "")),
                 {"flex": "Flex (TF)", "custom": "custom"}.get(kind, "built-in"),
                 ", ".join(op.get("input_dtypes") or []) or "—",
-                ", ".join(op.get("input_dtypes") or []) or "—",
+                ", ".join(op.get("output_dtypes") or []) or "—",
             ]
             tip = f"{cells[0]} v{op.get('version', '?')}"
             bg = None
@@ -427,7 +427,7 @@ class DeployPanel(QWidget):
         for key, lab in self.memory_labels.items():
             value = mem.get(key)
             text = fmt_bytes(value)
-            if isinstance(value, int):
+            if isinstance(value, int) and value >= 1024:
                 text += f"  ({value:,} B)"
             lab.setText(text)
         self.memory_note.setText(

@@ -278,14 +278,34 @@ class MainWindow(QMainWindow):
 
     # -- project --------------------------------------------------------------------------
     def _wrap_start_run(self) -> None:
-        """New runs write into the project's folder (``NAME_files/runs/<id>``)."""
+        """New runs write into the project's folder (``NAME_files/runs/<id>``); saved recipes
+        are added to the project. (Wraps two CompressTab methods on this instance: the tab
+        has no hook for either yet.)"""
         tab = self.compress_tab
         start = tab.start_run
 
         def start_run(out_dir: str | Path | None = None) -> RunRecord | None:
+            if self.project.read_only and out_dir is None:
+                self.errors.report(
+                    "This project is read-only",
+                    "Another program has it open; use File → Save project as… to work on a "
+                    "copy before running recipes.",
+                )
+                return None
             return start(out_dir or self.project.next_run_dir())
 
         tab.start_run = start_run  # type: ignore[method-assign]
+
+        save_recipe = tab.save_recipe_file
+
+        def save_recipe_file(path: str | Path) -> bool:
+            """A recipe saved to a file is also kept in the project's recipes."""
+            ok = save_recipe(path)
+            if ok:
+                self.project.remember_recipe(tab.validated_recipe())
+            return ok
+
+        tab.save_recipe_file = save_recipe_file  # type: ignore[method-assign]
 
     def _content_changed(self) -> None:
         self.update_title()
@@ -451,7 +471,7 @@ class MainWindow(QMainWindow):
             if not self.confirm_close():
                 event.ignore()
                 return
-        if not self._closing and not self.project.resolve_unsaved():
+        if not self._closing and not self.project.resolve_unsaved(then=self.close):
             event.ignore()
             return
         self._closing = True

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QObject, QRunnable, QThreadPool, QTimer, Signal
+from PySide6.QtCore import QObject, QRunnable, Qt, QThreadPool, QTimer, Signal
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 
 from engine import project as ep
@@ -115,6 +115,46 @@ def session_from_project(project: Project) -> Session:
     )
 
 
+def show_stored_run(tab: Any, run: RunRecord) -> None:
+    """Fill the Compress tab's run page (title, progress, summary, log) for a stored run."""
+    from gui.format import fmt_bytes, fmt_drop, fmt_pct, fmt_ratio
+
+    verb = {"finished": "Finished", "failed": "Failed", "cancelled": "Cancelled"}.get(
+        run.status, run.status.capitalize()
+    )
+    tab.run_title.setText(f"{verb} {run.name}")
+    if run.status == "finished":
+        c, m = run.compressed, run.metrics or {}
+        tab.progress.setValue(tab.progress.maximum())
+        tab.progress.setFormat("100 % — done")
+        tab.stage_label.setText(
+            f"✓ gzip {fmt_bytes(c.get('tflite_gzip_bytes'))} "
+            f"({fmt_ratio(m.get('ratio_gzip'))} smaller), "
+            f"raw {fmt_bytes(c.get('tflite_bytes'))} ({fmt_ratio(m.get('ratio_raw'))}), "
+            f"accuracy {fmt_pct(c.get('accuracy'))} (drop: {fmt_drop(m.get('accuracy_drop'))})."
+        )
+    else:
+        tab.progress.setValue(0)
+        tab.progress.setFormat(run.status)
+        tab.stage_label.setText(f"✗ {run.error}" if run.error else run.status)
+    tab.results_button.setEnabled(run.status == "finished")
+    tab.cancel_button.setEnabled(False)
+    tab.log.setPlainText("\n".join(run.log))
+
+
+def restore_question(recovery: Path) -> str:
+    """The text offering a recovery file back (titled ``.NAME.fwproj.recovery`` or untitled)."""
+    when = time.strftime("%Y-%m-%d %H:%M", time.localtime(recovery.stat().st_mtime))
+    if recovery.name.startswith(".") and recovery.name.endswith(ep.RECOVERY_SUFFIX):
+        what = recovery.name[1 : -len(ep.RECOVERY_SUFFIX)]
+    else:
+        what = "an untitled project"
+    return (
+        f"Featherweight did not close normally. Unsaved changes to {what} were autosaved "
+        f"at {when}. Restore them?"
+    )
+
+
 class _Signals(QObject):
     written = Signal(str, str)  # target path, error ('' when fine)
 
@@ -167,7 +207,10 @@ class ProjectController(QObject):
         self.timer.setInterval(max(1, int(seconds * 1000)))
         self.timer.timeout.connect(self.autosave)
         # Questions (tests replace them).
-        self.ask_unsaved: Callable[[], str] = self._ask_unsaved
+        self.ask_unsaved: Callable[[], str | None] = self._ask_unsaved
+        self._then: Callable[[], Any] | None = None
+        self._unsaved_resolved = False
+        self.unsaved_box: QMessageBox | None = None
         self.ask_save_path: Callable[[], str] = self._ask_save_path
         self.ask_open_path: Callable[[], str] = self._ask_open_path
         self.ask_restore: Callable[[Path], bool] = self._ask_restore
@@ -188,6 +231,7 @@ class ProjectController(QObject):
         return hashlib.sha256(text.encode()).hexdigest()
 
     def _mark_clean(self) -> None:
+        self.sync_content()
         self._clean_fp = self._content_fp()
 
     def is_dirty(self) -> bool:
@@ -204,6 +248,7 @@ class ProjectController(QObject):
 
     def stop(self) -> None:
         """Stop autosaving, wait for a write in flight, release the lock."""
+        self.close_questions()
         self.timer.stop()
         self.pool.waitForDone()
         self._release_lock()
@@ -317,6 +362,11 @@ class ProjectController(QObject):
         self.changed.emit()
         self.autosave()
 
+    def remember_recipe(self, recipe: Any) -> None:
+        """Keep a recipe (saved by the user) in the project's recipes."""
+        ep.add_recipe(self.project, recipe)
+        self.changed.emit()
+
     def engine_run(self, rec: RunRecord) -> Run | None:
         pair = self._runs.get(id(rec))
         return pair[1] if pair else None
@@ -348,6 +398,12 @@ class ProjectController(QObject):
         else:
             self._mark_clean()
         self.changed.emit()
+        model = session.model
+        if model is not None and not model.report:
+            # Saved without the app (``featherweight run``): no stored model report or
+            # baseline, so ask the engine (runs and charts are shown meanwhile).
+            if model.spec == "demo" or os.path.exists(model.spec):
+                self.w.model_tab.open_model(model.spec, model.allow_unsafe)
 
     def restore_view(self) -> None:
         from engine.recipe import validate_recipe
@@ -361,10 +417,11 @@ class ProjectController(QObject):
             except RecipeError:
                 pass
         by_id = {r.id: r for r in w.session.runs}
-        shown = by_id.get(ui.get("compress_run") or "")
+        shown = by_id.get(ui.get("compress_run") or "") or w.compress_tab.run
         if shown is not None:
             w.compress_tab.run = shown
             w.compress_tab.charts.show_run(shown)
+            show_stored_run(w.compress_tab, shown)
         page = ui.get("wizard_page")
         if isinstance(page, int) and 0 <= page <= RUN and (page != RUN or w.compress_tab.run):
             w.compress_tab.go_to(page)
@@ -375,20 +432,41 @@ class ProjectController(QObject):
         if isinstance(tab, int) and 0 <= tab < w.tabs.count():
             w.tabs.setCurrentIndex(tab)
 
-    def can_switch(self) -> bool:
-        """Ask about unsaved changes before New/Open/quit; False means stay."""
+    def can_switch(self, then: Callable[[], Any] | None = None) -> bool:
+        """Ask about unsaved changes before New/Open; False means stay (for now: when the
+        question is shown without blocking, ``then`` is called once it is answered)."""
         if self.w.compress_tab.running:
             self.w.errors.report(
                 "A run is in progress",
                 "Wait for the compression to finish (or cancel it) before switching projects.",
             )
             return False
-        return self.resolve_unsaved()
+        return self.resolve_unsaved(then)
 
-    def resolve_unsaved(self) -> bool:
-        if not self.is_dirty():
+    def resolve_unsaved(self, then: Callable[[], Any] | None = None) -> bool:
+        """True when there are no unsaved changes left to worry about (none, saved, or
+        discarded). ``ask_unsaved`` returns "save" | "discard" | "cancel", or None when it
+        opened a non-blocking question: then this returns False and, if the user chooses
+        Save (and it succeeds) or Discard, ``then`` is called."""
+        if self._unsaved_resolved or not self.is_dirty():
             return True
         answer = self.ask_unsaved()
+        if answer is None:
+            self._then = then
+            return False
+        return self._apply_answer(answer)
+
+    def answer_unsaved(self, answer: str) -> None:
+        """The non-blocking question was answered."""
+        then, self._then = self._then, None
+        if self._apply_answer(answer) and then is not None:
+            self._unsaved_resolved = True
+            try:
+                then()
+            finally:
+                self._unsaved_resolved = False
+
+    def _apply_answer(self, answer: str) -> bool:
         if answer == "save":
             return self.save()
         if answer == "discard":
@@ -398,7 +476,7 @@ class ProjectController(QObject):
         return False
 
     def new(self) -> bool:
-        if not self.can_switch():
+        if not self.can_switch(self.new):
             return False
         self.pool.waitForDone()
         self._release_lock()
@@ -421,7 +499,7 @@ class ProjectController(QObject):
         """Open a project file: lock, recovery offer, reference check. A bad file is
         reported and nothing changes (the file is never written)."""
         p = Path(path).absolute()
-        if ask_first and not self.can_switch():
+        if ask_first and not self.can_switch(lambda: self.open(p)):
             return False
         try:
             project = ep.load_project(p)
@@ -460,6 +538,10 @@ class ProjectController(QObject):
         self.read_only = read_only
         self._install(project, dirty=dirty)
         self.w.settings.add_recent_project(str(p))
+        self.w.statusBar().showMessage(
+            f"Opened {p.name}: {len(project.runs)} run(s)" + (" — read-only" if read_only else ""),
+            10000,
+        )
         for warning in project.load_warnings:
             self.w.statusBar().showMessage(warning, 10000)
         self.check_references()
@@ -505,6 +587,7 @@ class ProjectController(QObject):
             return False
         rec = found[0]
         if not self.ask_restore(rec):
+            ep.discard_recovery(rec)  # declined: not offered again (its runs' files go too)
             return False
         try:
             project = ep.load_recovery(rec)
@@ -594,7 +677,11 @@ class ProjectController(QObject):
         self.autosaved.emit(target, error)
 
     # -- questions ------------------------------------------------------------------------
-    def _ask_unsaved(self) -> str:
+    def _ask_unsaved(self) -> None:
+        """Save / Discard / Cancel, window-modal but not blocking (answer_unsaved)."""
+        if self.unsaved_box is not None:
+            self.unsaved_box.raise_()
+            return None
         box = QMessageBox(self.w)
         box.setWindowTitle("Unsaved changes")
         box.setText(f"Save the changes to {self.title}?")
@@ -605,11 +692,28 @@ class ProjectController(QObject):
             | QMessageBox.StandardButton.Cancel
         )
         box.setDefaultButton(QMessageBox.StandardButton.Save)
-        answer = box.exec()
-        return {
-            QMessageBox.StandardButton.Save: "save",
-            QMessageBox.StandardButton.Discard: "discard",
-        }.get(QMessageBox.StandardButton(answer), "cancel")
+        box.setWindowModality(Qt.WindowModality.WindowModal)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+
+        def done(_code: int) -> None:
+            button = box.standardButton(box.clickedButton()) if box.clickedButton() else None
+            self.unsaved_box = None
+            answer = {
+                QMessageBox.StandardButton.Save: "save",
+                QMessageBox.StandardButton.Discard: "discard",
+            }.get(button, "cancel")  # type: ignore[arg-type]
+            QTimer.singleShot(0, self, lambda: self.answer_unsaved(answer))
+
+        box.finished.connect(done)
+        self.unsaved_box = box
+        box.open()
+        return None
+
+    def close_questions(self) -> None:
+        if self.unsaved_box is not None:
+            box, self.unsaved_box = self.unsaved_box, None
+            self._then = None
+            box.close()
 
     def _ask_save_path(self) -> str:
         start = str(Path(self.w.settings.last_folder("project")) / f"{self.title}.fwproj")
@@ -632,15 +736,10 @@ class ProjectController(QObject):
         return path
 
     def _ask_restore(self, recovery: Path) -> bool:
-        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(recovery.stat().st_mtime))
-        what = self.project.path.name if recovery.name.startswith(".") else "an untitled project"
-        if recovery.name.startswith("."):
-            what = recovery.name[1 : -len(ep.RECOVERY_SUFFIX)]
         answer = QMessageBox.question(
             self.w,
             "Restore unsaved changes?",
-            f"Featherweight did not close normally. Unsaved changes to {what} were "
-            f"autosaved at {when}. Restore them?",
+            restore_question(recovery),
             QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
             QMessageBox.StandardButton.Yes,
         )

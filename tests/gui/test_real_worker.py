@@ -161,6 +161,7 @@ def test_close_while_a_real_run_is_going(real_window, qtbot):
     qtbot.waitUntil(lambda: tab.progress.value() > 300, timeout=120_000)
     pid = w.client.worker_pid
     w.confirm_close = lambda: True
+    w.project.ask_unsaved = lambda: "discard"  # the unsaved-project question (issue 4)
     assert w.close()
     assert not w.client.is_alive() and pid not in child_pids()
     assert run.status == "cancelled"

@@ -419,6 +419,7 @@ def test_close_while_running_asks_then_stops_everything(make_window, qtbot):
     assert not w.close()
     assert w.isVisible() and w.compress_tab.running
     w.confirm_close = lambda: True
+    w.project.ask_unsaved = lambda: "discard"  # the unsaved-project question (issue 4)
     assert w.close()
     assert not w.client.is_alive()
     assert pid not in child_pids()
