@@ -386,7 +386,7 @@ def _run(
     }
     from engine.report import write_report
 
-    write_report(work / "model.tflite", work)
+    write_report(work / "model.tflite", work, file_name="model.tflite")
     metrics["files"]["report"] = "report.json"
     (work / "recipe.json").write_text(
         json.dumps(recipe.to_dict(), indent=2) + "\n", encoding="utf-8"

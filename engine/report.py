@@ -565,9 +565,17 @@ def format_tflite_report(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def write_report(tflite_path: str | Path, out_dir: str | Path) -> Path:
-    """Write ``report_tflite(tflite_path)`` as ``out_dir/report.json``; return its path."""
+def write_report(
+    tflite_path: str | Path, out_dir: str | Path, file_name: str | None = None
+) -> Path:
+    """Write ``report_tflite(tflite_path)`` as ``out_dir/report.json``; return its path.
+
+    ``file_name`` replaces the report's ``file`` entry (e.g. the name the file will have once
+    moved into place, when it is measured in a temporary folder).
+    """
     report = report_tflite(tflite_path)
+    if file_name is not None:
+        report["file"] = file_name
     out = Path(out_dir)
     target = out / "report.json"
     try:

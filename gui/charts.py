@@ -81,6 +81,7 @@ class LiveCharts(QWidget):
         self._chart_keys = [[k for k, _n, _c, _d in series] for _t, series in LIVE_CHARTS]
         self.run: RunRecord | None = None
         self._drawn: dict[str, int] = {}  # points on each curve after the last setData
+        self._ranges: dict[str, tuple[float, float, float, float]] = {}  # view per chart
         self._next_chart = 0
         self._timer = QTimer(self)
         self._timer.setInterval(REDRAW_MS)
@@ -106,6 +107,9 @@ class LiveCharts(QWidget):
                     symbolPen=pen,
                     symbolBrush=color,
                 )
+            # Ranges are set by _fit_range: pyqtgraph's auto-range re-lays-out and re-labels
+            # the axes on every setData (~40-70 ms of GUI-thread time per redraw, measured).
+            plot.disableAutoRange()
             self.plots[title] = plot
             self._grid.addWidget(plot, i // 2, i % 2)
 
@@ -123,6 +127,7 @@ class LiveCharts(QWidget):
         """Draw ``run``'s series (and keep drawing them while it grows)."""
         self.run = run
         self._drawn.clear()
+        self._ranges.clear()
         self.redraw()
 
     def start_live(self) -> None:
@@ -130,6 +135,8 @@ class LiveCharts(QWidget):
 
     def stop_live(self) -> None:
         self._timer.stop()
+        self._drawn.clear()  # redraw everything, fitted to the finished run
+        self._ranges.clear()
         self.redraw()
 
     def mark_dirty(self) -> None:
@@ -144,12 +151,34 @@ class LiveCharts(QWidget):
     def _draw_chart(self, chart: int) -> None:
         self.ensure_built()
         series = self.run.series if self.run is not None else {}
+        all_x: list[float] = []
+        all_y: list[float] = []
         for key in self._chart_keys[chart]:
             pts = series.get(key, [])
             xs = [p[0] for p in pts]
             ys = [p[1] / 1024.0 if key in KB_SERIES else p[1] for p in pts]
             self.curves[key].setData(xs, ys)
             self._drawn[key] = len(pts)
+            all_x += xs
+            all_y += ys
+        self._fit_range(LIVE_CHARTS[chart][0], all_x, all_y)
+
+    def _fit_range(self, title: str, xs: list[float], ys: list[float]) -> None:
+        """Set the view only when points leave it: grow with headroom while a run is live
+        (so most new points need no re-layout), fit exactly when showing a finished run."""
+        if not xs:
+            return
+        live = self._timer.isActive()
+        x0, x1, y0, y1 = min(xs), max(xs), min(ys), max(ys)
+        view = self._ranges.get(title)
+        if view is not None and view[0] <= x0 and x1 <= view[1] and view[2] <= y0 and y1 <= view[3]:
+            return
+        span = (y1 - y0) or abs(y1) or 1.0
+        pad = 0.25 * span if live else 0.05 * span
+        x_end = max(x1 * 1.5, x0 + 4) if live else max(x1, x0 + 1)
+        view = (min(x0, 0.0), x_end, y0 - pad, y1 + pad)
+        self._ranges[title] = view
+        self.plots[title].setRange(xRange=view[:2], yRange=view[2:], padding=0.02)
 
     def redraw_next(self) -> None:
         """Timer tick: redraw at most ONE stale chart, so a tick never repaints all four
