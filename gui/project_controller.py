@@ -489,6 +489,9 @@ class ProjectController(QObject):
         """A project file that does not exist yet: the first Save writes it (no dialog)."""
         self._target = Path(path).absolute()
         self.w.session.project_path = str(self._target)
+        self.w.statusBar().showMessage(
+            f"{self._target.name} does not exist yet: a new project, saved there by Ctrl+S", 10000
+        )
 
     def open_dialog(self) -> None:
         path = self.ask_open_path()

@@ -732,7 +732,7 @@ def test_cancel_during_run_project_saves_and_keeps_later_runs_pending(tmp_path, 
     second = P.add_pending_run(project, INT8)
     P.save_project(project)
 
-    def cancelled_compress(model, data, recipe, out_dir, *, scale, allow_unsafe, reporter):
+    def cancelled_compress(model, data, recipe, out_dir, *, scale, allow_unsafe, reporter, **split):
         reporter.metric(0.5, loss=0.7)
         raise Cancelled("cancelled by the user")
 
