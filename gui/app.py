@@ -20,6 +20,7 @@ from pathlib import Path
 os.environ.setdefault("PYQTGRAPH_QT_LIB", "PySide6")
 
 from PySide6.QtCore import QEvent, QObject, QTimer  # noqa: E402
+from PySide6.QtGui import QIcon  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
 import engine  # noqa: E402
@@ -74,6 +75,16 @@ def create_window(argv: Sequence[str] = (), **kwargs) -> MainWindow:  # type: ig
     return window
 
 
+def app_icon() -> QIcon:
+    """The application icon, in the sizes desktops use (files are loaded lazily by Qt)."""
+    from engine.demo import resources_dir
+
+    icon = QIcon()
+    for size in (16, 32, 48, 64, 128, 256, 512):
+        icon.addFile(str(resources_dir() / "icons" / f"featherweight-{size}.png"))
+    return icon
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     t0 = time.perf_counter()
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -82,6 +93,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     app.setApplicationName(engine.APP_NAME)
     app.setOrganizationName(engine.APP_NAME)
     app.setApplicationVersion(engine.__version__)
+    app.setWindowIcon(app_icon())
+    # Lets Wayland desktops match the window to packaging/linux/featherweight.desktop.
+    app.setDesktopFileName("featherweight")
     window = create_window(argv)
     window.errors.install_hooks()
     if opts["quit_after_paint"]:

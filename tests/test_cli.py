@@ -24,7 +24,9 @@ def fw(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
 
 def assert_bad_input(result: subprocess.CompletedProcess, *fragments: str) -> None:
     assert result.returncode == 2, result.stderr
-    lines = [line for line in result.stderr.strip().splitlines() if line.startswith("featherweight")]
+    lines = [
+        line for line in result.stderr.strip().splitlines() if line.startswith("featherweight")
+    ]
     assert len(lines) == 1, result.stderr
     assert "Traceback" not in result.stderr
     for f in fragments:
@@ -127,8 +129,16 @@ def test_compress_bad_inputs(tmp_path):
     blocker = tmp_path / "file-not-dir"
     blocker.write_text("x")
     assert_bad_input(
-        fw("compress", "demo", "--data", "demo", "--recipe", str(recipe), "--out",
-           str(blocker / "sub")),
+        fw(
+            "compress",
+            "demo",
+            "--data",
+            "demo",
+            "--recipe",
+            str(recipe),
+            "--out",
+            str(blocker / "sub"),
+        ),
         "file-not-dir",
     )
 
@@ -137,16 +147,23 @@ def test_compress_bad_inputs(tmp_path):
 def test_compress_writes_model_and_metrics(tmp_path):
     recipe = ROOT / "resources" / "recipes" / "int8_ptq.json"
     out = tmp_path / "ptq"
-    r = fw("compress", "demo", "--data", "demo", "--recipe", str(recipe), "--out", str(out),
-           "--json")
+    r = fw(
+        "compress", "demo", "--data", "demo", "--recipe", str(recipe), "--out", str(out), "--json"
+    )
     assert r.returncode == 0, r.stderr
     printed = json.loads(r.stdout)
     written = json.loads((out / "metrics.json").read_text())
     assert printed == written
     for key in ("accuracy", "params", "tflite_bytes", "tflite_gzip_bytes", "latency_ms"):
         assert key in written["baseline"]
-    for key in ("accuracy", "keras_accuracy", "sparsity", "tflite_bytes", "tflite_gzip_bytes",
-                "latency_ms"):
+    for key in (
+        "accuracy",
+        "keras_accuracy",
+        "sparsity",
+        "tflite_bytes",
+        "tflite_gzip_bytes",
+        "latency_ms",
+    ):
         assert key in written["compressed"]
     data = (out / "model.tflite").read_bytes()
     import gzip

@@ -65,8 +65,9 @@ def test_keras3_model_compresses_and_exports(keras3_files, name, steps, tmp_path
     assert tuple(inp["shape"][1:]) == tuple(k3_model.input_shape[1:])
     interp.set_tensor(inp["index"], np.zeros(inp["shape"], inp["dtype"]))
     interp.invoke()
-    assert interp.get_tensor(interp.get_output_details()[0]["index"]).shape[-1] == (
-        k3_model.output_shape[-1]
+    assert (
+        interp.get_tensor(interp.get_output_details()[0]["index"]).shape[-1]
+        == (k3_model.output_shape[-1])
     )
     if name == "residual":
         # pruned layers reach the target; tfmot cannot prune the DepthwiseConv2D kernel
