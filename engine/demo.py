@@ -82,7 +82,14 @@ def write_demo(out_dir: str | Path) -> dict[str, str]:
         data_dst = out / "digits.npz"
         shutil.copyfile(demo_model_path(), model_dst)
         tmp = out / ".digits.tmp.npz"
-        np.savez_compressed(tmp, **digits_arrays())
+        arrays = digits_arrays()
+        np.savez_compressed(
+            tmp,
+            x_train=arrays["x_train"],
+            y_train=arrays["y_train"],
+            x_test=arrays["x_test"],
+            y_test=arrays["y_test"],
+        )
         tmp.replace(data_dst)
     except OSError as exc:
         raise BadInputError(f"cannot write the demo to {out}: {exc.strerror or exc}") from None

@@ -30,7 +30,12 @@ def main() -> None:
     model = build_demo_model()
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     model.fit(
-        x_train, y_train, epochs=30, batch_size=32, shuffle=True, verbose=2,
+        x_train,
+        y_train,
+        epochs=30,
+        batch_size=32,
+        shuffle=True,
+        verbose=2,
         validation_data=(x_val, y_val),
     )
     _, acc = model.evaluate(x_test, y_test, verbose=0)
