@@ -82,6 +82,8 @@ class LiveCharts(QWidget):
         self.run: RunRecord | None = None
         self._drawn: dict[str, int] = {}  # points on each curve after the last setData
         self._ranges: dict[str, tuple[float, float, float, float]] = {}  # view per chart
+        self._live = False  # a run is streaming points: ranges grow with headroom
+        self._refit: set[int] = set()  # charts to fit exactly to a finished run
         self._next_chart = 0
         self._timer = QTimer(self)
         self._timer.setInterval(REDRAW_MS)
@@ -119,6 +121,11 @@ class LiveCharts(QWidget):
         super().showEvent(event)
 
     @property
+    def drawing(self) -> bool:
+        """True while the redraw timer still has points to draw (live run or final refit)."""
+        return self._timer.isActive()
+
+    @property
     def points_drawn(self) -> int:
         """Total points on the curves (what the user sees)."""
         return sum(self._drawn.values())
@@ -131,18 +138,31 @@ class LiveCharts(QWidget):
         self.redraw()
 
     def start_live(self) -> None:
+        self._live = True
+        self._refit.clear()
         self._timer.start()
 
     def stop_live(self) -> None:
+        """Stop the redraw timer now (window closing) and draw what is left."""
+        self._live = False
         self._timer.stop()
-        self._drawn.clear()  # redraw everything, fitted to the finished run
-        self._ranges.clear()
         self.redraw()
+
+    def finish_live(self) -> None:
+        """The run ended: refit every chart to the finished run, one chart per timer tick
+        (redrawing all four at once stalls the event loop at the end of every run); the
+        timer stops itself once all are drawn."""
+        self._live = False
+        self._refit = set(range(len(self._chart_keys)))
+        if not self._timer.isActive():
+            self._timer.start()
 
     def mark_dirty(self) -> None:
         """New points arrived; the timer draws them (kept for callers, nothing to do)."""
 
     def _stale(self, chart: int) -> bool:
+        if chart in self._refit:
+            return True
         series = self.run.series if self.run is not None else {}
         return any(
             len(series.get(k, [])) != self._drawn.get(k, -1) for k in self._chart_keys[chart]
@@ -161,14 +181,18 @@ class LiveCharts(QWidget):
             self._drawn[key] = len(pts)
             all_x += xs
             all_y += ys
-        self._fit_range(LIVE_CHARTS[chart][0], all_x, all_y)
+        title = LIVE_CHARTS[chart][0]
+        if chart in self._refit:
+            self._refit.discard(chart)
+            self._ranges.pop(title, None)
+        self._fit_range(title, all_x, all_y)
 
     def _fit_range(self, title: str, xs: list[float], ys: list[float]) -> None:
         """Set the view only when points leave it: grow with headroom while a run is live
         (so most new points need no re-layout), fit exactly when showing a finished run."""
         if not xs:
             return
-        live = self._timer.isActive()
+        live = self._live
         x0, x1, y0, y1 = min(xs), max(xs), min(ys), max(ys)
         view = self._ranges.get(title)
         if view is not None and view[0] <= x0 and x1 <= view[1] and view[2] <= y0 and y1 <= view[3]:
@@ -190,6 +214,8 @@ class LiveCharts(QWidget):
                 self._draw_chart(chart)
                 self._next_chart = (chart + 1) % n
                 return
+        if not self._live:
+            self._timer.stop()  # the finished run is fully drawn
 
     def redraw(self) -> None:
         """Redraw every stale chart now."""

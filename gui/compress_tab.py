@@ -795,7 +795,7 @@ class CompressTab(QWidget):
             self._append_log(f"✗ {run.error}")
             if err.get("kind") != "crashed":  # the crash itself is reported by the window
                 self.errors.report("The run failed", run.error, str(err.get("details", "")))
-        self.charts.stop_live()
+        self.charts.finish_live()
         self.runFinished.emit(run)
 
 
