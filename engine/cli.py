@@ -56,6 +56,11 @@ def _parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("run", help="run a project's pending recipes headless")
     s.add_argument("project")
+    s.add_argument(
+        "--allow-unsafe",
+        action="store_true",
+        help="the project's model may run its code (a project file never grants this)",
+    )
     s.add_argument("--quiet", action="store_true")
 
     s = sub.add_parser("report", help="deployment report of a .tflite file")
@@ -119,7 +124,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from engine.events import Reporter
     from engine.project import run_project
 
-    summary = run_project(Path(args.project), reporter=Reporter(_progress_printer(args.quiet)))
+    summary = run_project(
+        Path(args.project),
+        reporter=Reporter(_progress_printer(args.quiet)),
+        allow_unsafe=args.allow_unsafe,
+    )
     print(json.dumps(summary, indent=2))
     return 1 if summary["failed"] else 0
 
@@ -177,7 +186,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return COMMANDS[args.command](args)
     except BadInputError as exc:
-        print(f"featherweight: error: {_one_line(exc)}", file=sys.stderr)
+        print(f"featherweight: error: {_one_line(exc)}{_trust_hint(args, exc)}", file=sys.stderr)
         return exc.exit_code
     except (Cancelled, KeyboardInterrupt):
         print("featherweight: cancelled", file=sys.stderr)
@@ -185,6 +194,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     except FeatherweightError as exc:
         print(f"featherweight: error: {_one_line(exc)}", file=sys.stderr)
         return exc.exit_code
+
+
+def _trust_hint(args: argparse.Namespace, exc: BadInputError) -> str:
+    """For a refused model: whether ``--allow-unsafe`` would help (decided without running
+    the file's code), so the user is not sent to a flag that cannot work."""
+    from engine.errors import UnsafeModelError
+
+    if not isinstance(exc, UnsafeModelError):
+        return ""
+    model = getattr(args, "model", None)
+    if model is None:
+        return "; rerun with --allow-unsafe if you trust the file"
+    from engine.models import resolve_path
+    from engine.trust import trust_verdict
+
+    try:
+        verdict = trust_verdict(resolve_path(model), exc.items or None)
+    except Exception:  # noqa: BLE001 - the refusal stands; only the hint is unknown
+        return "; rerun with --allow-unsafe if you trust the file"
+    if verdict.loadable:
+        return "; rerun with --allow-unsafe if you trust the file"
+    return f"; it cannot be opened even if trusted: {_one_line(Exception(verdict.reason))}"
 
 
 def _one_line(exc: BaseException) -> str:

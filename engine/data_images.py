@@ -23,6 +23,10 @@ shuffled by ``seed``, ``TEST_FRACTION`` (0.2) of the files go to test and ``val_
 the rest to validation; classes with at least 3 images get at least one test and one
 validation image. The fractions and the seed are recorded in ``DataSplits.describe()``.
 
+Symbolic links are followed only while they stay inside the dataset folder: a linked class
+folder or image file that resolves outside it is refused (DataError), so a dataset never reads
+files from elsewhere; links to folders inside a class folder are not walked.
+
 Every file is decoded once when the dataset is loaded (streamed, in parallel) so that a
 corrupt or unreadable image is reported by name before any training starts.
 """
@@ -49,34 +53,61 @@ SPLIT_FOLDERS = ("train", "val", "validation", "test")
 MAX_NAMED_BAD_FILES = 3
 
 
-def _list_images(folder: Path) -> tuple[list[Path], int]:
+def _check_inside(p: Path, root: Path) -> None:
+    """DataError unless ``p`` (after following every symbolic link) lies inside ``root``
+    (the dataset folder, resolved): a dataset never reads files from elsewhere."""
+    target = p.resolve()
+    if not target.is_relative_to(root):
+        raise DataError(
+            f"{p} is a symbolic link to {target}, outside the dataset folder {root}: "
+            "image folders never follow links out of the folder (copy the images in)"
+        )
+
+
+def _list_images(folder: Path, root: Path) -> tuple[list[Path], int]:
     """Image files under ``folder`` (recursive, sorted, hidden files skipped) and the number
-    of other files ignored."""
+    of other files ignored.
+
+    Symbolic links: a linked image file is used only if it resolves inside ``root`` (else
+    DataError); links to folders inside a class folder are not walked; dangling links and
+    other files (never read) are skipped."""
     images: list[Path] = []
     ignored = 0
-    for p in sorted(folder.rglob("*")):
+    for p in sorted(folder.rglob("*")):  # does not descend into linked folders
         rel = p.relative_to(folder)
         if any(part.startswith(".") for part in rel.parts) or not p.is_file():
             continue
         if p.suffix.lower() in IMAGE_SUFFIXES:
+            if p.is_symlink():  # its folders are real or checked links (_class_dirs)
+                _check_inside(p, root)
             images.append(p)
         else:
             ignored += 1
     return images, ignored
 
 
-def _class_dirs(folder: Path) -> list[Path]:
-    return sorted(
-        (p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")),
-        key=lambda p: p.name,
-    )
+def _class_dirs(folder: Path, root: Path | None = None) -> list[Path]:
+    """Sub-folders of ``folder`` (hidden ones skipped); each must stay inside ``root``."""
+    dirs = []
+    for p in folder.iterdir():
+        if p.name.startswith(".") or not p.is_dir():
+            continue
+        if root is not None and p.is_symlink():
+            _check_inside(p, root)
+        dirs.append(p)
+    return sorted(dirs, key=lambda p: p.name)
 
 
 def _scan_classes(
-    folder: Path, num_classes: int | None, class_names: list[str] | None = None
+    folder: Path,
+    num_classes: int | None,
+    class_names: list[str] | None = None,
+    root: Path | None = None,
 ) -> tuple[list[str], list[list[Path]], int]:
-    """Class names, image files per class and ignored-file count for one class-folder root."""
-    dirs = _class_dirs(folder)
+    """Class names, image files per class and ignored-file count for one class-folder root
+    (inside the dataset folder ``root``, the resolved folder the user chose)."""
+    root = root if root is not None else folder.resolve()
+    dirs = _class_dirs(folder, root)
     if not dirs:
         raise DataError(
             f"{folder} has no class sub-folders: put the images of each class in their own "
@@ -103,7 +134,7 @@ def _scan_classes(
     files: list[list[Path]] = []
     ignored = 0
     for d in dirs:
-        imgs, n_ignored = _list_images(d)
+        imgs, n_ignored = _list_images(d, root)
         ignored += n_ignored
         files.append(imgs)
     kinds = ", ".join(s[1:] for s in IMAGE_SUFFIXES)
@@ -176,7 +207,8 @@ def image_folder_splits(
         raise DataError(f"test fraction must be between 0 and 0.9, got {test_fraction}")
     rule = resolve_scale(scale, np.dtype(np.uint8), model_has_rescaling)
     rng = np.random.default_rng(seed)
-    subdirs = {d.name.lower(): d for d in _class_dirs(path)}
+    root = path.resolve()  # the folder the user chose; nothing outside it is read
+    subdirs = {d.name.lower(): d for d in _class_dirs(path, root)}
     notes: list[str] = []
 
     if "train" in subdirs and "test" in subdirs:
@@ -186,14 +218,14 @@ def image_folder_splits(
                 f"{path} has train/ and test/ but also {', '.join(others)}/: put class "
                 "folders inside train/ and test/ only"
             )
-        names, train_files, ignored = _scan_classes(subdirs["train"], num_classes)
-        _, test_files, n_ign = _scan_classes(subdirs["test"], num_classes, names)
+        names, train_files, ignored = _scan_classes(subdirs["train"], num_classes, root=root)
+        _, test_files, n_ign = _scan_classes(subdirs["test"], num_classes, names, root)
         ignored += n_ign
         x_test, y_test = _labelled(test_files)
         val_dir = subdirs.get("val") or subdirs.get("validation")
         x_all, y_all = _labelled(train_files)
         if val_dir is not None:
-            _, val_files, n_ign = _scan_classes(val_dir, num_classes, names)
+            _, val_files, n_ign = _scan_classes(val_dir, num_classes, names, root)
             ignored += n_ign
             x_val, y_val = _labelled(val_files)
             order = rng.permutation(len(y_all))
@@ -211,7 +243,7 @@ def image_folder_splits(
             )
             test_fraction_used = None
     else:
-        names, class_files, ignored = _scan_classes(path, num_classes)
+        names, class_files, ignored = _scan_classes(path, num_classes, root=root)
         x_all, y_all = _labelled(class_files)
         rest_idx, test_idx = stratified_split(y_all, test_fraction, rng, keep_order=True)
         x_rest, y_rest = [x_all[i] for i in rest_idx], y_all[rest_idx]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class FeatherweightError(Exception):
     """Base class; ``exit_code`` is what the CLI exits with."""
@@ -18,9 +20,15 @@ class BadInputError(FeatherweightError):
 
 
 class UnsafeModelError(BadInputError):
-    """The model file would run code when loaded (Lambda layers, unknown classes)."""
+    """The model file would run code or read other files when loaded (Lambda layers,
+    unknown classes, path-valued options). ``items``: what was found, each one
+    (``engine.model_safety.UnsafeItem``); the message names them all on one line."""
 
     kind = "unsafe_model"
+
+    def __init__(self, message: str, items: list[Any] | None = None) -> None:
+        super().__init__(message)
+        self.items: list[Any] = list(items or [])
 
 
 class UnsupportedModelError(BadInputError):

@@ -12,6 +12,10 @@ Each job maps plain JSON parameters onto engine calls; the CLI calls the same en
 - ``export_c``: {"tflite": path, "out_dir": dir, "name": str} -> {"c": path, "h": path}
 - ``demo``:     {"out": dir} -> {"model": path, "data": path}
 - ``sleep``:    {"seconds": float} -> {} (test helper: a cancellable job without TensorFlow)
+
+``error_fields(params, exc)`` adds what the worker's ``error`` event says beyond kind and
+message: for an ``UnsafeModelError``, every unsafe item and whether the model would load at
+all if the user trusted it (``engine.trust``; decided without running the file's code).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from engine.errors import UnsafeModelError
 from engine.events import Reporter
 
 Job = Callable[[dict[str, Any], Reporter], dict[str, Any]]
@@ -100,6 +105,35 @@ def _sleep(params: dict[str, Any], reporter: Reporter) -> dict[str, Any]:
             reporter.progress(i + 1, total)
             time.sleep(0.05)
     return {}
+
+
+def error_fields(params: dict[str, Any], exc: BaseException) -> dict[str, Any]:
+    """Extra fields of the error event for ``exc`` raised by a job run with ``params``.
+
+    For an UnsafeModelError about ``params["model"]``: ``items`` (a list of ``{"layer",
+    "class_name", "reason", "text"}``), ``loadable_if_trusted`` (bool) and ``trust_problem``
+    (why it would not load even when trusted; "" when it would). Nothing for other errors.
+    """
+    if not isinstance(exc, UnsafeModelError) or "model" not in params:
+        return {}
+    from engine.models import resolve_path
+    from engine.trust import item_dict, trust_verdict
+
+    items = getattr(exc, "items", None) or None
+    try:
+        verdict = trust_verdict(resolve_path(params["model"]), items)
+    except Exception as err:  # noqa: BLE001 - the refusal stands; only the verdict is unknown
+        return {
+            "items": [item_dict(i) for i in items or []],
+            "loadable_if_trusted": True,
+            "trust_problem": "",
+            "trust_check_error": f"{type(err).__name__}: {err}",
+        }
+    return {
+        "items": [item_dict(i) for i in verdict.items],
+        "loadable_if_trusted": verdict.loadable,
+        "trust_problem": verdict.reason,
+    }
 
 
 JOBS: dict[str, Job] = {

@@ -137,13 +137,27 @@ def _loader_error(path: Path, exc: Exception) -> BadInputError:
 
 
 def _keras2_load(stored: StoredModel, allow_unsafe: bool) -> Any:
+    """tf_keras model of a checked file. A SavedModel folder is never loaded as a graph
+    (its initializers could run anything): its ops are scanned, then the model is rebuilt
+    from the Keras config + variables checkpoint (``engine.savedmodel_graph``)."""
     from engine.tfenv import keras2
 
     k = keras2()
     try:
+        if stored.fmt == "savedmodel":
+            from engine.savedmodel_graph import (
+                check_savedmodel_graph,
+                load_savedmodel_without_graph,
+            )
+
+            if not allow_unsafe:
+                check_savedmodel_graph(stored)
+            return load_savedmodel_without_graph(stored, allow_unsafe)
         if stored.fmt == "keras":
             return k.models.load_model(stored.path, compile=False, safe_mode=not allow_unsafe)
         return k.models.load_model(stored.path, compile=False)
+    except BadInputError:
+        raise
     except Exception as exc:  # noqa: BLE001 - any loader failure is a bad file
         _raise_if_subclassed(stored)
         raise _loader_error(stored.path, exc) from None

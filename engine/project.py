@@ -1115,8 +1115,14 @@ def mark_interrupted_runs(project: Project) -> list[str]:
     return ids
 
 
-def run_project(path: str | Path, reporter: Reporter | None = None) -> dict[str, Any]:
+def run_project(
+    path: str | Path, reporter: Reporter | None = None, *, allow_unsafe: bool = False
+) -> dict[str, Any]:
     """``featherweight run``: run every pending run of the project headless.
+
+    Trust is never taken from the file: a project whose model holds code (saved after the
+    user trusted it in the app) runs only with ``allow_unsafe`` (``--allow-unsafe``), else
+    each run fails with the loader's one-line refusal.
 
     Takes the project's lock (ProjectLockedError if a window or another run holds it),
     refuses missing or changed model/dataset references (ProjectError), runs each pending
@@ -1175,7 +1181,7 @@ def run_project(path: str | Path, reporter: Reporter | None = None) -> dict[str,
                     recipe,
                     run_dir(project, run.id),
                     scale=project.dataset.scale,
-                    allow_unsafe=project.model.allow_unsafe,
+                    allow_unsafe=allow_unsafe,
                     reporter=run_reporter,
                     split_seed=project.dataset.seed,
                     val_fraction=project.dataset.val_fraction,

@@ -21,6 +21,10 @@ Events (stdout), each carrying ``"v": 1`` and, for job events, ``"id"``::
     {"type": "stage" | "progress" | "metric" | "log", "id", ...}  # see engine.events
     {"type": "result", "id", "result": {...}}              # the job's return value
     {"type": "error", "id", "kind", "message", "details"}  # kind: bad_input, busy, internal...
+    # kind "unsafe_model" also carries (engine.jobs.error_fields): "items": [{"layer",
+    # "class_name", "reason", "text", "where"?}, ...] (every item that runs code or reads files),
+    # "loadable_if_trusted": bool (decided without running the file's code) and
+    # "trust_problem": why it would not load even if trusted ("" when it would)
     {"type": "cancelled", "id", "message"}
     {"type": "pong"}
 
@@ -118,12 +122,15 @@ class Worker:
         except Cancelled as exc:
             final = {"type": "cancelled", "id": job_id, "message": str(exc)}
         except FeatherweightError as exc:
+            from engine.jobs import error_fields
+
             final = {
                 "type": "error",
                 "id": job_id,
                 "kind": exc.kind,
                 "message": str(exc),
                 "details": traceback.format_exc(),
+                **error_fields(params, exc),
             }
         except Exception as exc:
             final = {

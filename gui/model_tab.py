@@ -3,20 +3,24 @@ the dataset choice with the engine's verdict, and the baseline accuracy on that 
 
 from __future__ import annotations
 
+import html
 from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QKeyEvent, QShowEvent
 from PySide6.QtWidgets import (
+    QDialog,
+    QDialogButtonBox,
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
     QHeaderView,
     QLabel,
-    QMessageBox,
     QPushButton,
     QSplitter,
     QStackedWidget,
+    QStyle,
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
@@ -62,19 +66,170 @@ def _shape(value: Any) -> str:
     return "" if value is None else str(value)
 
 
-def ask_trust(parent: QWidget, message: str) -> bool:
-    box = QMessageBox(parent)
-    box.setIcon(QMessageBox.Icon.Warning)
-    box.setWindowTitle("This model would run code")
-    box.setText(message)
-    box.setInformativeText(
-        "Loading it runs the code stored in the file. Only continue if you trust where it "
-        "came from."
-    )
-    trust = box.addButton("I trust this file", QMessageBox.ButtonRole.AcceptRole)
-    box.addButton(QMessageBox.StandardButton.Cancel)
-    box.exec()
-    return box.clickedButton() is trust
+TRUST_TITLE = "This model file contains code"
+
+
+def app_wording(message: str) -> str:
+    """An engine message without the parts meant for the command line or Python callers
+    (``--allow-unsafe``, ``allow_unsafe=True``)."""
+    parts = [p.strip() for p in str(message).split(";")]
+    kept = [p for p in parts if p and "allow-unsafe" not in p and "allow_unsafe" not in p]
+    return "; ".join(kept)
+
+
+def _found(message: str) -> str:
+    """The engine's refusal (no item list from it) as the dialog's own sentence."""
+    text = app_wording(message)
+    if text.startswith("refusing to load ") and ": " in text:
+        text = text.split(": ", 1)[1]
+    return f"What Featherweight found: {text}" if text else "Featherweight found code in it."
+
+
+def _place(item: dict[str, Any]) -> str:
+    """The layer name; for items outside layers, where they are (``training config``...)."""
+    layer, where = str(item.get("layer") or ""), str(item.get("where") or "layer")
+    if where == "layer":
+        return layer
+    return f"{where} '{layer}'" if layer else where
+
+
+def _item_text(item: dict[str, Any]) -> str:
+    text = str(item.get("text") or "")
+    if text:
+        return text
+    layer, cls = item.get("layer", "?"), item.get("class_name", "?")
+    return f"layer '{layer}' ({cls}): {item.get('reason', '')}"
+
+
+class TrustDialog(QDialog):
+    """Asks whether to run the code stored in a model file, naming every item found.
+
+    *Cancel* is the default button and has the focus: Enter and Escape both cancel; only a
+    click on (or Space / the shortcut of) "Trust and open" trusts the file.
+    """
+
+    def __init__(
+        self,
+        parent: QWidget | None,
+        name: str,
+        items: list[dict[str, Any]],
+        message: str = "",
+    ) -> None:
+        super().__init__(parent)
+        self.setWindowTitle(f"Featherweight — {TRUST_TITLE}")
+        self.setModal(True)
+        lay = self._layout = QVBoxLayout(self)
+        lay.setSpacing(10)
+        top = QHBoxLayout()
+        icon = QLabel()
+        icon.setPixmap(
+            self.style().standardIcon(QStyle.StandardPixmap.SP_MessageBoxWarning).pixmap(40, 40)
+        )
+        icon.setAlignment(Qt.AlignmentFlag.AlignTop)
+        top.addWidget(icon)
+        self.heading = QLabel(
+            f"<b>{html.escape(name)} contains code that runs when the model is opened.</b>"
+        )
+        self.heading.setWordWrap(True)
+        f = self.heading.font()
+        f.setPointSizeF(f.pointSizeF() * 1.1)
+        self.heading.setFont(f)
+        top.addWidget(self.heading, 1)
+        lay.addLayout(top)
+        n = len(items)
+        self.intro = QLabel(
+            (
+                f"Featherweight found {n} part{'s' if n != 1 else ''} of this model that "
+                f"{'run' if n != 1 else 'runs'} Python code or read{'' if n != 1 else 's'} "
+                "other files when it is loaded:"
+            )
+            if items
+            else _found(message)
+        )
+        self.intro.setWordWrap(True)
+        self.intro.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        lay.addWidget(self.intro)
+        self.table = QTableWidget(len(items), 3)
+        self.table.setHorizontalHeaderLabels(("Layer", "Type", "What it does"))
+        self.table.verticalHeader().setVisible(False)
+        self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.table.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
+        self.table.setWordWrap(True)
+        self.table.setStyleSheet("QTableWidget::item { padding: 2px 4px; }")
+        hh = self.table.horizontalHeader()
+        hh.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
+        hh.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
+        hh.setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
+        hh.setDefaultAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
+        for r, item in enumerate(items):
+            cells = (_place(item), item.get("class_name", ""), item.get("reason", ""))
+            for c, text in enumerate(cells):
+                cell = QTableWidgetItem(str(text))
+                cell.setToolTip(_item_text(item))
+                self.table.setItem(r, c, cell)
+        self.table.setVisible(bool(items))
+        lay.addWidget(self.table, 1)
+        self.warning = QLabel(
+            "Featherweight never runs code from a model file unless you allow it. If you "
+            "trust this file, its code runs with your permissions: it can read, change or "
+            "delete your files and use the network. Trust it only if you made it yourself or "
+            "know where it came from."
+        )
+        self.warning.setWordWrap(True)
+        lay.addWidget(self.warning)
+        buttons = QDialogButtonBox()
+        self.cancel_button = buttons.addButton(QDialogButtonBox.StandardButton.Cancel)
+        self.trust_button = buttons.addButton(
+            "&Trust and open", QDialogButtonBox.ButtonRole.AcceptRole
+        )
+        self.trust_button.setAutoDefault(False)
+        self.trust_button.setDefault(False)
+        self.cancel_button.setAutoDefault(True)
+        self.cancel_button.setDefault(True)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        lay.addWidget(buttons)
+        self.setMinimumWidth(600)
+        self._fit_table()
+
+    def _fit_table(self) -> None:
+        """Show up to 8 rows without scrolling; more scroll."""
+        self.table.resizeRowsToContents()
+        rows = min(self.table.rowCount(), 8)
+        height = self.table.horizontalHeader().sizeHint().height() + 2 * self.table.frameWidth()
+        height += sum(self.table.rowHeight(r) for r in range(rows))
+        self.table.setMinimumHeight(height + 2)
+        self.table.setMaximumHeight(height + 2 if self.table.rowCount() <= 8 else 16_777_215)
+
+    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 - Qt override
+        super().showEvent(event)
+        self._fit_table()  # row heights depend on the column widths, known once shown
+        self._layout.activate()
+        self.resize(self.width(), self._layout.totalHeightForWidth(self.width()))
+        self.cancel_button.setFocus(Qt.FocusReason.OtherFocusReason)
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802 - Qt override
+        # Enter never trusts, whatever has the focus (QDialog would press a focused
+        # auto-default button).
+        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+            event.accept()
+            self.reject()
+            return
+        super().keyPressEvent(event)
+
+
+def ask_trust(
+    parent: QWidget | None,
+    message: str,
+    items: list[dict[str, Any]] | None = None,
+    name: str = "this model",
+) -> bool:
+    """Ask whether to run the file's code; True only if the user chose "Trust and open"."""
+    dialog = TrustDialog(parent, name, list(items or []), message)
+    try:
+        return dialog.exec() == QDialog.DialogCode.Accepted
+    finally:
+        dialog.deleteLater()
 
 
 class ModelTab(QWidget):
@@ -98,7 +253,11 @@ class ModelTab(QWidget):
         self.client = client
         self.session = session
         self.errors = errors
-        self.confirm_unsafe: Callable[[str], bool] = lambda msg: ask_trust(self, msg)
+        # Asked with a one-line summary naming every unsafe item; True runs the file's code.
+        # The default shows TrustDialog with the items of the refusal being handled.
+        self.confirm_unsafe: Callable[[str], bool] = self._ask_trust
+        self._trust_items: list[dict[str, Any]] = []
+        self._trust_name = ""
         self._inspect_job: Job | None = None
         self._data_job: Job | None = None
         self._baseline_job: Job | None = None
@@ -232,8 +391,7 @@ class ModelTab(QWidget):
     def _on_inspect_failed(self, spec: str, err: dict[str, Any]) -> None:
         self.show_model(self.session.model)
         if err.get("kind") == "unsafe_model":
-            if self.confirm_unsafe(str(err.get("message", ""))):
-                self.open_model(spec, allow_unsafe=True)
+            self._on_unsafe(spec, err)
             return
         if err.get("kind") == "crashed":
             return  # the window already reported the crash
@@ -241,6 +399,41 @@ class ModelTab(QWidget):
         self.errors.report(
             f"Cannot open {name}", str(err.get("message")), str(err.get("details", ""))
         )
+
+    def _on_unsafe(self, spec: str, err: dict[str, Any]) -> None:
+        """The engine refused a model that would run code: say it cannot be opened (when
+        trusting would not help), else ask whether to trust it, naming every item."""
+        name = ModelInfo(spec).display_name
+        items = [i for i in err.get("items") or [] if isinstance(i, dict)]
+        listing = "\n".join(f"- {_item_text(i)}" for i in items)
+        if err.get("loadable_if_trusted") is False:
+            why = str(err.get("trust_problem") or "") or app_wording(str(err.get("message")))
+            details = (
+                "Parts of the model that would run code or read files (nothing was run):\n"
+                + listing
+                if listing
+                else ""
+            )
+            self.errors.report(
+                f"Cannot open {name}",
+                f"{name} cannot be opened, even if you trust it: {why}",
+                details,
+            )
+            return
+        if items:
+            summary = f"{name} contains code: " + "; ".join(_item_text(i) for i in items)
+        else:
+            summary = app_wording(str(err.get("message", ""))) or f"{name} contains code"
+        self._trust_items, self._trust_name = items, name
+        try:
+            trusted = self.confirm_unsafe(summary)
+        finally:
+            self._trust_items, self._trust_name = [], ""
+        if trusted:
+            self.open_model(spec, allow_unsafe=True)
+
+    def _ask_trust(self, summary: str) -> bool:
+        return ask_trust(self, summary, self._trust_items, self._trust_name or "This model")
 
     def set_data(self, spec: str, scale: str) -> None:
         """Choose the dataset; the engine checks it against the model, then the baseline runs."""

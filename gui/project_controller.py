@@ -92,10 +92,13 @@ def session_from_project(project: Project) -> Session:
     model = None
     if project.model is not None:
         report = ui.get("model_report")
+        # Trust is never taken from a file: a model the user trusted when the project was
+        # saved is opened again through the engine, which asks again.
+        trusted_before = project.model.allow_unsafe
         model = ModelInfo(
             project.model.path,
-            report if isinstance(report, dict) else {},
-            project.model.allow_unsafe,
+            report if isinstance(report, dict) and not trusted_before else {},
+            False,
         )
     data = DataChoice()
     if project.dataset is not None:

@@ -72,7 +72,7 @@ class Job(QObject):
     metric = Signal(object)
     log = Signal(object)
     succeeded = Signal(object)  # the job's result
-    failed = Signal(object)  # {"kind", "message", "details"}
+    failed = Signal(object)  # {"kind", "message", "details", ...extra fields of the event}
     cancelled = Signal(str)
     finished = Signal(str)  # final state
 
@@ -113,6 +113,9 @@ class Job(QObject):
         elif t == "error":
             self.state = "failed"
             self.error = {
+                # extra fields pass through (an unsafe model's "items", "loadable_if_trusted",
+                # "trust_problem": see engine/worker.py)
+                **{k: v for k, v in ev.items() if k not in ("type", "id", "v")},
                 "kind": ev.get("kind", "internal"),
                 "message": ev.get("message", "unknown error"),
                 "details": ev.get("details", ""),

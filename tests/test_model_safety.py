@@ -59,7 +59,10 @@ def test_lambda_model_is_refused_and_its_code_does_not_run(lambda_files, fmt):
     with pytest.raises(UnsafeModelError) as err:
         load_model(paths[fmt])
     msg = str(err.value)
-    assert "sneaky" in msg and "Lambda" in msg and "allow-unsafe" in msg
+    # The engine's own wording; the CLI and GUI add their own hint (not Python's parameter).
+    assert "sneaky" in msg and "Lambda" in msg and "would run code" in msg
+    assert "allow_unsafe" not in msg
+    assert any(i.layer == "sneaky" and i.class_name == "Lambda" for i in err.value.items)
     assert "\n" not in msg
     with pytest.raises(UnsafeModelError):
         inspect_path(paths[fmt])
