@@ -122,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     from PySide6.QtCore import QElapsedTimer, QSettings, Qt, QTimer
     from PySide6.QtWidgets import QApplication
 
-    from engine.recipe import load_recipe
+    from engine.pipeline.recipe import load_recipe
     from gui.app import create_window
 
     app = QApplication.instance() or QApplication(["featherweight-bench"])

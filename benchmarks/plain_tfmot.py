@@ -7,9 +7,11 @@ guides (tensorflow.org/model_optimization: "Pruning in Keras", "Weight clusterin
 engine's code. What it shares with the engine, so the comparison is fair:
 
 - the demo model file, loaded with ``tf_keras.models.load_model``;
-- the data split: ``engine.data.load_data("demo", (8, 8, 1), 10, seed=seed)`` is used ONLY to
+- the data split: ``engine.data.datasets.load_data("demo", (8, 8, 1), 10, seed=seed)``
+  is used ONLY to
   get the identical train / val / test arrays (already scaled to 0..1);
-- the hyperparameters, read from the recipe file (``engine.recipe.load_recipe`` only fills in
+- the hyperparameters, read from the recipe file
+  (``engine.pipeline.recipe.load_recipe`` only fills in
   the documented defaults of knobs a file leaves out, e.g. ``initial_sparsity`` 0.0):
   epochs, batch size, learning rate (Adam, as the engine uses), schedule, sparsity,
   clusters and their init, temperature, alpha, student width, calibration samples, seed;
@@ -56,7 +58,7 @@ KERNEL_LAYERS = ("Conv2D", "Dense", "DepthwiseConv2D")
 
 def load_split(seed: int) -> dict[str, np.ndarray]:
     """The engine's demo split for ``seed`` (arrays only; scaled float32, int labels)."""
-    from engine.data import load_data
+    from engine.data.datasets import load_data
 
     s = load_data("demo", (8, 8, 1), 10, seed=seed)
     return {
@@ -71,7 +73,7 @@ def load_split(seed: int) -> dict[str, np.ndarray]:
 
 def read_recipe(path: str | Path) -> dict[str, Any]:
     """The recipe's numbers (every knob filled in with its documented default)."""
-    from engine.recipe import load_recipe
+    from engine.pipeline.recipe import load_recipe
 
     return load_recipe(path).to_dict()
 

@@ -10,7 +10,7 @@ Writes ``benchmarks/results.json``, ``benchmarks/RESULTS.md`` (tables; anything 
 ``benchmarks/accuracy_vs_size.png``.
 
 1. Engine vs plain script, in this process, alternating: for every seed and recipe the
-   engine (``engine.pipeline.compress``) and ``benchmarks/plain_tfmot.run_recipe`` run one
+   engine (``engine.pipeline.run.compress``) and ``benchmarks/plain_tfmot.run_recipe`` run one
    after the other, the order flipping every time (ABBA), after one untimed warm-up of each.
    Both are timed from loading the model file to the measured ``.tflite`` (baseline float32
    conversion and its test accuracy included on both sides; Python imports excluded on both
@@ -18,7 +18,7 @@ Writes ``benchmarks/results.json``, ``benchmarks/RESULTS.md`` (tables; anything 
    per-epoch size estimates, ``model.keras``, ``metrics.json``) count against the engine.
 2. GUI vs headless: the same recipe through the real app (``benchmarks/gui_probe.py``,
    offscreen, real job runner and worker, live charts) and through a bare engine worker
-   (``python -m engine.worker`` driven over its JSON-lines pipes, no Qt), alternating, each
+   (``python -m engine.service.worker`` driven over its JSON-lines pipes, no Qt), alternating, each
    with a fresh worker process; reports the time ratio, the longest event-loop gap of the
    app during the run (10 ms ``QTimer``) and peak RSS (``VmHWM``) of app and workers.
 3. Start-up: ``python -m engine --quit-after-paint`` (the app's own first-paint probe; the
@@ -88,8 +88,8 @@ def mean_sd(values: list[float]) -> dict[str, float]:
 
 # -- 1. engine vs plain ---------------------------------------------------------------------
 def run_engine(name: str, seed: int, out: Path) -> dict[str, Any]:
-    from engine.pipeline import compress
-    from engine.recipe import load_recipe
+    from engine.pipeline.recipe import load_recipe
+    from engine.pipeline.run import compress
 
     recipe = load_recipe(RECIPE_DIR / f"{name}.json")
     recipe.seed = seed
@@ -241,15 +241,15 @@ def vm_hwm_mib(pid: int) -> float | None:
 
 
 def run_headless_worker(name: str, seed: int, out: Path, nice: int = 0) -> dict[str, Any]:
-    """The recipe through a bare ``engine.worker`` process (no Qt), timed submit -> result.
+    """The recipe through a bare ``engine.service.worker`` process (no Qt), timed submit -> result.
 
     ``nice`` > 0 runs the worker at that niceness (the app lowers its worker's priority)."""
-    from engine.recipe import load_recipe
+    from engine.pipeline.recipe import load_recipe
 
     recipe = load_recipe(RECIPE_DIR / f"{name}.json")
     recipe.seed = seed
     proc = subprocess.Popen(
-        [sys.executable, "-m", "engine.worker"],
+        [sys.executable, "-m", "engine.service.worker"],
         cwd=ROOT,
         env=child_env(),
         stdin=subprocess.PIPE,

@@ -1,6 +1,6 @@
 """Featherweight engine: headless model compression. Never imports Qt.
 
-Importing this package is cheap: TensorFlow is imported lazily (see ``engine.tfenv``).
+Importing this package is cheap: TensorFlow is imported lazily (see ``engine.core.tfenv``).
 It sets ``TF_USE_LEGACY_KERAS=1`` so that, when TensorFlow is imported later,
 ``tf.keras`` is Keras 2 (``tf_keras``), which tfmot requires.
 """

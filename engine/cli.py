@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from engine.errors import BadInputError, Cancelled, FeatherweightError
+from engine.core.errors import BadInputError, Cancelled, FeatherweightError
 
 SUBCOMMANDS = ("inspect", "compress", "run", "report", "demo")
 
@@ -89,7 +89,7 @@ def _progress_printer(quiet: bool):  # type: ignore[no-untyped-def]
 
 
 def _cmd_inspect(args: argparse.Namespace) -> int:
-    from engine.models import format_report, inspect_path
+    from engine.models.loading import format_report, inspect_path
 
     report = inspect_path(args.model, allow_unsafe=args.allow_unsafe)
     print(json.dumps(report, indent=2) if args.json else format_report(report))
@@ -97,9 +97,9 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
 
 
 def _cmd_compress(args: argparse.Namespace) -> int:
-    from engine.events import Reporter
-    from engine.pipeline import compress
-    from engine.recipe import load_recipe
+    from engine.core.events import Reporter
+    from engine.pipeline.recipe import load_recipe
+    from engine.pipeline.run import compress
 
     recipe = load_recipe(args.recipe)
     metrics = compress(
@@ -114,15 +114,15 @@ def _cmd_compress(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(metrics, indent=2))
     else:
-        from engine.pipeline import format_metrics
+        from engine.pipeline.run import format_metrics
 
         print(format_metrics(metrics))
     return 0
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from engine.events import Reporter
-    from engine.project import run_project
+    from engine.core.events import Reporter
+    from engine.project.document import run_project
 
     summary = run_project(
         Path(args.project),
@@ -134,7 +134,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from engine.report import format_tflite_report, report_tflite
+    from engine.tflite.report import format_tflite_report, report_tflite
 
     report = report_tflite(args.tflite)
     print(json.dumps(report, indent=2) if args.json else format_tflite_report(report))
@@ -142,7 +142,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from engine.demo import write_demo
+    from engine.core.demo import write_demo
 
     paths = write_demo(args.out)
     print(json.dumps(paths, indent=2))
@@ -170,7 +170,7 @@ def _is_gui_invocation(argv: Sequence[str]) -> bool:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["--worker"]:
-        from engine.worker import main as worker_main
+        from engine.service.worker import main as worker_main
 
         return worker_main()
     if argv[:1] == ["--self-test"]:
@@ -199,15 +199,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _trust_hint(args: argparse.Namespace, exc: BadInputError) -> str:
     """For a refused model: whether ``--allow-unsafe`` would help (decided without running
     the file's code), so the user is not sent to a flag that cannot work."""
-    from engine.errors import UnsafeModelError
+    from engine.core.errors import UnsafeModelError
 
     if not isinstance(exc, UnsafeModelError):
         return ""
     model = getattr(args, "model", None)
     if model is None:
         return "; rerun with --allow-unsafe if you trust the file"
-    from engine.models import resolve_path
-    from engine.trust import trust_verdict
+    from engine.models.loading import resolve_path
+    from engine.models.trust import trust_verdict
 
     try:
         verdict = trust_verdict(resolve_path(model), exc.items or None)

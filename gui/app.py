@@ -77,7 +77,7 @@ def create_window(argv: Sequence[str] = (), **kwargs) -> MainWindow:  # type: ig
 
 def app_icon() -> QIcon:
     """The application icon, in the sizes desktops use (files are loaded lazily by Qt)."""
-    from engine.demo import resources_dir
+    from engine.core.demo import resources_dir
 
     icon = QIcon()
     for size in (16, 32, 48, 64, 128, 256, 512):

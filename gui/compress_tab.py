@@ -1,8 +1,9 @@
 """Compress tab: a five-step wizard (techniques → settings → data → review → run).
 
-The settings forms are built from ``engine.recipe.STEP_SPECS`` (kind, default, range,
+The settings forms are built from ``engine.pipeline.recipe.STEP_SPECS`` (kind, default, range,
 choices; the help text becomes the tooltip), the recipe is validated with
-``engine.recipe.validate_recipe`` on every change and its message shown inline. The run page
+``engine.pipeline.recipe.validate_recipe`` on every change and its message shown inline.
+The run page
 shows the stage, a progress bar with the time left, a Cancel button, the log and live charts.
 """
 
@@ -39,8 +40,15 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine.errors import RecipeError
-from engine.recipe import STEP_ORDER, STEP_SPECS, Knob, Recipe, parse_recipe_text, validate_recipe
+from engine.core.errors import RecipeError
+from engine.pipeline.recipe import (
+    STEP_ORDER,
+    STEP_SPECS,
+    Knob,
+    Recipe,
+    parse_recipe_text,
+    validate_recipe,
+)
 from gui.charts import LiveCharts
 from gui.data_picker import DataPicker
 from gui.errors import ErrorReporter

@@ -1,7 +1,7 @@
 """Deployment panel of the Results tab: will the selected run's ``.tflite`` run on the target?
 
 Shows the engine's deployment report (``report.json`` in the run folder, written by
-``compress``; see engine/report.py for its keys): ops with counts and data types (Flex and
+``compress``; see engine/tflite/report.py for its keys): ops with counts and data types (Flex and
 custom ops highlighted), the LiteRT and TFLite Micro verdicts, the memory estimate, the int8
 I/O contract with copyable quantize/dequantize snippets, and the C-array export.
 
@@ -37,7 +37,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine.errors import BadInputError
+from engine.core.errors import BadInputError
 from gui.errors import ErrorReporter
 from gui.format import fmt_bytes
 from gui.state import RunRecord
@@ -78,7 +78,7 @@ def _read(src: Path) -> dict[str, Any] | None:
         except (OSError, ValueError):
             return None
         return report if isinstance(report, dict) and "verdicts" in report else None
-    from engine.report import report_tflite
+    from engine.tflite.report import report_tflite
 
     try:
         return report_tflite(src)
@@ -497,7 +497,7 @@ class DeployPanel(QWidget):
         if src is None:
             self.errors.report("Nothing to export", "the selected run has no model.tflite")
             return None
-        from engine.export_c import write_c_array
+        from engine.tflite.export_c import write_c_array
 
         existing = [
             p for p in (Path(out_dir) / f"{name}.c", Path(out_dir) / f"{name}.h") if p.exists()

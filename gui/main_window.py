@@ -44,7 +44,7 @@ MODEL_TAB, COMPRESS_TAB, RESULTS_TAB = range(3)
 
 
 def examples_dir() -> Path:
-    from engine.demo import resources_dir
+    from engine.core.demo import resources_dir
 
     return resources_dir() / "recipes"
 

@@ -1,6 +1,6 @@
 """Project files in the window: New / Open / Save / Save As, the lock, autosave, recovery.
 
-The engine's ``Project`` (engine/project.py) is the one record of what a project holds; the
+The engine's ``Project`` (engine/project/document.py) is the one record of what a project holds; the
 tabs keep working on ``gui.state.Session`` / ``RunRecord`` (their view of it).
 ``ProjectController`` keeps the two in step: it creates an engine ``Run`` when a run starts
 (its output folder is ``run_dir(project, id)``), records each metric event into it, and
@@ -25,10 +25,10 @@ from typing import TYPE_CHECKING, Any
 from PySide6.QtCore import QObject, QRunnable, Qt, QThreadPool, QTimer, Signal
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 
-from engine import project as ep
-from engine.errors import RecipeError
-from engine.project import Project, ProjectError, Run
-from engine.project_lock import ProjectLock, ProjectLockedError
+from engine.core.errors import RecipeError
+from engine.project import document as ep
+from engine.project.document import Project, ProjectError, Run
+from engine.project.lock import ProjectLock, ProjectLockedError
 from gui.state import DataChoice, ModelInfo, RunRecord, Session
 
 if TYPE_CHECKING:
@@ -409,7 +409,7 @@ class ProjectController(QObject):
                 self.w.model_tab.open_model(model.spec, model.allow_unsafe)
 
     def restore_view(self) -> None:
-        from engine.recipe import validate_recipe
+        from engine.pipeline.recipe import validate_recipe
         from gui.compress_tab import RUN
 
         ui, w = self.project.ui, self.w

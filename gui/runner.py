@@ -15,7 +15,7 @@ a time; the client keeps a queue, so a job submitted while another runs waits it
 When the worker process dies the runner says so, fails the running job with kind ``crashed``
 and starts a fresh worker; queued jobs then run on the new worker.
 
-The worker command is ``[python, "-m", "engine.worker"]`` from source and
+The worker command is ``[python, "-m", "engine.service.worker"]`` from source and
 ``[executable, "--worker"]`` in a frozen app; tests pass a fake worker command.
 """
 
@@ -56,7 +56,7 @@ def default_worker_command() -> list[str]:
     """The command that starts the engine worker (frozen app: the same executable)."""
     if getattr(sys, "frozen", False):
         return [sys.executable, "--worker"]
-    return [sys.executable, "-m", "engine.worker"]
+    return [sys.executable, "-m", "engine.service.worker"]
 
 
 class Job(QObject):
@@ -114,7 +114,7 @@ class Job(QObject):
             self.state = "failed"
             self.error = {
                 # extra fields pass through (an unsafe model's "items", "loadable_if_trusted",
-                # "trust_problem": see engine/worker.py)
+                # "trust_problem": see engine/service/worker.py)
                 **{k: v for k, v in ev.items() if k not in ("type", "id", "v")},
                 "kind": ev.get("kind", "internal"),
                 "message": ev.get("message", "unknown error"),

@@ -254,7 +254,7 @@ def _checks_with_window(
     out: Path,
     frozen: bool,
 ) -> None:
-    from engine.recipe import validate_recipe
+    from engine.pipeline.recipe import validate_recipe
     from gui.runner import FAILED, READY
 
     ok = _wait(lambda: bool(painted), 30)
@@ -268,7 +268,9 @@ def _checks_with_window(
     checks.check("main window shown and painted", ok, detail)
 
     client = window.client
-    expected = [sys.executable, "--worker"] if frozen else [sys.executable, "-m", "engine.worker"]
+    expected = (
+        [sys.executable, "--worker"] if frozen else [sys.executable, "-m", "engine.service.worker"]
+    )
     checks.check(
         "engine worker command is this app's",
         client.command == expected,

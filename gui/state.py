@@ -1,7 +1,7 @@
 """Plain state objects the views are built on (no Qt): a loaded model, the dataset choice,
 runs and the session holding them. Tests hand a tab one of these.
 
-What is saved is the engine's ``Project`` (``Session.project``, engine/project.py): the
+What is saved is the engine's ``Project`` (``Session.project``, engine/project/document.py): the
 tabs' objects are its view, kept in step by gui/project_controller.py, which also rebuilds
 a Session from a reopened Project (``session_from_project``). ``to_dict`` / ``from_dict``
 remain for copying a run.
@@ -140,7 +140,7 @@ class Session:
     baseline: dict[str, Any] | None = None
     runs: list[RunRecord] = field(default_factory=list)
     project_path: str | None = None
-    project: Any = None  # engine.project.Project (not imported: keeps this module light)
+    project: Any = None  # engine.project.document.Project (not imported: keeps this module light)
 
     def finished_runs(self) -> list[RunRecord]:
         return [r for r in self.runs if r.status == "finished"]

@@ -19,7 +19,7 @@ if str(ROOT) not in sys.path:
 
 @pytest.fixture(scope="session")
 def demo_model_path() -> Path:
-    from engine.demo import demo_model_path
+    from engine.core.demo import demo_model_path
 
     return demo_model_path()
 
@@ -27,13 +27,13 @@ def demo_model_path() -> Path:
 @pytest.fixture(scope="session")
 def demo_keras_model(demo_model_path):
     """The shipped demo model loaded with tf_keras (do not mutate: clone it first)."""
-    from engine.tfenv import keras2
+    from engine.core.tfenv import keras2
 
     return keras2().models.load_model(demo_model_path)
 
 
 @pytest.fixture(scope="session")
 def demo_splits():
-    from engine.data import load_data
+    from engine.data.datasets import load_data
 
     return load_data("demo", input_shape=(8, 8, 1), num_classes=10, seed=0)

@@ -3,7 +3,13 @@
 import subprocess
 import sys
 
-LIGHT = ["engine", "engine.recipe", "engine.events", "engine.errors", "engine.data"]
+LIGHT = [
+    "engine",
+    "engine.pipeline.recipe",
+    "engine.core.events",
+    "engine.core.errors",
+    "engine.data.datasets",
+]
 
 
 def _imported_after(module: str) -> set[str]:

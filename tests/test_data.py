@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.data import DEFAULT_CALIBRATION_SAMPLES, load_data
-from engine.errors import BadInputError, DataError
+from engine.core.errors import BadInputError, DataError
+from engine.data.datasets import DEFAULT_CALIBRATION_SAMPLES, load_data
 
 # ----------------------------------------------------------------------------- demo / arrays
 
@@ -65,7 +65,7 @@ def test_dataset_batches_and_shuffle_is_seeded(demo_splits):
 
 
 def _digits(tmp_path: Path, **override) -> Path:
-    from engine.demo import digits_arrays
+    from engine.core.demo import digits_arrays
 
     arrays = digits_arrays()
     arrays.update(override)
@@ -82,7 +82,7 @@ def test_npz_round_trip_equals_demo(tmp_path, demo_splits):
 
 
 def test_npz_scaling_rules(tmp_path):
-    from engine.demo import digits_arrays
+    from engine.core.demo import digits_arrays
 
     a = digits_arrays()
     # (N, 8, 8) gets its channel axis; floats already in 0..1 are left alone by "auto".
@@ -133,7 +133,7 @@ def test_npz_scaling_rules(tmp_path):
     ],
 )
 def test_npz_that_does_not_fit_says_what_is_wrong(tmp_path, override, shape, message):
-    from engine.demo import digits_arrays
+    from engine.core.demo import digits_arrays
 
     arrays = digits_arrays()
     for key, value in override.items():

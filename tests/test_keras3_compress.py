@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from test_keras3_import import keras3_files  # noqa: F401  (session fixture)
 
-from engine.pipeline import compress
-from engine.recipe import validate_recipe
+from engine.pipeline.recipe import validate_recipe
+from engine.pipeline.run import compress
 
 
 def _npz_for(model, path, n_train=48, n_test=24):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engine.errors import UnsupportedModelError
+from engine.core.errors import UnsupportedModelError
 
 
 def _randomize(model, seed: int = 0) -> None:
@@ -71,7 +71,7 @@ def _k3_residual(k):
 @pytest.fixture(scope="session")
 def keras3_files(tmp_path_factory):
     """Keras 3 models with random weights, saved as .keras and .h5, plus their outputs."""
-    from engine.tfenv import keras3
+    from engine.core.tfenv import keras3
 
     k = keras3()
     out = tmp_path_factory.mktemp("keras3")
@@ -96,7 +96,7 @@ def keras3_files(tmp_path_factory):
 )
 @pytest.mark.parametrize("ext", ["keras", "h5"])
 def test_keras3_files_import_with_matching_outputs(keras3_files, name, ext):
-    from engine.models import load_model, sample_input
+    from engine.models.loading import load_model, sample_input
 
     keras_path, h5_path, original = keras3_files[name]
     loaded = load_model(keras_path if ext == "keras" else h5_path)
@@ -115,7 +115,7 @@ def test_keras3_files_import_with_matching_outputs(keras3_files, name, ext):
 
 
 def test_keras3_import_fills_model_facts(keras3_files):
-    from engine.models import load_model
+    from engine.models.loading import load_model
 
     seq = load_model(keras3_files["seq"][0])
     assert (seq.output_kind, seq.has_rescaling, seq.num_classes) == ("softmax", True, 5)
@@ -127,8 +127,8 @@ def test_keras3_import_fills_model_facts(keras3_files):
 
 def test_imported_model_is_compressible_by_tfmot(keras3_files):
     """The point of importing: tfmot can wrap the result (it refuses Keras 3 models)."""
-    from engine.models import load_model
-    from engine.tfenv import tfmot
+    from engine.core.tfenv import tfmot
+    from engine.models.loading import load_model
 
     path = keras3_files["residual"][0]
     pruned = tfmot().sparsity.keras.prune_low_magnitude(load_model(path).model)
@@ -139,8 +139,8 @@ def test_imported_model_is_compressible_by_tfmot(keras3_files):
 
 def test_nested_keras3_model_is_flattened(tmp_path):
     """A Sequential wrapping a Functional base (the usual transfer-learning shape)."""
-    from engine.models import load_model, sample_input
-    from engine.tfenv import keras3
+    from engine.core.tfenv import keras3
+    from engine.models.loading import load_model, sample_input
 
     k = keras3()
     base = _k3_residual(k)
@@ -161,8 +161,8 @@ def test_nested_keras3_model_is_flattened(tmp_path):
 
 
 def test_untranslatable_layer_is_named_in_the_error(tmp_path):
-    from engine.models import load_model
-    from engine.tfenv import keras3
+    from engine.core.tfenv import keras3
+    from engine.models.loading import load_model
 
     k = keras3()
     model = k.Sequential(
@@ -180,7 +180,7 @@ def test_untranslatable_layer_is_named_in_the_error(tmp_path):
 
 
 def test_translate_config_maps_keras3_fields():
-    from engine.keras3_import import translate_model_config
+    from engine.models.keras3_import import translate_model_config
 
     k3 = {
         "module": "keras.src.models.functional",
@@ -240,7 +240,7 @@ def test_translate_config_maps_keras3_fields():
 
 def test_output_check_detects_a_wrong_weight(keras3_files):
     """max_abs_output_diff is what guards the import: a single changed weight shows."""
-    from engine.models import IMPORT_TOLERANCE, load_model, max_abs_output_diff
+    from engine.models.loading import IMPORT_TOLERANCE, load_model, max_abs_output_diff
 
     _, h5_path, original = keras3_files["residual"]
     model = load_model(h5_path).model
@@ -251,9 +251,9 @@ def test_output_check_detects_a_wrong_weight(keras3_files):
 
 
 def test_keras3_subclassed_model_is_refused_then_explained(tmp_path):
-    from engine.errors import UnsafeModelError
-    from engine.models import load_model
-    from engine.tfenv import keras3
+    from engine.core.errors import UnsafeModelError
+    from engine.core.tfenv import keras3
+    from engine.models.loading import load_model
 
     k = keras3()
 
@@ -278,8 +278,8 @@ def test_keras3_subclassed_model_is_refused_then_explained(tmp_path):
 @pytest.mark.slow
 def test_sequential_wrapping_a_mobilenet_base_is_flattened(tmp_path):
     """Transfer learning as users write it: Sequential([MobileNetV2 base, pooling, head])."""
-    from engine.models import load_model, sample_input
-    from engine.tfenv import keras3
+    from engine.core.tfenv import keras3
+    from engine.models.loading import load_model, sample_input
 
     k = keras3()
     base = k.applications.MobileNetV2(
@@ -310,8 +310,8 @@ def test_sequential_wrapping_a_mobilenet_base_is_flattened(tmp_path):
 
 def test_layer_that_keras2_cannot_build_is_named(monkeypatch, keras3_files):
     """If tf_keras rejects a translated layer, the error names that layer and its class."""
-    import engine.keras3_import as k3i
-    from engine.models import load_model
+    import engine.models.keras3_import as k3i
+    from engine.models.loading import load_model
 
     real = k3i._layer_config
 

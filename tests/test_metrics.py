@@ -10,21 +10,21 @@ import pytest
 
 @pytest.fixture(scope="module")
 def float_tflite(demo_keras_model, demo_splits) -> bytes:
-    from engine.quantize import convert
+    from engine.techniques.quantize import convert
 
     return convert(demo_keras_model, demo_splits, {"mode": "float32"})
 
 
 @pytest.fixture(scope="module")
 def int8_io_tflite(demo_keras_model, demo_splits) -> bytes:
-    from engine.quantize import convert
+    from engine.techniques.quantize import convert
 
     step = {"mode": "int8", "io": "int8", "calibration_samples": 100}
     return convert(demo_keras_model, demo_splits, step)
 
 
 def test_file_sizes_are_raw_and_gzip9(float_tflite):
-    from engine.metrics import file_sizes
+    from engine.tflite.metrics import file_sizes
 
     sizes = file_sizes(float_tflite)
     assert sizes["tflite_bytes"] == len(float_tflite)
@@ -54,8 +54,8 @@ def _per_sample_accuracy(data: bytes, splits) -> float:
 def test_tflite_accuracy_matches_per_sample_run_and_keras(
     float_tflite, demo_splits, demo_keras_model
 ):
-    from engine.metrics import tflite_accuracy
-    from engine.training import keras_accuracy
+    from engine.techniques.training import keras_accuracy
+    from engine.tflite.metrics import tflite_accuracy
 
     acc = tflite_accuracy(float_tflite, demo_splits)
     assert acc == pytest.approx(_per_sample_accuracy(float_tflite, demo_splits))
@@ -64,7 +64,7 @@ def test_tflite_accuracy_matches_per_sample_run_and_keras(
 
 
 def test_int8_io_model_is_quantized_and_scored_correctly(int8_io_tflite, demo_splits):
-    from engine.metrics import io_details, tflite_accuracy
+    from engine.tflite.metrics import io_details, tflite_accuracy
 
     io = io_details(int8_io_tflite)
     assert io["input"]["dtype"] == "int8" and io["output"]["dtype"] == "int8"
@@ -75,9 +75,9 @@ def test_int8_io_model_is_quantized_and_scored_correctly(int8_io_tflite, demo_sp
 
 
 def test_sparsity_counts_exact_zeros_per_layer(demo_keras_model, demo_splits):
-    from engine.metrics import sparsity_report
-    from engine.quantize import convert
-    from engine.training import fresh_copy
+    from engine.techniques.quantize import convert
+    from engine.techniques.training import fresh_copy
+    from engine.tflite.metrics import sparsity_report
 
     model = fresh_copy(demo_keras_model)
     dense = model.get_layer("dense")
@@ -98,7 +98,7 @@ def test_sparsity_counts_exact_zeros_per_layer(demo_keras_model, demo_splits):
 
 
 def test_latency_is_a_positive_median(float_tflite, demo_splits):
-    from engine.metrics import latency_ms
+    from engine.tflite.metrics import latency_ms
 
     sample = demo_splits.arrays("test")[0][:1]
     ms = latency_ms(float_tflite, sample, threads=1, runs=10, warmup=2)
@@ -106,9 +106,9 @@ def test_latency_is_a_positive_median(float_tflite, demo_splits):
 
 
 def test_size_estimate_is_close_to_the_real_int8_file(demo_keras_model, demo_splits, float_tflite):
-    from engine.metrics import file_sizes
-    from engine.quantize import convert
-    from engine.training import SizeEstimator
+    from engine.techniques.quantize import convert
+    from engine.techniques.training import SizeEstimator
+    from engine.tflite.metrics import file_sizes
 
     base = file_sizes(float_tflite)
     est = SizeEstimator.calibrated(

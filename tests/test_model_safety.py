@@ -8,7 +8,7 @@ import zipfile
 
 import pytest
 
-from engine.errors import BadInputError, UnsafeModelError
+from engine.core.errors import BadInputError, UnsafeModelError
 
 
 def _marker_lambda(marker):
@@ -22,7 +22,7 @@ def _marker_lambda(marker):
 def lambda_files(tmp_path_factory):
     """Keras 2 (.keras, .h5, SavedModel) and Keras 3 (.keras) models whose Lambda writes a
     marker file when its code runs. Returns (paths, marker)."""
-    from engine.tfenv import keras2, keras3
+    from engine.core.tfenv import keras2, keras3
 
     out = tmp_path_factory.mktemp("lambda")
     marker = out / "LAMBDA_RAN"
@@ -52,7 +52,7 @@ def lambda_files(tmp_path_factory):
     "fmt", ["keras2-keras", "keras2-h5", "keras2-savedmodel", "keras3-keras", "keras3-h5"]
 )
 def test_lambda_model_is_refused_and_its_code_does_not_run(lambda_files, fmt):
-    from engine.models import inspect_path, load_model
+    from engine.models.loading import inspect_path, load_model
 
     paths, marker = lambda_files
     marker.unlink(missing_ok=True)
@@ -73,7 +73,7 @@ def test_lambda_model_is_refused_and_its_code_does_not_run(lambda_files, fmt):
     "fmt", ["keras2-keras", "keras2-h5", "keras2-savedmodel", "keras3-keras", "keras3-h5"]
 )
 def test_allow_unsafe_loads_the_lambda_model(lambda_files, fmt):
-    from engine.models import load_model
+    from engine.models.loading import load_model
 
     paths, marker = lambda_files
     marker.unlink(missing_ok=True)
@@ -85,8 +85,8 @@ def test_allow_unsafe_loads_the_lambda_model(lambda_files, fmt):
 
 
 def test_custom_layer_class_is_refused(tmp_path):
-    from engine.models import load_model
-    from engine.tfenv import keras2
+    from engine.core.tfenv import keras2
+    from engine.models.loading import load_model
 
     k = keras2()
 
@@ -103,7 +103,7 @@ def test_custom_layer_class_is_refused(tmp_path):
 
 
 def test_tf_op_layers_are_checked_by_function_name():
-    from engine.model_safety import StoredModel, find_unsafe
+    from engine.models.safety import StoredModel, find_unsafe
 
     def stored(fn):
         layer = {"class_name": "TFOpLambda", "config": {"name": "op", "function": fn}}
@@ -117,8 +117,8 @@ def test_tf_op_layers_are_checked_by_function_name():
 
 
 def test_builtin_models_pass_the_check(tmp_path):
-    from engine.model_safety import find_unsafe, read_stored_model
-    from engine.models import resolve_path
+    from engine.models.loading import resolve_path
+    from engine.models.safety import find_unsafe, read_stored_model
 
     assert find_unsafe(read_stored_model(resolve_path("demo"))) == []
 
@@ -127,7 +127,7 @@ def test_builtin_models_pass_the_check(tmp_path):
 
 
 def _one_line_bad_input(path, match):
-    from engine.models import load_model
+    from engine.models.loading import load_model
 
     with pytest.raises(BadInputError, match=match) as err:
         load_model(path)
@@ -208,7 +208,7 @@ def test_savedmodel_with_broken_graph(tmp_path):
     """Valid Keras metadata but a damaged saved_model.pb: the loader's failure is one line."""
     import shutil
 
-    from engine.tfenv import keras2
+    from engine.core.tfenv import keras2
 
     k = keras2()
     model = k.Sequential([k.Input((3,)), k.layers.Dense(2, activation="softmax")])

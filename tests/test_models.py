@@ -7,11 +7,11 @@ import json
 import numpy as np
 import pytest
 
-from engine.errors import UnsupportedModelError
+from engine.core.errors import UnsupportedModelError
 
 
 def _keras2():
-    from engine.tfenv import keras2
+    from engine.core.tfenv import keras2
 
     return keras2()
 
@@ -32,7 +32,7 @@ def keras2_files(tmp_path_factory, demo_keras_model):
 
 
 def test_demo_loads_with_its_facts():
-    from engine.models import load_model
+    from engine.models.loading import load_model
 
     loaded = load_model("demo")
     assert loaded.source_format == "keras2-keras"
@@ -47,7 +47,7 @@ def test_demo_loads_with_its_facts():
 
 @pytest.mark.parametrize("fmt", ["keras2-keras", "keras2-h5", "keras2-savedmodel"])
 def test_keras2_formats_load_the_same_model(keras2_files, demo_keras_model, fmt):
-    from engine.models import load_model
+    from engine.models.loading import load_model
 
     loaded = load_model(keras2_files[fmt])
     assert loaded.source_format == fmt
@@ -64,7 +64,7 @@ def _functional(last, inputs=None, k=None):
 
 
 def _save_and_load(tmp_path, model, name="m.keras"):
-    from engine.models import load_model
+    from engine.models.loading import load_model
 
     path = tmp_path / name
     model.save(path)
@@ -117,7 +117,7 @@ def test_rescaling_is_detected(tmp_path):
     ],
 )
 def test_out_of_scope_models_are_refused_clearly(tmp_path, case, match):
-    from engine.models import inspect_path, load_model
+    from engine.models.loading import inspect_path, load_model
 
     k = _keras2()
     inp = k.Input((6, 6, 1))
@@ -146,7 +146,7 @@ def test_out_of_scope_models_are_refused_clearly(tmp_path, case, match):
 
 
 def test_nested_keras2_model_is_flattened(tmp_path):
-    from engine.models import load_model
+    from engine.models.loading import load_model
 
     k = _keras2()
     binp = k.Input((8, 8, 3))
@@ -169,7 +169,7 @@ def test_nested_keras2_model_is_flattened(tmp_path):
 
 
 def test_shared_nested_model_gives_a_clear_error(tmp_path):
-    from engine.models import inspect_path
+    from engine.models.loading import inspect_path
 
     k = _keras2()
     sinp = k.Input((4,))
@@ -187,7 +187,7 @@ def test_shared_nested_model_gives_a_clear_error(tmp_path):
 
 
 def test_subclassed_model_is_explained_per_layer(tmp_path):
-    from engine.models import inspect_model, inspect_path, load_model
+    from engine.models.loading import inspect_model, inspect_path, load_model
 
     k = _keras2()
 
@@ -221,7 +221,7 @@ def test_subclassed_model_is_explained_per_layer(tmp_path):
 
 
 def test_inspect_report_of_demo():
-    from engine.models import format_report, inspect_path
+    from engine.models.loading import format_report, inspect_path
 
     report = inspect_path("demo")
     json.dumps(report)
@@ -246,7 +246,7 @@ def test_inspect_explains_unsupported_layers(tmp_path):
     """Rescaling / LayerNormalization are not quantizable by tfmot's 8-bit scheme, PReLU is
     not prunable, a BatchNorm not after a conv is not foldable; separable convolutions
     count MACs for both stages."""
-    from engine.models import format_report, inspect_path
+    from engine.models.loading import format_report, inspect_path
 
     k = _keras2()
     inp = k.Input((8, 8, 2))
@@ -277,8 +277,8 @@ def test_inspect_explains_unsupported_layers(tmp_path):
 
 
 def test_subclassed_keras2_file_is_explained(tmp_path):
-    from engine.errors import UnsafeModelError
-    from engine.models import load_model
+    from engine.core.errors import UnsafeModelError
+    from engine.models.loading import load_model
 
     k = _keras2()
 

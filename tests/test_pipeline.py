@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.recipe import load_recipe, validate_recipe
+from engine.pipeline.recipe import load_recipe, validate_recipe
 
 RECIPES = Path(__file__).resolve().parent.parent / "resources" / "recipes"
 _RUNS: dict[str, tuple[dict, Path]] = {}
@@ -89,7 +89,7 @@ def test_prune80_cluster16_int8_target(recipe_run):
 
 @pytest.mark.slow
 def test_pcqat_keeps_zeros_and_clusters_in_the_int8_file(recipe_run):
-    from engine.metrics import kernel_weights
+    from engine.tflite.metrics import kernel_weights
 
     m, out = recipe_run("pcqat_int8")
     assert m["accuracy_drop"] <= 0.02
@@ -139,7 +139,7 @@ def _litert_accuracy(path: Path, splits) -> float:
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["prune80_int8", "pcqat_int8"])
 def test_metrics_json_equals_remeasurement_of_the_files(name, recipe_run, demo_splits):
-    from engine.tfenv import keras2
+    from engine.core.tfenv import keras2
 
     printed, out = recipe_run(name)
     on_disk = json.loads((out / "metrics.json").read_text())
@@ -185,10 +185,10 @@ def test_metrics_json_equals_remeasurement_of_the_files(name, recipe_run, demo_s
     assert on_disk["accuracy_drop"] == pytest.approx(b["accuracy"] - c["accuracy"])
     assert c["latency_ms"] > 0 and on_disk["latency_threads"] == 1
     # The saved Keras model loads and scores like the metrics say.
-    from engine.training import keras_accuracy
+    from engine.techniques.training import keras_accuracy
 
     if "qat" in [s["type"] for s in on_disk["recipe"]["steps"]]:
-        from engine.tfenv import tfmot
+        from engine.core.tfenv import tfmot
 
         keras_file = on_disk["files"]["keras"]
         with tfmot().quantization.keras.quantize_scope():
@@ -213,8 +213,8 @@ def test_metrics_json_equals_remeasurement_of_the_files(name, recipe_run, demo_s
 
 @pytest.fixture(scope="module")
 def evented_run(tmp_path_factory):
-    from engine.events import Reporter
-    from engine.pipeline import compress
+    from engine.core.events import Reporter
+    from engine.pipeline.run import compress
 
     recipe = validate_recipe(
         {
@@ -284,9 +284,9 @@ def test_sparse_int8_run_is_smaller_raw_and_reports_its_io(evented_run):
 
 
 def test_cancel_mid_training_leaves_nothing_finished(tmp_path):
-    from engine.errors import Cancelled
-    from engine.events import CancelToken, Reporter
-    from engine.pipeline import compress
+    from engine.core.errors import Cancelled
+    from engine.core.events import CancelToken, Reporter
+    from engine.pipeline.run import compress
 
     recipe = validate_recipe(
         {
@@ -312,9 +312,9 @@ def test_cancel_mid_training_leaves_nothing_finished(tmp_path):
 
 
 def test_cancel_keeps_an_earlier_finished_run_intact(tmp_path):
-    from engine.errors import Cancelled
-    from engine.events import CancelToken, Reporter
-    from engine.pipeline import compress
+    from engine.core.errors import Cancelled
+    from engine.core.events import CancelToken, Reporter
+    from engine.pipeline.run import compress
 
     out = tmp_path / "run"
     out.mkdir()
@@ -330,9 +330,9 @@ def test_cancel_keeps_an_earlier_finished_run_intact(tmp_path):
 
 @pytest.mark.parametrize("where", ["file", "under_file"])
 def test_unwritable_output_folder_is_bad_input_before_any_work(where, tmp_path):
-    from engine.errors import BadInputError
-    from engine.events import Reporter
-    from engine.pipeline import compress
+    from engine.core.errors import BadInputError
+    from engine.core.events import Reporter
+    from engine.pipeline.run import compress
 
     blocker = tmp_path / "not_a_folder"
     blocker.write_text("x")
@@ -346,7 +346,7 @@ def test_unwritable_output_folder_is_bad_input_before_any_work(where, tmp_path):
 
 
 def test_format_metrics_shows_both_ratios_and_the_drop():
-    from engine.pipeline import format_metrics
+    from engine.pipeline.run import format_metrics
 
     block = {
         "accuracy": 0.9,
@@ -379,7 +379,7 @@ def test_format_metrics_shows_both_ratios_and_the_drop():
 
 @pytest.mark.slow
 def test_evaluate_baseline_and_check_data(demo_splits):
-    from engine.pipeline import check_data, evaluate_baseline
+    from engine.pipeline.run import check_data, evaluate_baseline
 
     base = evaluate_baseline("demo", "demo")
     assert base["accuracy"] >= 0.97 and base["params"] == 151306

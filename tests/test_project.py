@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from engine import project as P
-from engine.errors import BadInputError
-from engine.events import Reporter
-from engine.project_lock import ProjectLock, ProjectLockedError, lock_path, read_lock
-from engine.project_migrations import CURRENT_FORMAT, ProjectTooNewError
+from engine.core.errors import BadInputError
+from engine.core.events import Reporter
+from engine.project import document as P
+from engine.project.lock import ProjectLock, ProjectLockedError, lock_path, read_lock
+from engine.project.migrations import CURRENT_FORMAT, ProjectTooNewError
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"
@@ -316,7 +316,7 @@ def test_migration_1_to_2_demo_sample_without_saved_as(tmp_path):
 
 
 def test_every_old_format_has_a_sample_and_a_migration():
-    from engine.project_migrations import MIGRATIONS
+    from engine.project.migrations import MIGRATIONS
 
     assert sorted(MIGRATIONS) == list(range(1, CURRENT_FORMAT))
     versions = {json.loads(f.read_text())["format_version"] for f in DATA.glob("*.fwproj")}
@@ -328,7 +328,7 @@ def test_every_old_format_has_a_sample_and_a_migration():
 
 _SAVER = """
 import sys
-from engine import project as P
+from engine.project import document as P
 project = P.load_project(sys.argv[1])
 project.name = "second version"
 P.save_project(project)
@@ -486,7 +486,7 @@ def test_dataset_folder_hash_and_missing_artifacts(tmp_path):
 
 _HOLDER = """
 import sys
-from engine.project_lock import ProjectLock
+from engine.project.lock import ProjectLock
 lock = ProjectLock(sys.argv[1], program="holder-test")
 lock.acquire()
 print("locked", flush=True)
@@ -585,8 +585,8 @@ def test_same_process_cannot_open_twice(tmp_path):
 
 
 def test_run_project_records_failures_and_saves_after_each_run(tmp_path, monkeypatch):
-    import engine.pipeline
-    from engine.errors import DataError
+    import engine.pipeline.run
+    from engine.core.errors import DataError
 
     project, path = _two_run_project(tmp_path)
     bad = P.add_pending_run(project, TINY)
@@ -604,7 +604,7 @@ def test_run_project_records_failures_and_saves_after_each_run(tmp_path, monkeyp
         Path(out_dir, "model.tflite").write_bytes(b"TFL3")
         return {"compressed": {"accuracy": 0.5}}
 
-    monkeypatch.setattr(engine.pipeline, "compress", fake_compress)
+    monkeypatch.setattr(engine.pipeline.run, "compress", fake_compress)
     events = []
     summary = P.run_project(path, Reporter(events.append))
     assert summary["done"] == [good.id]
@@ -674,7 +674,7 @@ def test_run_project_headless_real_pipeline(tmp_path):
 def test_project_modules_are_light():
     """The GUI opens projects before TensorFlow is loaded: no TF, no Qt here."""
     code = (
-        "import sys, engine.project, engine.project_lock, engine.project_migrations; "
+        "import sys, engine.project.document, engine.project.lock, engine.project.migrations; "
         "print('\\n'.join(sys.modules))"
     )
     out = subprocess.run(
@@ -687,7 +687,7 @@ def test_project_modules_are_light():
 
 _RACER = """
 import sys
-from engine.project_lock import ProjectLock, ProjectLockedError
+from engine.project.lock import ProjectLock, ProjectLockedError
 lock = ProjectLock(sys.argv[1], program="racer")
 try:
     lock.acquire()
@@ -724,8 +724,8 @@ def test_racing_takeover_of_a_stale_lock_has_one_winner(tmp_path):
 
 
 def test_cancel_during_run_project_saves_and_keeps_later_runs_pending(tmp_path, monkeypatch):
-    import engine.pipeline
-    from engine.errors import Cancelled
+    import engine.pipeline.run
+    from engine.core.errors import Cancelled
 
     project, path = _two_run_project(tmp_path)
     first = P.add_pending_run(project, TINY)
@@ -736,7 +736,7 @@ def test_cancel_during_run_project_saves_and_keeps_later_runs_pending(tmp_path, 
         reporter.metric(0.5, loss=0.7)
         raise Cancelled("cancelled by the user")
 
-    monkeypatch.setattr(engine.pipeline, "compress", cancelled_compress)
+    monkeypatch.setattr(engine.pipeline.run, "compress", cancelled_compress)
     with pytest.raises(Cancelled):
         P.run_project(path)
     after = P.load_project(path)

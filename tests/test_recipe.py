@@ -2,8 +2,14 @@ import json
 
 import pytest
 
-from engine.errors import RecipeError
-from engine.recipe import STEP_SPECS, fill_step, load_recipe, parse_recipe_text, validate_recipe
+from engine.core.errors import RecipeError
+from engine.pipeline.recipe import (
+    STEP_SPECS,
+    fill_step,
+    load_recipe,
+    parse_recipe_text,
+    validate_recipe,
+)
 
 
 def test_defaults_are_filled_and_valid():
@@ -66,7 +72,7 @@ def test_round_trip(tmp_path):
 
 
 def test_example_recipes_are_valid():
-    from engine.demo import resources_dir
+    from engine.core.demo import resources_dir
 
     files = sorted((resources_dir() / "recipes").glob("*.json"))
     for f in files:

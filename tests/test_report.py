@@ -1,4 +1,4 @@
-"""Deployment report (engine.report), C array export and .tflite metadata."""
+"""Deployment report (engine.tflite.report), C array export and .tflite metadata."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.errors import BadInputError
+from engine.core.errors import BadInputError
 
 ROOT = Path(__file__).resolve().parent.parent
 GCC = shutil.which("gcc")
@@ -19,8 +19,8 @@ needs_gcc = pytest.mark.skipif(GCC is None, reason="gcc not installed")
 
 
 def _convert_demo_int8(float_io: bool) -> bytes:
-    from engine.demo import demo_model_path, digits_arrays
-    from engine.tfenv import keras2, tf
+    from engine.core.demo import demo_model_path, digits_arrays
+    from engine.core.tfenv import keras2, tf
 
     model = keras2().models.load_model(demo_model_path())
     x = digits_arrays()["x_train"][:32].astype(np.float32) / 255.0
@@ -58,7 +58,7 @@ def demo_int8_float_io(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def flex_model(tmp_path_factory) -> Path:
     """A model using tf.linalg.det, which has no TFLite built-in (becomes a Flex op)."""
-    from engine.tfenv import tf
+    from engine.core.tfenv import tf
 
     t = tf()
 
@@ -82,7 +82,7 @@ def flex_model(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def digits_test() -> np.ndarray:
-    from engine.demo import digits_arrays
+    from engine.core.demo import digits_arrays
 
     return digits_arrays()["x_test"][:40].astype(np.float32) / 255.0
 
@@ -104,7 +104,7 @@ def _run(path: Path, x: np.ndarray) -> np.ndarray:
 def test_op_list_matches_interpreter(demo_int8):
     from ai_edge_litert.interpreter import Interpreter
 
-    from engine.report import report_tflite
+    from engine.tflite.report import report_tflite
 
     report = report_tflite(demo_int8)
     interp = Interpreter(model_path=str(demo_int8))
@@ -122,7 +122,7 @@ def test_op_list_matches_interpreter(demo_int8):
 def test_io_contract_matches_interpreter(demo_int8):
     from ai_edge_litert.interpreter import Interpreter
 
-    from engine.report import report_tflite
+    from engine.tflite.report import report_tflite
 
     report = report_tflite(demo_int8)
     interp = Interpreter(model_path=str(demo_int8))
@@ -144,7 +144,7 @@ def test_io_contract_matches_interpreter(demo_int8):
 
 
 def test_python_snippet_matches_interpreter(demo_int8, demo_int8_float_io, digits_test):
-    from engine.report import report_tflite
+    from engine.tflite.report import report_tflite
 
     snippet = report_tflite(demo_int8)["snippets"]
     assert snippet["needed"]
@@ -159,7 +159,7 @@ def test_python_snippet_matches_interpreter(demo_int8, demo_int8_float_io, digit
 
 @needs_gcc
 def test_c_snippet_matches_python_snippet(demo_int8, digits_test, tmp_path):
-    from engine.report import report_tflite
+    from engine.tflite.report import report_tflite
 
     snippet = report_tflite(demo_int8)["snippets"]
     ns: dict = {}
@@ -200,8 +200,8 @@ def test_float_model_needs_no_snippet_and_memory_is_hand_computed(tmp_path):
     op 2 needs hidden+output (44 B): peak 48 B; the output can reuse the input's slot
     (16-byte aligned), so the arena is 32 + 16 = 48 B; without reuse 60 B.
     """
-    from engine.report import report_tflite
-    from engine.tfenv import keras2, tf
+    from engine.core.tfenv import keras2, tf
+    from engine.tflite.report import report_tflite
 
     k = keras2()
     model = k.Sequential(
@@ -229,7 +229,7 @@ def test_float_model_needs_no_snippet_and_memory_is_hand_computed(tmp_path):
 def test_flex_op_is_flagged(flex_model):
     from ai_edge_litert.interpreter import Interpreter
 
-    from engine.report import format_tflite_report, report_tflite
+    from engine.tflite.report import format_tflite_report, report_tflite
 
     # LiteRT alone cannot run it: the report reads the flatbuffer, not the interpreter.
     with pytest.raises(RuntimeError, match="Select TensorFlow op"):
@@ -246,7 +246,7 @@ def test_flex_op_is_flagged(flex_model):
 
 @needs_gcc
 def test_c_array_compiles_and_holds_the_model_bytes(demo_int8, tmp_path):
-    from engine.export_c import write_c_array
+    from engine.tflite.export_c import write_c_array
 
     c_path, h_path = write_c_array(demo_int8, tmp_path / "c", name="g_model")
     assert (c_path.name, h_path.name) == ("g_model.c", "g_model.h")
@@ -266,15 +266,15 @@ def test_c_array_compiles_and_holds_the_model_bytes(demo_int8, tmp_path):
 
 
 def test_c_array_rejects_bad_name(demo_int8, tmp_path):
-    from engine.export_c import write_c_array
+    from engine.tflite.export_c import write_c_array
 
     with pytest.raises(BadInputError, match="C identifier"):
         write_c_array(demo_int8, tmp_path, name="my-model")
 
 
 def test_metadata_round_trip_keeps_the_model_running(demo_int8, digits_test, tmp_path):
-    from engine.report import report_tflite
-    from engine.tflite_metadata import read_metadata, write_metadata
+    from engine.tflite.metadata import read_metadata, write_metadata
+    from engine.tflite.report import report_tflite
 
     labels = [f"digit {i}" for i in range(10)]
     out = write_metadata(
@@ -298,14 +298,14 @@ def test_metadata_round_trip_keeps_the_model_running(demo_int8, digits_test, tmp
 
 
 def test_metadata_needs_mean_and_std_together(demo_int8, tmp_path):
-    from engine.tflite_metadata import write_metadata
+    from engine.tflite.metadata import write_metadata
 
     with pytest.raises(BadInputError, match="both mean and std"):
         write_metadata(demo_int8, tmp_path / "x.tflite", mean=0.5)
 
 
 def test_not_a_tflite_file_is_bad_input(tmp_path):
-    from engine.report import report_tflite
+    from engine.tflite.report import report_tflite
 
     bogus = tmp_path / "model.tflite"
     bogus.write_bytes(b"this is not a flatbuffer at all")
@@ -316,7 +316,7 @@ def test_not_a_tflite_file_is_bad_input(tmp_path):
 
 
 def test_write_report_and_cli(demo_int8, tmp_path):
-    from engine.report import report_tflite, write_report
+    from engine.tflite.report import report_tflite, write_report
 
     path = write_report(demo_int8, tmp_path / "run")
     assert path == tmp_path / "run" / "report.json"
@@ -336,8 +336,8 @@ def test_write_report_and_cli(demo_int8, tmp_path):
 
 def test_builtin_missing_from_tflite_micro_is_flagged(tmp_path):
     """TOPK_V2 is a LiteRT built-in that TFLite Micro has no kernel for."""
-    from engine.report import report_tflite
-    from engine.tfenv import tf
+    from engine.core.tfenv import tf
+    from engine.tflite.report import report_tflite
 
     t = tf()
 
@@ -358,7 +358,7 @@ def test_builtin_missing_from_tflite_micro_is_flagged(tmp_path):
 def test_tflm_op_list_is_valid_data():
     from ai_edge_litert.schema_py_generated import BuiltinOperator
 
-    from engine.report import tflm_op_list
+    from engine.tflite.report import tflm_op_list
 
     data = tflm_op_list()
     builtin_names = {k for k in vars(BuiltinOperator) if not k.startswith("_")}
@@ -371,8 +371,8 @@ def test_tflm_op_list_is_valid_data():
 @pytest.mark.parametrize("mode", ["float16", "dynamic_range"])
 def test_float16_and_hybrid_models_are_not_tflite_micro_ready(mode, tmp_path):
     """Both fail to prepare in the tflite-micro interpreter; the verdict must say so."""
-    from engine.report import report_tflite
-    from engine.tfenv import keras2, tf
+    from engine.core.tfenv import keras2, tf
+    from engine.tflite.report import report_tflite
 
     k = keras2()
     model = k.Sequential([k.layers.InputLayer(input_shape=(32,)), k.layers.Dense(64)])

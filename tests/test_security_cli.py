@@ -7,7 +7,7 @@ import sys
 
 
 def test_refusal_hint_points_to_allow_unsafe_only_when_it_can_work(tmp_path):
-    from engine.tfenv import keras2
+    from engine.core.tfenv import keras2
 
     k = keras2()
     inp = k.Input((4,))

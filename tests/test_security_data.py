@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.data import load_data
-from engine.errors import DataError
+from engine.core.errors import DataError
+from engine.data.datasets import load_data
 
 needs_symlinks = pytest.mark.skipif(not hasattr(os, "symlink"), reason="no symbolic links")
 
@@ -140,7 +140,7 @@ def _doubled(x):
 @pytest.fixture(scope="module")
 def code_models(tmp_path_factory):
     """Models whose stored code writes a marker file if it ever runs. Returns (paths, marker)."""
-    from engine.tfenv import keras2, keras3
+    from engine.core.tfenv import keras2, keras3
 
     out = tmp_path_factory.mktemp("code_models")
     marker = out / "CODE_RAN"
@@ -196,9 +196,9 @@ def code_models(tmp_path_factory):
 
 
 def _run_in_worker(job: str, params: dict) -> dict:
-    """Run one job through engine.worker.Worker (the real event code) and return its last
+    """Run one job through engine.service.worker.Worker (the real event code) and return its last
     event."""
-    from engine.worker import Worker
+    from engine.service.worker import Worker
 
     out = io.StringIO()
     w = Worker(out)
@@ -253,8 +253,8 @@ def test_worker_error_says_when_trusting_would_not_help(code_models, name, why):
 
 def test_trusted_keras3_lambda_is_known_loadable_and_does_load(code_models):
     """The verdict is the truth: what it calls loadable loads when trusted."""
-    from engine.models import load_model
-    from engine.trust import trust_verdict
+    from engine.models.loading import load_model
+    from engine.models.trust import trust_verdict
 
     paths, marker = code_models
     verdict = trust_verdict(paths["k3_lambda"])
@@ -266,14 +266,14 @@ def test_trusted_keras3_lambda_is_known_loadable_and_does_load(code_models):
 
 
 def _stored(layers, keras_version="2.21.0", fmt="h5"):
-    from engine.model_safety import StoredModel
+    from engine.models.safety import StoredModel
 
     cfg = {"class_name": "Functional", "config": {"name": "m", "layers": layers}}
     return StoredModel(path=Path("m"), fmt=fmt, keras_version=keras_version, config=cfg)
 
 
 def test_trust_verdict_for_hand_built_configs():
-    from engine.trust import stored_verdict
+    from engine.models.trust import stored_verdict
 
     def k2(cls, **cfg):
         return {"class_name": cls, "config": {"name": "x", **cfg}}

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-import engine.pipeline
-from engine import project as P
-from engine.events import Reporter
+import engine.pipeline.run
+from engine.core.events import Reporter
+from engine.project import document as P
 
 
 @pytest.fixture(autouse=True)
@@ -37,7 +37,7 @@ def test_run_project_takes_trust_from_the_command_line_only(tmp_path, monkeypatc
         Path(out_dir, "model.tflite").write_bytes(b"TFL3")
         return {"compressed": {"accuracy": 0.5}}
 
-    monkeypatch.setattr(engine.pipeline, "compress", fake_compress)
+    monkeypatch.setattr(engine.pipeline.run, "compress", fake_compress)
     P.run_project(path, Reporter(), allow_unsafe=flag)
     assert seen == [flag]
 

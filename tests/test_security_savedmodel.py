@@ -21,20 +21,20 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.errors import BadInputError, UnsafeModelError
+from engine.core.errors import BadInputError, UnsafeModelError
 
 ROOT = Path(__file__).resolve().parent.parent
 LOADER_BUDGET_S = 5.0
 
 
 def _tf():
-    from engine.tfenv import tf
+    from engine.core.tfenv import tf
 
     return tf()
 
 
 def _k():
-    from engine.tfenv import keras2
+    from engine.core.tfenv import keras2
 
     return keras2()
 
@@ -154,7 +154,7 @@ def _run(args: list[str], timeout: float = 180) -> tuple[subprocess.CompletedPro
 
 
 def test_allow_list_is_derived_from_the_op_registry():
-    from engine.savedmodel_graph import allowed_ops, refused_ops
+    from engine.models.savedmodel_graph import allowed_ops, refused_ops
 
     tf = _tf()
     public = {n for n in dir(tf.raw_ops) if not n.startswith("_")}
@@ -180,7 +180,7 @@ def test_allow_list_is_derived_from_the_op_registry():
 
 
 def test_scan_lists_every_refused_op_with_its_place(corpus):
-    from engine.savedmodel_graph import scan_savedmodel_graph
+    from engine.models.savedmodel_graph import scan_savedmodel_graph
 
     found = scan_savedmodel_graph(corpus["many"])
     ops = {item.split(" ", 1)[0] for item in found}
@@ -194,7 +194,7 @@ def test_scan_lists_every_refused_op_with_its_place(corpus):
 @pytest.mark.parametrize("kind", ["sequential", "functional", "nested"])
 def test_clean_savedmodels_pass_the_scan(corpus, kind):
     """Clean folders hold SaveV2/RestoreV2/MergeV2Checkpoints in their saver functions."""
-    from engine.savedmodel_graph import scan_savedmodel_graph
+    from engine.models.savedmodel_graph import scan_savedmodel_graph
 
     assert scan_savedmodel_graph(corpus[kind]) == []
 
@@ -214,7 +214,7 @@ def test_scan_follows_function_references(corpus, tmp_path):
     """A bare op name in a ``func`` attribute is instantiated as that op by TF's function
     runtime; calling the saver's own save function from a model function smuggles SaveV2
     out of the saver exception. Both are found."""
-    from engine.savedmodel_graph import scan_savedmodel_graph
+    from engine.models.savedmodel_graph import scan_savedmodel_graph
 
     def library(meta):
         return {f.signature.name: f for f in meta.graph_def.library.function}
@@ -243,8 +243,8 @@ def test_scan_follows_function_references(corpus, tmp_path):
 
 
 def test_corrupt_or_oversized_graph_is_one_line_bad_input(corpus, tmp_path, monkeypatch):
-    from engine import savedmodel_graph
-    from engine.models import load_model
+    from engine.models import savedmodel_graph
+    from engine.models.loading import load_model
 
     broken = tmp_path / "broken"
     shutil.copytree(corpus["functional"], broken)
@@ -299,7 +299,7 @@ def test_cli_inspect_refuses_hostile_savedmodel(corpus, name, ops):
 
 @pytest.mark.parametrize("name", ["write", "copy", "many"])
 def test_loader_refuses_hostile_savedmodel_fast(corpus, name):
-    from engine.models import inspect_path, load_model
+    from engine.models.loading import inspect_path, load_model
 
     markers = [corpus[k] for k in ("write_marker", "copy_marker", "print_marker")]
     for m in markers:
@@ -320,7 +320,7 @@ def test_loader_refuses_hostile_savedmodel_fast(corpus, name):
 def test_allowed_hostile_folder_is_rebuilt_without_running_its_graph(corpus):
     """With unsafe loading allowed, the folder still loads from config + checkpoint: the
     payload initializer never runs (the Keras model itself is clean)."""
-    from engine.models import load_model
+    from engine.models.loading import load_model
 
     corpus["write_marker"].unlink(missing_ok=True)
     loaded = load_model(corpus["write"], allow_unsafe=True)
@@ -349,7 +349,7 @@ def graph_loaders_forbidden(monkeypatch):
 
 @pytest.mark.parametrize("kind", ["sequential", "functional", "nested"])
 def test_clean_savedmodel_loads_from_config_and_checkpoint(corpus, kind, graph_loaders_forbidden):
-    from engine.models import load_model
+    from engine.models.loading import load_model
 
     loaded = load_model(corpus[kind])
     assert loaded.source_format == "keras2-savedmodel"
@@ -390,7 +390,7 @@ def _wider_dense(cfg):
 )
 def test_config_that_does_not_fit_the_checkpoint_is_refused(corpus, tmp_path, edit, why):
     """The rebuild is verified both ways: every weight restored, every checkpoint value used."""
-    from engine.models import load_model
+    from engine.models.loading import load_model
 
     folder = _edit_metadata(corpus["sequential"], tmp_path / "edited", edit)
     with pytest.raises(UnsafeModelError, match="could not be rebuilt") as err:
@@ -402,8 +402,8 @@ def test_state_outside_config_and_checkpoint_is_refused(tmp_path, monkeypatch):
     """An adapted TextVectorization keeps its vocabulary in neither the Keras config nor the
     variables checkpoint (tf_keras restores it by running the graph): the rebuilt model cannot
     run, which the check on zeros finds. Refused, or tf_keras' own loader if allowed."""
-    from engine.models import load_model
-    from engine.savedmodel_graph import scan_savedmodel_graph
+    from engine.models.loading import load_model
+    from engine.models.savedmodel_graph import scan_savedmodel_graph
 
     k = _k()
     vectorize = k.layers.TextVectorization(max_tokens=8, output_sequence_length=3)

@@ -23,7 +23,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from engine.errors import BadInputError, UnsafeModelError
+from engine.core.errors import BadInputError, UnsafeModelError
 
 MiB = 1 << 20
 ROOT = Path(__file__).resolve().parent.parent
@@ -134,7 +134,7 @@ def _layer(config: dict[str, Any], name: str) -> dict[str, Any]:
 @pytest.fixture
 def no_keras_loader(monkeypatch):
     """Every Keras loader replaced by a spy: a refused model must never reach one."""
-    from engine.tfenv import keras2, keras3
+    from engine.core.tfenv import keras2, keras3
 
     calls: list[str] = []
 
@@ -156,7 +156,7 @@ def small_models(tmp_path_factory) -> dict[str, Path]:
     """Small valid models with the places the scan must see: layer options, initializers,
     regularizers, constraints, call arguments and compile settings.
     Keys: "k3" (.keras), "k2" (.keras), "k2h5" (.h5)."""
-    from engine.tfenv import keras2, keras3
+    from engine.core.tfenv import keras2, keras3
 
     out = tmp_path_factory.mktemp("small")
     k3 = keras3()
@@ -197,7 +197,7 @@ def small_models(tmp_path_factory) -> dict[str, Path]:
 @pytest.fixture(scope="session")
 def clean_stored(small_models):
     """The small models as read by the scan: (Keras 2 list, Keras 3 list) of StoredModel."""
-    from engine.model_safety import find_unsafe, read_stored_model
+    from engine.models.safety import find_unsafe, read_stored_model
 
     k2 = [read_stored_model(small_models["k2"]), read_stored_model(small_models["k2h5"])]
     k3 = [read_stored_model(small_models["k3"])]
@@ -246,7 +246,7 @@ def test_zip_bomb_config_ends_fast_in_one_line(tmp_path, small_models, baseline_
 def test_oversized_config_is_refused_from_the_directory(tmp_path, small_models, monkeypatch):
     """A stored (1:1) config.json over the size limit is refused from its directory entry:
     it is never read."""
-    from engine import model_safety
+    from engine.models import safety as model_safety
 
     members = _members(small_models["k3"])
     path = tmp_path / "big.keras"
@@ -269,7 +269,7 @@ def test_oversized_config_is_refused_from_the_directory(tmp_path, small_models, 
 
 def test_weights_bomb_member_is_refused_before_any_loader(tmp_path, small_models, no_keras_loader):
     """A weights member inflating 1000-fold to 256 MiB (Keras would inflate it into memory)."""
-    from engine.models import load_model
+    from engine.models.loading import load_model
 
     members = _members(small_models["k3"])
     members.pop("model.weights.h5")
@@ -288,7 +288,7 @@ def test_zip_with_too_many_members_is_refused_before_parsing(tmp_path, small_mod
             zf.writestr(name, data)
         for i in range(10_001):
             zf.writestr(f"assets/{i}", b"")
-    from engine.model_safety import read_stored_model
+    from engine.models.safety import read_stored_model
 
     with pytest.raises(BadInputError, match=r"lists 10,004 members"):
         read_stored_model(path)
@@ -310,7 +310,7 @@ def test_overlapping_members_are_refused(tmp_path, small_models):
     entry = data.rfind(b"PK\x01\x02", 0, data.rfind(b"assets/b"))
     struct.pack_into("<L", data, entry + 42, offset_a)
     path.write_bytes(bytes(data))
-    from engine.model_safety import read_stored_model
+    from engine.models.safety import read_stored_model
 
     with pytest.raises(BadInputError, match="overlaps the next one"):
         read_stored_model(path)
@@ -325,7 +325,7 @@ def test_duplicate_member_names_are_refused(tmp_path, small_models):
             for name, data in members.items():
                 zf.writestr(name, data)
             zf.writestr("config.json", members["config.json"])
-    from engine.model_safety import read_stored_model
+    from engine.models.safety import read_stored_model
 
     with pytest.raises(BadInputError, match="'config.json' appears twice"):
         read_stored_model(path)
@@ -334,7 +334,7 @@ def test_duplicate_member_names_are_refused(tmp_path, small_models):
 def test_deeply_nested_json_is_refused_before_parsing(tmp_path, small_models):
     import h5py
 
-    from engine.model_safety import read_stored_model
+    from engine.models.safety import read_stored_model
 
     deep = "[" * 100_000 + "]" * 100_000
     members = _members(small_models["k3"])
@@ -365,7 +365,7 @@ def test_json_with_too_many_containers_is_refused_before_parsing(tmp_path, small
     lists (3 MB of text) are refused from the text, before json.loads allocates them."""
     import h5py
 
-    from engine.model_safety import MAX_JSON_CONTAINERS, read_stored_model
+    from engine.models.safety import MAX_JSON_CONTAINERS, read_stored_model
 
     wide = "[" + "[]," * MAX_JSON_CONTAINERS + "[]]"
     members = _members(small_models["k3"])
@@ -390,7 +390,7 @@ def test_h5_model_config_size_is_checked_before_it_is_read(tmp_path, small_model
     import h5py
     import numpy as np
 
-    from engine import model_safety
+    from engine.models import safety as model_safety
 
     path = tmp_path / "huge_attr.h5"
     with h5py.File(path, "w", libver="latest") as f:  # dense attribute storage (> 64 KiB)
@@ -411,7 +411,7 @@ def test_h5_model_config_size_is_checked_before_it_is_read(tmp_path, small_model
 
 
 def test_savedmodel_metadata_size_is_checked_before_it_is_read(tmp_path):
-    from engine.model_safety import MAX_SAVEDMODEL_METADATA_BYTES, read_stored_model
+    from engine.models.safety import MAX_SAVEDMODEL_METADATA_BYTES, read_stored_model
 
     folder = tmp_path / "sm"
     folder.mkdir()
@@ -432,7 +432,7 @@ def vocab_path_h5(tmp_path_factory) -> tuple[Path, Path]:
     (hand-edited from a valid model), and that file. Returns (model, vocabulary file)."""
     import h5py
 
-    from engine.tfenv import keras2
+    from engine.core.tfenv import keras2
 
     out = tmp_path_factory.mktemp("vocab")
     secret = out / "secret.txt"
@@ -453,7 +453,7 @@ def vocab_path_h5(tmp_path_factory) -> tuple[Path, Path]:
 
 def test_tf_keras_really_reads_a_path_vocabulary(vocab_path_h5):
     """The hole is real: tf_keras' own loader reads the file named by the config."""
-    from engine.tfenv import keras2
+    from engine.core.tfenv import keras2
 
     path, _ = vocab_path_h5
     model = keras2().models.load_model(path, compile=False)
@@ -461,7 +461,7 @@ def test_tf_keras_really_reads_a_path_vocabulary(vocab_path_h5):
 
 
 def test_h5_path_vocabulary_is_refused_before_any_loader(vocab_path_h5, no_keras_loader):
-    from engine.models import inspect_path, load_model
+    from engine.models.loading import inspect_path, load_model
 
     path, secret = vocab_path_h5
     for call in (load_model, inspect_path):
@@ -476,7 +476,7 @@ def test_h5_path_vocabulary_is_refused_before_any_loader(vocab_path_h5, no_keras
 @pytest.mark.parametrize("cls", ["StringLookup", "IntegerLookup", "TextVectorization"])
 @pytest.mark.parametrize("major", [2, 3])
 def test_path_vocabularies_are_refused_in_every_lookup_layer(cls, major):
-    from engine.model_safety import StoredModel, find_unsafe
+    from engine.models.safety import StoredModel, find_unsafe
 
     layer: dict[str, Any] = {"class_name": cls, "config": {"name": "v", "vocabulary": SECRET}}
     if major == 3:
@@ -525,7 +525,7 @@ K3_PAYLOADS = {
 def test_keras3_objects_in_call_arguments_are_refused(
     tmp_path, small_models, no_keras_loader, payload, slot
 ):
-    from engine.models import load_model
+    from engine.models.loading import load_model
 
     def plant(config):
         node = _layer(config, "bn")["inbound_nodes"][0]
@@ -549,7 +549,7 @@ def test_keras2_objects_in_call_kwargs_are_refused(
     """Keras 2 nodes are ``[layer, node, tensor, kwargs]``: an object in the kwargs."""
     import h5py
 
-    from engine.models import load_model
+    from engine.models.loading import load_model
 
     obj = {k: v for k, v in K3_PAYLOADS[payload].items() if k != "module"}  # Keras 2 form
 
@@ -576,7 +576,7 @@ def test_keras2_objects_in_call_kwargs_are_refused(
 
 def _one(obj: dict[str, Any], major: int = 3, where: str = "activation") -> list[Any]:
     """find_unsafe on a model with one Dense layer whose ``where`` option is ``obj``."""
-    from engine.model_safety import StoredModel, find_unsafe
+    from engine.models.safety import StoredModel, find_unsafe
 
     dense = {
         "module": "keras.layers",
@@ -644,7 +644,7 @@ def test_other_functions_are_refused(obj):
     ],
 )
 def test_classes_are_checked_by_module_and_name(module, refused):
-    from engine.model_safety import StoredModel, find_unsafe
+    from engine.models.safety import StoredModel, find_unsafe
 
     dense = {"module": module, "class_name": "Dense", "config": {"name": "d", "units": 2}}
     cfg = {"class_name": "Functional", "config": {"name": "m", "layers": [dense]}}
@@ -680,7 +680,7 @@ def test_options_named_by_string_are_checked(major, key, value, refused):
 
 def test_registered_names_of_keras_itself_pass_and_others_do_not():
     """tf_keras registers its optimizers as ``Custom>Adam`` (.h5 training_config)."""
-    from engine.model_safety import StoredModel, find_unsafe
+    from engine.models.safety import StoredModel, find_unsafe
 
     def stored(optimizer_class):
         training = {
@@ -699,7 +699,7 @@ def test_registered_names_of_keras_itself_pass_and_others_do_not():
 
 
 def test_message_names_every_item_on_one_line(small_models):
-    from engine.model_safety import StoredModel, UnsafeItem, check_safe
+    from engine.models.safety import StoredModel, UnsafeItem, check_safe
 
     layers = [
         {"class_name": "Lambda", "config": {"name": "l1"}},
@@ -781,7 +781,7 @@ def _payloads(major: int) -> list[tuple[str, Any, Any]]:
 def _planted(draw, bases, major):
     """A base StoredModel with one payload planted at a random container of its config or
     training settings. Returns (stored, payload name, expected)."""
-    from engine.model_safety import StoredModel
+    from engine.models.safety import StoredModel
 
     base = draw(st.sampled_from(bases))
     doc = {"config": copy.deepcopy(base.config)}
@@ -817,7 +817,7 @@ def _planted(draw, bases, major):
 
 
 def _assert_refused(stored, name, expected, place):
-    from engine.model_safety import check_safe
+    from engine.models.safety import check_safe
 
     with pytest.raises(UnsafeModelError) as err:
         check_safe(stored)
@@ -856,8 +856,8 @@ def test_property_keras3_planted_code_is_always_refused(clean_stored, data):
 @pytest.mark.parametrize("major", [2, 3])
 def test_real_application_configs_pass(tmp_path, major):
     """keras.applications models (weights=None) saved by each Keras: nothing is refused."""
-    from engine.model_safety import find_unsafe, read_stored_model
-    from engine.tfenv import keras2, keras3
+    from engine.core.tfenv import keras2, keras3
+    from engine.models.safety import find_unsafe, read_stored_model
 
     k = keras3() if major == 3 else keras2()
     for build in (
@@ -880,8 +880,8 @@ def test_common_layers_and_training_settings_pass(tmp_path, major):
     functions (tf_keras stores their names: ``leaky_relu``, ``relu6``), regularizer /
     constraint / initializer objects, a schedule, loss and metric classes, mixed precision:
     saved as .keras and .h5 (and a SavedModel), nothing is refused."""
-    from engine.model_safety import find_unsafe, read_stored_model
-    from engine.tfenv import keras2, keras3, tf
+    from engine.core.tfenv import keras2, keras3, tf
+    from engine.models.safety import find_unsafe, read_stored_model
 
     k = keras3() if major == 3 else keras2()
     leaky, relu6 = ("leaky_relu", "relu6") if major == 3 else (tf().nn.leaky_relu, tf().nn.relu6)

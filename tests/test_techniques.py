@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engine.recipe import fill_step
+from engine.pipeline.recipe import fill_step
 
 
 def _step(raw: dict) -> dict:
@@ -13,7 +13,7 @@ def _step(raw: dict) -> dict:
 
 
 def _reporter(events: list | None = None):
-    from engine.events import Reporter
+    from engine.core.events import Reporter
 
     sink = events.append if events is not None else None
     return Reporter(sink)
@@ -22,7 +22,7 @@ def _reporter(events: list | None = None):
 @pytest.fixture(scope="module")
 def pruned(demo_keras_model, demo_splits):
     """Demo model pruned to 80% (2 epochs), with the events it emitted."""
-    from engine.prune import prune_model
+    from engine.techniques.prune import prune_model
 
     events: list = []
     step = _step({"type": "prune", "target_sparsity": 0.8, "epochs": 2, "learning_rate": 5e-4})
@@ -39,7 +39,7 @@ def pruned(demo_keras_model, demo_splits):
 
 
 def test_schedule_fits_inside_the_training_run():
-    from engine.prune import derive_schedule
+    from engine.techniques.prune import derive_schedule
 
     for steps_per_epoch, epochs in [(1, 1), (3, 1), (41, 1), (41, 4), (1000, 10)]:
         s = derive_schedule(steps_per_epoch, epochs)
@@ -52,7 +52,7 @@ def test_schedule_fits_inside_the_training_run():
 
 
 def test_prune_reaches_target_per_layer_and_leaves_the_input_model_alone(pruned, demo_keras_model):
-    from engine.training import effective_kernels
+    from engine.techniques.training import effective_kernels
 
     result, events = pruned
     assert set(result.per_layer_sparsity) == {"conv1", "conv2", "dense", "classifier"}
@@ -71,7 +71,7 @@ def test_prune_reaches_target_per_layer_and_leaves_the_input_model_alone(pruned,
 
 
 def test_prune_skip_first_and_last_leaves_them_dense(demo_keras_model, demo_splits):
-    from engine.prune import prune_model
+    from engine.techniques.prune import prune_model
 
     step = _step(
         {
@@ -99,7 +99,7 @@ def test_prune_skip_first_and_last_leaves_them_dense(demo_keras_model, demo_spli
 
 
 def test_prune_2_4_structured_gives_two_zeros_in_every_block(demo_keras_model, demo_splits):
-    from engine.prune import prune_model
+    from engine.techniques.prune import prune_model
 
     step = _step(
         {
@@ -125,8 +125,8 @@ def test_prune_2_4_structured_gives_two_zeros_in_every_block(demo_keras_model, d
 
 
 def test_prune_that_misses_its_target_raises(monkeypatch, demo_keras_model, demo_splits):
-    from engine import prune
-    from engine.errors import FeatherweightError
+    from engine.core.errors import FeatherweightError
+    from engine.techniques import prune
 
     # A schedule that would only finish after training ends: the check must catch it.
     monkeypatch.setattr(
@@ -148,8 +148,8 @@ def test_prune_that_misses_its_target_raises(monkeypatch, demo_keras_model, demo
 
 
 def test_cluster_keeps_at_most_n_values_and_the_zeros(pruned, demo_splits):
-    from engine.cluster import cluster_model
-    from engine.training import effective_kernels
+    from engine.techniques.cluster import cluster_model
+    from engine.techniques.training import effective_kernels
 
     result, _ = pruned
     step = _step({"type": "cluster", "clusters": 8, "epochs": 1, "preserve_sparsity": True})
@@ -169,7 +169,7 @@ def test_cluster_keeps_at_most_n_values_and_the_zeros(pruned, demo_splits):
 
 
 def test_logits_model_is_the_pre_softmax_teacher(demo_keras_model, demo_splits):
-    from engine.distill import logits_model
+    from engine.techniques.distill import logits_model
 
     x = demo_splits.arrays("test")[0][:16]
     logits = np.asarray(logits_model(demo_keras_model, "softmax")(x))
@@ -179,7 +179,7 @@ def test_logits_model_is_the_pre_softmax_teacher(demo_keras_model, demo_splits):
 
 
 def test_distill_width_scaled_student_ends_like_the_teacher(demo_keras_model, demo_splits):
-    from engine.distill import distill_model
+    from engine.techniques.distill import distill_model
 
     events: list = []
     step = _step({"type": "distill", "width": 0.5, "epochs": 2})
@@ -202,8 +202,8 @@ def test_distill_width_scaled_student_ends_like_the_teacher(demo_keras_model, de
 
 
 def test_distill_into_a_user_student_file(tmp_path, demo_keras_model, demo_splits):
-    from engine.distill import distill_model
-    from engine.tfenv import keras2
+    from engine.core.tfenv import keras2
+    from engine.techniques.distill import distill_model
 
     k = keras2()
     student = k.Sequential(
@@ -231,9 +231,9 @@ def test_distill_into_a_user_student_file(tmp_path, demo_keras_model, demo_split
 
 
 def test_distill_rejects_a_student_with_other_classes(demo_keras_model, demo_splits):
-    from engine.distill import distill_model
-    from engine.errors import BadInputError
-    from engine.tfenv import keras2
+    from engine.core.errors import BadInputError
+    from engine.core.tfenv import keras2
+    from engine.techniques.distill import distill_model
 
     k = keras2()
     student = k.Sequential(
@@ -258,8 +258,8 @@ def test_distill_rejects_a_student_with_other_classes(demo_keras_model, demo_spl
 def test_conversion_modes_store_kernels_as_promised(
     mode, kernel_dtype, demo_keras_model, demo_splits
 ):
-    from engine.metrics import io_details, sparsity_report, tflite_accuracy
-    from engine.quantize import convert
+    from engine.techniques.quantize import convert
+    from engine.tflite.metrics import io_details, sparsity_report, tflite_accuracy
 
     data = convert(
         demo_keras_model,
@@ -273,8 +273,8 @@ def test_conversion_modes_store_kernels_as_promised(
 
 
 def test_sparse_encoding_shrinks_the_raw_file_of_a_pruned_model(pruned, demo_splits):
-    from engine.metrics import sparsity_report, tflite_accuracy
-    from engine.quantize import convert
+    from engine.techniques.quantize import convert
+    from engine.tflite.metrics import sparsity_report, tflite_accuracy
 
     result, _ = pruned
     step = _step({"type": "quantize", "mode": "int8", "calibration_samples": 50})
@@ -288,8 +288,8 @@ def test_sparse_encoding_shrinks_the_raw_file_of_a_pruned_model(pruned, demo_spl
 
 
 def test_qat_alone_and_after_pruning_keeps_zeros(pruned, demo_splits):
-    from engine.metrics import sparsity_report, tflite_accuracy
-    from engine.quantize import convert, qat_model
+    from engine.techniques.quantize import convert, qat_model
+    from engine.tflite.metrics import sparsity_report, tflite_accuracy
 
     result, _ = pruned
     step = _step({"type": "qat", "epochs": 1})
@@ -312,9 +312,9 @@ def test_qat_alone_and_after_pruning_keeps_zeros(pruned, demo_splits):
 
 
 def test_cancel_during_training_raises_cancelled_quickly(demo_keras_model, demo_splits):
-    from engine.errors import Cancelled
-    from engine.events import CancelToken, Reporter
-    from engine.training import fit, fresh_copy
+    from engine.core.errors import Cancelled
+    from engine.core.events import CancelToken, Reporter
+    from engine.techniques.training import fit, fresh_copy
 
     token = CancelToken()
     seen: list = []
@@ -339,7 +339,7 @@ def test_cancel_during_training_raises_cancelled_quickly(demo_keras_model, demo_
 
 
 def test_zero_keeper_keeps_pruned_zeros_through_finetuning(pruned, demo_splits):
-    from engine.training import effective_kernels, fit, fresh_copy, zero_keeper
+    from engine.techniques.training import effective_kernels, fit, fresh_copy, zero_keeper
 
     result, _ = pruned
     model = fresh_copy(result.model)
@@ -358,9 +358,9 @@ def test_zero_keeper_keeps_pruned_zeros_through_finetuning(pruned, demo_splits):
 
 
 def test_prune_reaches_target_even_with_a_single_training_step(demo_keras_model):
-    from engine.data import arrays_splits
-    from engine.demo import digits_arrays
-    from engine.prune import prune_model
+    from engine.core.demo import digits_arrays
+    from engine.data.datasets import arrays_splits
+    from engine.techniques.prune import prune_model
 
     d = digits_arrays()
     small = {

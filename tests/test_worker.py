@@ -1,4 +1,4 @@
-"""Drive engine.worker as the GUI does: a subprocess speaking JSON lines."""
+"""Drive engine.service.worker as the GUI does: a subprocess speaking JSON lines."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parent.parent
 class WorkerProcess:
     def __init__(self) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "engine.worker"],
+            [sys.executable, "-m", "engine.service.worker"],
             cwd=ROOT,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,

@@ -13,9 +13,9 @@ from pathlib import Path
 os.environ["TF_USE_LEGACY_KERAS"] = "1"
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from engine.data import load_data  # noqa: E402
-from engine.demo import DEMO_SEED, build_demo_model  # noqa: E402
-from engine.tfenv import set_seed, tf  # noqa: E402
+from engine.core.demo import DEMO_SEED, build_demo_model  # noqa: E402
+from engine.core.tfenv import set_seed, tf  # noqa: E402
+from engine.data.datasets import load_data  # noqa: E402
 
 
 def main() -> None:

@@ -1,6 +1,6 @@
-"""A stand-in for ``engine.worker`` that plays recorded events (no TensorFlow).
+"""A stand-in for ``engine.service.worker`` that plays recorded events (no TensorFlow).
 
-Speaks protocol 1 (see engine/worker.py). For ``submit`` of job NAME it plays
+Speaks protocol 1 (see engine/service/worker.py). For ``submit`` of job NAME it plays
 ``recordings/NAME.jsonl`` (one event per line, without ``id``/``v``), pausing ``--delay``
 seconds between events and checking for ``cancel`` in between. Behaviour switches:
 

@@ -47,7 +47,7 @@ def main() -> int:
         ),
     ]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "engine.worker"],
+        [sys.executable, "-m", "engine.service.worker"],
         cwd=ROOT,
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,

@@ -1,6 +1,6 @@
 """The Results tab's deployment panel and the runs table's Deploy badge.
 
-The reports under recordings/ are real ``engine.report.report_tflite`` outputs:
+The reports under recordings/ are real ``engine.tflite.report.report_tflite`` outputs:
 ``report_int8.json`` is the report.json of ``python -m engine compress demo --data demo``
 with resources/recipes/int8_ptq.json and ``"io": "int8"``; ``report_flex.json`` is a model
 using ``tf.linalg.det`` (a Select-TF op) and ``report_topk.json`` one using ``tf.math.top_k``

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-import engine.project as ep
-from engine.project_lock import lock_path
+import engine.project.document as ep
+from engine.project.lock import lock_path
 from gui.compress_tab import RUN
 from gui.main_window import RESULTS_TAB
 
@@ -171,7 +171,7 @@ def lock_holder(tmp_path):
     def hold(path: Path) -> subprocess.Popen:
         code = (
             "import sys, time; sys.path.insert(0, sys.argv[2])\n"
-            "from engine.project_lock import ProjectLock\n"
+            "from engine.project.lock import ProjectLock\n"
             "ProjectLock(sys.argv[1], program='featherweight run').acquire()\n"
             "print('locked', flush=True); time.sleep(60)\n"
         )

@@ -14,8 +14,8 @@ from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent
 from PySide6.QtWidgets import QCheckBox, QComboBox, QDoubleSpinBox, QLineEdit, QSpinBox
 
-from engine.errors import RecipeError
-from engine.recipe import STEP_SPECS, validate_recipe
+from engine.core.errors import RecipeError
+from engine.pipeline.recipe import STEP_SPECS, validate_recipe
 from gui.compress_tab import REVIEW, RUN, SETTINGS
 from gui.results_tab import ResultsTab
 from gui.state import RunRecord, Session

@@ -1,0 +1,467 @@
+"""Datasets: the built-in demo, ``.npz`` files and folders of images (one sub-folder per class).
+
+Every dataset is split once, with a recorded seed, into train / validation / test. Fine-tuning
+trains on train and watches validation; every accuracy the user sees is measured on test.
+
+``load_data`` returns a ``DataSplits``. Array datasets (demo, npz) are held in memory as
+float32 arrays already shaped and scaled for the model; image folders are streamed with
+``tf.data`` (files are decoded batch by batch, never all loaded at once; see
+``engine.data.image_folders`` for their layout, channel conversion and split rule).
+
+Sources
+- ``demo``: scikit-learn's digits as uint8 0..255 images (N, 8, 8, 1). Its test split is
+  fixed (stratified 20%, seed ``engine.core.demo.DEMO_SEED``) whatever ``seed`` is given, because
+  the shipped demo model was trained on the rest: a different test split would contain
+  images the model has seen.
+- ``.npz``: keys ``x_train, y_train, x_test, y_test`` (loaded with ``allow_pickle=False``:
+  object arrays are refused). Labels are integer class indices ``0..num_classes-1`` of shape
+  (N,) or (N, 1); one-hot labels are refused. ``x`` must already have the model's sample
+  shape; the only fix-up made is adding a missing channel axis for a 1-channel model
+  ((N, H, W) -> (N, H, W, 1)). Channels are never converted: RGB data for a grayscale model
+  is an error.
+
+Validation split: ``val_fraction`` of the training data, per class (stratified), chosen by
+``seed``; the remaining training order is shuffled by the same seed (so the first training
+samples, used for int8 calibration, mix the classes).
+
+Scaling rule (``scale``), recorded in ``DataSplits.scale`` and ``describe()``:
+- ``auto`` (default): integer pixels (e.g. uint8 0..255) are scaled by ``1/255`` to 0..1;
+  floating-point data is taken as already scaled and left as it is (``none``); if the model
+  starts with a ``Rescaling`` layer nothing is scaled (``none``), the model does it.
+- ``1/255``: ``x / 255``; ``-1..1``: ``x / 127.5 - 1``; ``none``: unchanged.
+
+Calibration for full-integer quantization uses the first ``n`` training samples
+(``DataSplits.calibration(n)``, default ``DEFAULT_CALIBRATION_SAMPLES`` = 300).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from engine.core.errors import DataError
+
+DEFAULT_VAL_FRACTION = 0.1
+DEFAULT_CALIBRATION_SAMPLES = 300
+SCALE_RULES = ("auto", "1/255", "-1..1", "none")
+NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
+SPLITS = ("train", "val", "test")
+
+
+@dataclass
+class DataSplits:
+    """Train / validation / test splits shaped and scaled for one model."""
+
+    source: str
+    kind: str  # "arrays" | "images"
+    num_classes: int
+    input_shape: tuple[int, ...]  # without the batch dimension
+    scale: str  # the rule actually applied, e.g. "1/255"
+    seed: int
+    val_fraction: float
+    x_train: np.ndarray | None = None
+    y_train: np.ndarray | None = None
+    x_val: np.ndarray | None = None
+    y_val: np.ndarray | None = None
+    x_test: np.ndarray | None = None
+    y_test: np.ndarray | None = None
+    files: dict[str, list[tuple[str, int]]] = field(default_factory=dict)  # image folders
+    class_names: list[str] = field(default_factory=list)
+    test_fraction: float | None = None  # None: the test split was given, not carved here
+    split_rule: str = ""  # how train / val / test were made, in words
+    notes: list[str] = field(default_factory=list)  # things the user should know
+    scale_reason: str = ""  # why ``scale`` was chosen (auto rule or the user's choice)
+
+    @property
+    def n_train(self) -> int:
+        return len(self.y_train) if self.y_train is not None else len(self.files["train"])
+
+    @property
+    def n_val(self) -> int:
+        return len(self.y_val) if self.y_val is not None else len(self.files["val"])
+
+    @property
+    def n_test(self) -> int:
+        return len(self.y_test) if self.y_test is not None else len(self.files["test"])
+
+    def steps_per_epoch(self, batch_size: int) -> int:
+        return max(1, -(-self.n_train // batch_size))
+
+    def dataset(self, split: str, batch_size: int, shuffle_seed: int | None = None) -> Any:
+        """A batched ``tf.data.Dataset`` of (x float32, y int64) for ``split``.
+
+        With ``shuffle_seed`` the whole split is shuffled, differently each epoch but the
+        same sequence for the same seed.
+        """
+        from engine.core.tfenv import tf
+
+        _check_split(split)
+        t = tf()
+        if self.kind == "arrays":
+            x, y = self.arrays(split)
+            ds = t.data.Dataset.from_tensor_slices((x, y))
+            if shuffle_seed is not None:
+                ds = ds.shuffle(len(y), seed=shuffle_seed, reshuffle_each_iteration=True)
+            return ds.batch(batch_size).prefetch(2)
+        from engine.data import image_folders as data_images
+
+        return data_images.image_dataset(self, split, batch_size, shuffle_seed)
+
+    def arrays(self, split: str) -> tuple[np.ndarray, np.ndarray]:
+        """In-memory arrays for array datasets (raises for streamed image folders)."""
+        _check_split(split)
+        if self.kind != "arrays":
+            raise ValueError("arrays() is only available for in-memory datasets")
+        x = getattr(self, f"x_{split}")
+        y = getattr(self, f"y_{split}")
+        return x, y
+
+    def batches(self, split: str, batch_size: int = 256) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Iterate (x, y) NumPy batches of a split in a fixed order (for LiteRT evaluation)."""
+        if self.kind == "arrays":
+            x, y = self.arrays(split)
+            for i in range(0, len(y), batch_size):
+                yield x[i : i + batch_size], y[i : i + batch_size]
+            return
+        yield from self.dataset(split, batch_size).as_numpy_iterator()
+
+    def calibration(self, n: int = DEFAULT_CALIBRATION_SAMPLES) -> Iterator[np.ndarray]:
+        """The first ``min(n, n_train)`` training samples (their order is already shuffled by
+        the split seed), one at a time with a batch dimension, float32 (for int8)."""
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+            raise DataError(f"calibration needs a positive number of samples, got {n!r}")
+        seen = 0
+        for xb, _ in self.batches("train", batch_size=min(int(n), 256)):
+            for i in range(len(xb)):
+                if seen >= n:
+                    return
+                yield xb[i : i + 1].astype(np.float32)
+                seen += 1
+
+    def describe(self) -> dict[str, Any]:
+        """A JSON-ready summary: sizes, scaling rule, split rule with its seed and fractions."""
+        return {
+            "source": self.source,
+            "kind": self.kind,
+            "num_classes": self.num_classes,
+            "input_shape": list(self.input_shape),
+            "scale": self.scale,
+            "scale_rule": SCALE_DESCRIPTIONS[self.scale],
+            "scale_reason": self.scale_reason,
+            "seed": self.seed,
+            "val_fraction": self.val_fraction,
+            "test_fraction": self.test_fraction,
+            "split_rule": self.split_rule,
+            "n_train": self.n_train,
+            "n_val": self.n_val,
+            "n_test": self.n_test,
+            "class_names": self.class_names,
+            "notes": list(self.notes),
+        }
+
+
+SCALE_DESCRIPTIONS = {
+    "1/255": "x / 255 (0..255 pixels -> 0..1)",
+    "-1..1": "x / 127.5 - 1 (0..255 pixels -> -1..1)",
+    "none": "unchanged (data already scaled, or the model rescales)",
+}
+
+
+def _check_split(split: str) -> None:
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}; use one of {', '.join(SPLITS)}")
+
+
+def resolve_scale(scale: str | None, dtype: np.dtype, model_has_rescaling: bool) -> str:
+    """The scaling rule to apply: explicit, or ``auto`` (1/255 for integer pixels unless
+    the model starts with a Rescaling layer; floats are taken as already scaled)."""
+    rule = scale or "auto"
+    if rule not in SCALE_RULES:
+        raise DataError(f"unknown scaling rule {rule!r}; use one of {', '.join(SCALE_RULES)}")
+    if rule != "auto":
+        return rule
+    if model_has_rescaling:
+        return "none"
+    return "1/255" if np.issubdtype(dtype, np.integer) else "none"
+
+
+def scale_reason(scale: str | None, dtype: np.dtype, model_has_rescaling: bool) -> str:
+    """Why ``resolve_scale`` picks its rule, in words (for ``describe()``)."""
+    if (scale or "auto") != "auto":
+        return "chosen explicitly"
+    if model_has_rescaling:
+        return "auto: the model starts with a Rescaling layer, so pixels are passed unscaled"
+    if np.issubdtype(dtype, np.integer):
+        return "auto: integer pixels (0..255) are scaled by 1/255"
+    return "auto: floating-point data is taken as already scaled"
+
+
+def apply_scale(x: np.ndarray, rule: str) -> np.ndarray:
+    """``x`` as float32 scaled by ``rule`` (one of ``1/255``, ``-1..1``, ``none``)."""
+    x = x.astype(np.float32)
+    if rule == "1/255":
+        return x / 255.0
+    if rule == "-1..1":
+        return x / 127.5 - 1.0
+    return x
+
+
+def stratified_split(
+    labels: np.ndarray, fraction: float, rng: np.random.Generator, keep_order: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
+    """Indices ``(rest, taken)``: ``fraction`` of each class taken at random by ``rng``.
+
+    A class with at least 3 samples gives at least one and keeps at least one. ``taken`` is
+    in index order; ``rest`` is shuffled by ``rng`` unless ``keep_order``.
+    """
+    taken: list[np.ndarray] = []
+    rest: list[np.ndarray] = []
+    for c in np.unique(labels):
+        idx = rng.permutation(np.flatnonzero(labels == c))
+        k = int(round(len(idx) * fraction))
+        if len(idx) >= 3:
+            k = min(max(k, 1), len(idx) - 1)
+        taken.append(idx[:k])
+        rest.append(idx[k:])
+    taken_idx = np.sort(np.concatenate(taken)) if taken else np.zeros(0, np.int64)
+    rest_idx = np.concatenate(rest) if rest else np.zeros(0, np.int64)
+    if taken_idx.size == 0 and rest_idx.size >= 2:  # only tiny classes: take one sample
+        pick = int(rng.integers(rest_idx.size))
+        taken_idx = rest_idx[pick : pick + 1]
+        rest_idx = np.delete(rest_idx, pick)
+    rest_idx = np.sort(rest_idx) if keep_order else rng.permutation(rest_idx)
+    return rest_idx.astype(np.int64), taken_idx.astype(np.int64)
+
+
+def _fmt_shape(shape: tuple[Any, ...]) -> str:
+    return (
+        "("
+        + ", ".join("?" if d is None else str(d) for d in shape)
+        + ("," if len(shape) == 1 else "")
+        + ")"
+    )
+
+
+def _fit_arrays(x: np.ndarray, input_shape: tuple[int, ...], name: str) -> np.ndarray:
+    """Check ``x`` (N, ...) against the model's sample shape (``None`` = any size) with a
+    message that says what is wrong; adds a missing channel axis for a 1-channel model."""
+    want = tuple(input_shape)
+
+    def fits(shape: tuple[int, ...]) -> bool:
+        return len(shape) == len(want) and all(w is None or w == s for s, w in zip(shape, want))
+
+    got = tuple(x.shape[1:])
+    if len(want) >= 2 and want[-1] == 1 and fits(got + (1,)):
+        x = x[..., np.newaxis]  # (N, H, W) given for a (H, W, 1) model
+        got = tuple(x.shape[1:])
+    if fits(got):
+        return x
+    expect = f"the model expects samples of shape {_fmt_shape(want)}"
+    if len(want) >= 2 and len(got) == len(want) and fits(got[:-1] + (want[-1],)):
+        raise DataError(
+            f"{name}: data has {got[-1]} channels, model expects {want[-1]} "
+            f"(samples {_fmt_shape(got)}, {expect}); convert the data, it is not done silently"
+        )
+    if len(want) >= 2 and len(got) == len(want) - 1 and fits(got + (want[-1],)):
+        raise DataError(
+            f"{name}: data has no channel axis (samples {_fmt_shape(got)}, one channel) but "
+            f"{expect} ({want[-1]} channels)"
+        )
+    if len(got) != len(want):
+        raise DataError(
+            f"{name} has {len(got)}-D samples of shape {_fmt_shape(got)} but {expect} "
+            f"({len(want)}-D)"
+        )
+    raise DataError(f"{name} has samples of shape {_fmt_shape(got)} but {expect}")
+
+
+def _check_labels(y: np.ndarray, num_classes: int | None, name: str) -> np.ndarray:
+    y = np.asarray(y)
+    if y.ndim == 2 and y.shape[1] > 1:
+        raise DataError(
+            f"{name} looks one-hot encoded (shape {y.shape}); give integer class labels "
+            "(e.g. y.argmax(axis=1))"
+        )
+    if y.ndim > 2 or (y.ndim == 2 and y.shape[1] != 1):
+        raise DataError(f"{name} must be a 1-D array of class labels, got shape {y.shape}")
+    y = y.reshape(-1)
+    if not np.issubdtype(y.dtype, np.integer):
+        if (
+            np.issubdtype(y.dtype, np.floating)
+            and np.all(np.isfinite(y))
+            and np.all(np.mod(y, 1) == 0)
+        ):
+            y = y.astype(np.int64)
+        else:
+            raise DataError(f"{name} must hold integer class labels, got dtype {y.dtype}")
+    if y.size and y.min() < 0:
+        raise DataError(f"{name} has negative labels (min {y.min()})")
+    if num_classes is not None and y.size and y.max() >= num_classes:
+        raise DataError(
+            f"{name} has label {int(y.max())} but the model has only {num_classes} classes "
+            f"(labels must be 0..{num_classes - 1})"
+        )
+    return y.astype(np.int64)
+
+
+def arrays_splits(
+    arrays: dict[str, np.ndarray],
+    source: str,
+    input_shape: tuple[int, ...],
+    num_classes: int | None,
+    scale: str | None = "auto",
+    seed: int = 0,
+    val_fraction: float = DEFAULT_VAL_FRACTION,
+    model_has_rescaling: bool = False,
+) -> DataSplits:
+    """Build splits from in-memory ``x_train, y_train, x_test, y_test`` arrays.
+
+    Raises DataError naming what does not fit: missing keys, non-numeric or non-finite x,
+    label problems, x/y length mismatch, sample shape or channel count vs the model.
+    """
+    missing = [k for k in NPZ_KEYS if k not in arrays]
+    if missing:
+        raise DataError(
+            f"{source} is missing {', '.join(missing)} (needs {', '.join(NPZ_KEYS)}; "
+            f"found {', '.join(sorted(arrays)) or 'nothing'})"
+        )
+    if not 0.0 < val_fraction < 0.9:
+        raise DataError(f"validation fraction must be between 0 and 0.9, got {val_fraction}")
+    x_train = np.asarray(arrays["x_train"])
+    x_test = np.asarray(arrays["x_test"])
+    for name, x in (("x_train", x_train), ("x_test", x_test)):
+        if x.dtype == object or not (
+            np.issubdtype(x.dtype, np.integer) or np.issubdtype(x.dtype, np.floating)
+        ):
+            raise DataError(f"{source}: {name} must be numeric, got dtype {x.dtype}")
+        if x.ndim < 2:
+            raise DataError(
+                f"{source}: {name} must be an array of samples (N, ...), got shape {x.shape}"
+            )
+        if len(x) == 0:
+            raise DataError(f"{source}: {name} is empty")
+        if np.issubdtype(x.dtype, np.floating) and not np.all(np.isfinite(x)):
+            raise DataError(f"{source}: {name} contains NaN or infinite values")
+    y_train = _check_labels(arrays["y_train"], num_classes, f"{source}: y_train")
+    y_test = _check_labels(arrays["y_test"], num_classes, f"{source}: y_test")
+    if len(x_train) != len(y_train):
+        raise DataError(f"{source}: x_train has {len(x_train)} samples but y_train {len(y_train)}")
+    if len(x_test) != len(y_test):
+        raise DataError(f"{source}: x_test has {len(x_test)} samples but y_test {len(y_test)}")
+    if len(y_train) < 2:
+        raise DataError(f"{source}: need at least 2 training samples, got {len(y_train)}")
+    x_train = _fit_arrays(x_train, input_shape, f"{source}: x_train")
+    x_test = _fit_arrays(x_test, input_shape, f"{source}: x_test")
+    rule = resolve_scale(scale, x_train.dtype, model_has_rescaling)
+    notes: list[str] = []
+    if (scale or "auto") == "auto" and rule == "none" and not model_has_rescaling:
+        top = float(np.max(x_train))
+        if top > 1.5:
+            notes.append(
+                f"x_train is floating point with values up to {top:g}; 'auto' leaves floats "
+                "unscaled. If these are raw 0..255 pixels, choose the scale '1/255'."
+            )
+    n_classes = (
+        num_classes if num_classes is not None else int(max(y_train.max(), y_test.max()) + 1)
+    )
+    train_idx, val_idx = stratified_split(y_train, val_fraction, np.random.default_rng(seed))
+    return DataSplits(
+        source=source,
+        kind="arrays",
+        num_classes=n_classes,
+        input_shape=tuple(input_shape),
+        scale=rule,
+        seed=seed,
+        val_fraction=val_fraction,
+        x_train=apply_scale(x_train[train_idx], rule),
+        y_train=y_train[train_idx],
+        x_val=apply_scale(x_train[val_idx], rule),
+        y_val=y_train[val_idx],
+        x_test=apply_scale(x_test, rule),
+        y_test=y_test,
+        class_names=[str(i) for i in range(n_classes)],
+        split_rule=(
+            f"test: x_test/y_test as given; validation: {val_fraction:g} of each class of "
+            f"x_train, seed {seed}"
+        ),
+        notes=notes,
+        scale_reason=scale_reason(scale, x_train.dtype, model_has_rescaling),
+    )
+
+
+def load_npz(path: Path) -> dict[str, np.ndarray]:
+    """The arrays of an ``.npz`` file (``allow_pickle=False``); DataError if unreadable."""
+    if not path.exists():
+        raise DataError(f"dataset not found: {path}")
+    if path.stat().st_size == 0:
+        raise DataError(f"dataset file is empty: {path}")
+    with open(path, "rb") as fh:
+        magic = fh.read(6)
+    if not (magic.startswith(b"PK") or magic == b"\x93NUMPY"):
+        raise DataError(f"{path.name} is not an .npz file (no zip archive inside)")
+    try:
+        loaded = np.load(path, allow_pickle=False)
+        if isinstance(loaded, np.ndarray):
+            raise DataError(
+                f"{path.name} holds a single array, not an .npz archive with {', '.join(NPZ_KEYS)}"
+            )
+        with loaded as f:
+            return {k: f[k] for k in f.files}
+    except DataError:
+        raise
+    except ValueError as exc:
+        if "pickle" in str(exc).lower():
+            raise DataError(
+                f"{path.name} holds Python objects (pickled object arrays), which are not "
+                "loaded for safety; save plain numeric arrays"
+            ) from None
+        raise DataError(f"{path.name} is not a readable .npz file ({exc})") from None
+    except Exception as exc:  # zipfile.BadZipFile, OSError, EOFError and friends
+        raise DataError(f"{path.name} is not a readable .npz file ({exc})") from None
+
+
+def load_data(
+    spec: str | Path,
+    input_shape: tuple[int, ...],
+    num_classes: int | None,
+    scale: str | None = "auto",
+    seed: int = 0,
+    val_fraction: float = DEFAULT_VAL_FRACTION,
+    model_has_rescaling: bool = False,
+) -> DataSplits:
+    """Load ``demo``, an ``.npz`` file or an image folder, split and check it against the model.
+
+    ``input_shape`` excludes the batch dimension. Raises DataError with a message that says
+    what does not fit.
+    """
+    kwargs = dict(
+        input_shape=tuple(input_shape),
+        num_classes=num_classes,
+        scale=scale,
+        seed=seed,
+        val_fraction=val_fraction,
+        model_has_rescaling=model_has_rescaling,
+    )
+    if str(spec) == "demo":
+        from engine.core.demo import DEMO_SEED, DEMO_TEST_FRACTION, digits_arrays
+
+        splits = arrays_splits(digits_arrays(), "demo", **kwargs)  # type: ignore[arg-type]
+        splits.test_fraction = DEMO_TEST_FRACTION
+        splits.split_rule = (
+            f"test: fixed {DEMO_TEST_FRACTION:g} of each digit (seed {DEMO_SEED}, the split the "
+            f"demo model was trained without); validation: {val_fraction:g} of each class of "
+            f"the rest, seed {seed}"
+        )
+        return splits
+    path = Path(spec)
+    if path.is_dir():
+        from engine.data import image_folders as data_images
+
+        return data_images.image_folder_splits(path, **kwargs)  # type: ignore[arg-type]
+    if path.suffix.lower() == ".npz" or path.is_file():
+        return arrays_splits(load_npz(path), path.name, **kwargs)  # type: ignore[arg-type]
+    raise DataError(f"dataset not found: {path} (give 'demo', an .npz file or an image folder)")

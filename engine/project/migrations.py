@@ -1,0 +1,198 @@
+"""Step-by-step migrations of project files: format N -> N+1, one function per step.
+
+``migrate(data, project_path)`` brings a parsed project document of any known format up to
+``CURRENT_FORMAT``; files from a newer format are refused with ProjectTooNewError. Each step is
+a pure function of the document (plus where the file sits now) and never touches the disk;
+the file on disk is only rewritten when the user saves (and then the original is kept as
+``NAME.fwproj.v<N>.bak``). See docs/project-format.md for both formats.
+
+Adding a format: bump CURRENT_FORMAT, write ``_vN_to_vN1``, register it in MIGRATIONS, commit
+a sample file of format N under tests/data/ and a test for the step.
+"""
+
+from __future__ import annotations
+
+import copy
+import ntpath
+import os
+import posixpath
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from engine.project.document import FORMAT_VERSION, ProjectError
+
+CURRENT_FORMAT = FORMAT_VERSION
+
+# Format 1 always split the validation set off with this fraction (it was not recorded).
+V1_VAL_FRACTION = 0.1
+
+
+class ProjectTooNewError(ProjectError):
+    """The file was written by a newer Featherweight whose format this app cannot read."""
+
+    kind = "project_too_new"
+
+
+@dataclass
+class MigrationContext:
+    project_path: Path  # where the file is now (absolute)
+    warnings: list[str] = field(default_factory=list)
+
+
+Migration = Callable[[dict[str, Any], MigrationContext], dict[str, Any]]
+
+
+def _is_abs_any(p: str) -> bool:
+    return posixpath.isabs(p) or ntpath.isabs(p) and bool(ntpath.splitdrive(p)[0])
+
+
+def _relative_to(path: str, base: str) -> str | None:
+    """``path`` relative to directory ``base`` in POSIX form, or None if impossible here."""
+    if not (os.path.isabs(path) and os.path.isabs(base)):
+        return None
+    try:
+        rel = os.path.relpath(path, base)
+    except ValueError:  # different drives on Windows
+        return None
+    return rel.replace(os.sep, "/")
+
+
+def _v1_to_v2(data: dict[str, Any], ctx: MigrationContext) -> dict[str, Any]:
+    """Format 1 -> 2.
+
+    Format 1 stored absolute paths (model, data, each run's ``tflite``) and the project's own
+    absolute path in ``saved_as``, kept only each run's final metrics (no metric series, so
+    charts could not be redrawn), had no content hashes and one top-level ``seed``/``scale``.
+    Format 2 stores model/data paths relative to the project file (so a folder handed to a
+    colleague still works), artifact paths relative to the project's files folder, hashes,
+    per-run config, series, versions and a ``ui`` dict.
+
+    Paths are made relative to where the file was *saved* (``saved_as``), which keeps them
+    right when the whole project folder was moved since. Hashes are unknown (null: the
+    references are reported as unverified until the user confirms them).
+    """
+    saved_as = data.get("saved_as")
+    if isinstance(saved_as, str) and os.path.isabs(saved_as):
+        old_file = saved_as
+    else:
+        old_file = str(ctx.project_path)
+    old_dir = os.path.dirname(old_file)
+    old_stem = os.path.splitext(os.path.basename(old_file))[0]
+    old_files_dir = os.path.join(old_dir, old_stem + "_files")
+
+    def ref_path(value: Any, what: str) -> str:
+        if not isinstance(value, str) or not value:
+            raise ProjectError(f"format 1 project has no valid '{what}'")
+        if value == "demo" or not _is_abs_any(value):
+            return value.replace("\\", "/") if value != "demo" else value
+        rel = _relative_to(value, old_dir)
+        if rel is None:
+            ctx.warnings.append(f"{what} {value} could not be made relative; kept as is")
+            return value
+        return rel
+
+    model_path = ref_path(data.get("model_path"), "model_path")
+    data_path = ref_path(data.get("data_path"), "data_path")
+    seed = data.get("seed", 0)
+    scale = data.get("scale", "auto")
+    model = {"path": model_path, "sha256": None, "allow_unsafe": False}
+    dataset = {
+        "path": data_path,
+        "sha256": None,
+        "seed": seed,
+        "val_fraction": V1_VAL_FRACTION,
+        "scale": scale,
+    }
+    app_version = data.get("app_version")
+
+    runs = []
+    no_series = 0
+    for raw in data.get("runs") or []:
+        if not isinstance(raw, dict):
+            raise ProjectError("format 1 project: every run must be an object")
+        run_id = raw.get("id")
+        artifacts = []
+        tflite = raw.get("tflite")
+        if isinstance(tflite, str) and tflite:
+            rel = _relative_to(tflite, old_files_dir) if _is_abs_any(tflite) else tflite
+            if rel is None or rel.startswith("../") or rel == "..":
+                ctx.warnings.append(
+                    f"run {run_id}: its .tflite {tflite} was outside the project's files "
+                    "folder and is no longer referenced"
+                )
+            else:
+                artifacts.append(rel)
+        status = raw.get("status", "done")
+        if status == "done":
+            no_series += 1
+        runs.append(
+            {
+                "id": run_id,
+                "recipe": copy.deepcopy(raw.get("recipe")),
+                "config": {
+                    "model": dict(model),
+                    "dataset": dict(dataset),
+                    "allow_unsafe": False,
+                },
+                "status": status,
+                "started": raw.get("started"),
+                "finished": raw.get("finished"),
+                "error": raw.get("error"),
+                "series": [],
+                "metrics": copy.deepcopy(raw.get("metrics")),
+                "artifacts": artifacts,
+                "versions": {"app": app_version} if app_version else {},
+                "seeds": {"split": seed},
+            }
+        )
+    if no_series:
+        ctx.warnings.append(
+            f"format 1 kept no metric series: the charts of {no_series} earlier run(s) are empty"
+        )
+    return {
+        "format_version": 2,
+        "name": data.get("name") or Path(old_file).stem,
+        "created": data.get("created"),
+        "saved_at": data.get("saved_at"),
+        "versions": {"app": app_version} if app_version else {},
+        "model": model,
+        "dataset": dataset,
+        "recipes": copy.deepcopy(data.get("recipes") or []),
+        "runs": runs,
+        "ui": {},
+    }
+
+
+MIGRATIONS: dict[int, Migration] = {1: _v1_to_v2}
+
+
+def migrate(
+    data: dict[str, Any], project_path: str | Path
+) -> tuple[dict[str, Any], int, list[str]]:
+    """Bring ``data`` up to CURRENT_FORMAT.
+
+    Returns ``(document, original_format, warnings)``. Raises ProjectTooNewError for files
+    from a newer format and ProjectError for an invalid ``format_version``.
+    """
+    name = Path(project_path).name
+    version = data.get("format_version")
+    if version is None:
+        raise ProjectError(f"{name} is not a Featherweight project (no 'format_version')")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise ProjectError(f"{name} has an invalid format_version {version!r}")
+    if version > CURRENT_FORMAT:
+        raise ProjectTooNewError(
+            f"{name} was made by a newer Featherweight (format {version}, this app reads up "
+            f"to {CURRENT_FORMAT}); update Featherweight to open it"
+        )
+    ctx = MigrationContext(Path(project_path).absolute())
+    original = version
+    doc = data
+    while version < CURRENT_FORMAT:
+        doc = MIGRATIONS[version](doc, ctx)
+        version += 1
+        if doc.get("format_version") != version:
+            raise AssertionError(f"migration to format {version} did not set format_version")
+    return doc, original, ctx.warnings

@@ -1,0 +1,148 @@
+"""Jobs the worker runs: ``JOBS[name](params, reporter) -> JSON-able dict``.
+
+Each job maps plain JSON parameters onto engine calls; the CLI calls the same engine calls.
+
+- ``inspect``:  {"model": path|"demo", "allow_unsafe": bool} -> model report (engine.models.loading)
+- ``baseline``: {"model", "data", "scale", "allow_unsafe"} -> {"accuracy", "tflite_bytes", ...}
+- ``check_data``: {"model", "data", "scale", "allow_unsafe"} -> dataset description
+- ``compress``: {"model", "data", "recipe": dict, "out": dir, "scale", "allow_unsafe",
+                "split_seed", "val_fraction"}
+                -> metrics (the content of metrics.json)
+- ``report``:   {"tflite": path} -> deployment report (engine.tflite.report)
+- ``export_c``: {"tflite": path, "out_dir": dir, "name": str} -> {"c": path, "h": path}
+- ``demo``:     {"out": dir} -> {"model": path, "data": path}
+- ``sleep``:    {"seconds": float} -> {} (test helper: a cancellable job without TensorFlow)
+
+``error_fields(params, exc)`` adds what the worker's ``error`` event says beyond kind and
+message: for an ``UnsafeModelError``, every unsafe item and whether the model would load at
+all if the user trusted it (``engine.models.trust``; decided without running the file's code).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from engine.core.errors import UnsafeModelError
+from engine.core.events import Reporter
+
+Job = Callable[[dict[str, Any], Reporter], dict[str, Any]]
+
+
+def _inspect(params: dict[str, Any], reporter: Reporter) -> dict[str, Any]:
+    from engine.models.loading import inspect_path
+
+    return inspect_path(params["model"], allow_unsafe=bool(params.get("allow_unsafe")))
+
+
+def _baseline(params: dict[str, Any], reporter: Reporter) -> dict[str, Any]:
+    from engine.pipeline.run import evaluate_baseline
+
+    return evaluate_baseline(
+        params["model"],
+        params.get("data", "demo"),
+        scale=params.get("scale", "auto"),
+        allow_unsafe=bool(params.get("allow_unsafe")),
+        reporter=reporter,
+    )
+
+
+def _check_data(params: dict[str, Any], reporter: Reporter) -> dict[str, Any]:
+    from engine.pipeline.run import check_data
+
+    return check_data(
+        params["model"],
+        params.get("data", "demo"),
+        scale=params.get("scale", "auto"),
+        allow_unsafe=bool(params.get("allow_unsafe")),
+    )
+
+
+def _compress(params: dict[str, Any], reporter: Reporter) -> dict[str, Any]:
+    from engine.pipeline.recipe import validate_recipe
+    from engine.pipeline.run import compress
+
+    return compress(
+        params["model"],
+        params.get("data", "demo"),
+        validate_recipe(params["recipe"]),
+        params["out"],
+        scale=params.get("scale", "auto"),
+        allow_unsafe=bool(params.get("allow_unsafe")),
+        reporter=reporter,
+        split_seed=params.get("split_seed"),
+        val_fraction=params.get("val_fraction"),
+    )
+
+
+def _report(params: dict[str, Any], reporter: Reporter) -> dict[str, Any]:
+    from engine.tflite.report import report_tflite
+
+    return report_tflite(params["tflite"])
+
+
+def _export_c(params: dict[str, Any], reporter: Reporter) -> dict[str, Any]:
+    from engine.tflite.export_c import write_c_array
+
+    c_path, h_path = write_c_array(
+        params["tflite"], params["out_dir"], name=params.get("name", "model")
+    )
+    return {"c": str(c_path), "h": str(h_path)}
+
+
+def _demo(params: dict[str, Any], reporter: Reporter) -> dict[str, Any]:
+    from engine.core.demo import write_demo
+
+    return write_demo(params["out"])
+
+
+def _sleep(params: dict[str, Any], reporter: Reporter) -> dict[str, Any]:
+    total = int(float(params.get("seconds", 1.0)) * 20)
+    with reporter.stage("sleep", "Sleeping"):
+        for i in range(total):
+            reporter.check_cancel()
+            reporter.progress(i + 1, total)
+            time.sleep(0.05)
+    return {}
+
+
+def error_fields(params: dict[str, Any], exc: BaseException) -> dict[str, Any]:
+    """Extra fields of the error event for ``exc`` raised by a job run with ``params``.
+
+    For an UnsafeModelError about ``params["model"]``: ``items`` (a list of ``{"layer",
+    "class_name", "reason", "text"}``), ``loadable_if_trusted`` (bool) and ``trust_problem``
+    (why it would not load even when trusted; "" when it would). Nothing for other errors.
+    """
+    if not isinstance(exc, UnsafeModelError) or "model" not in params:
+        return {}
+    from engine.models.loading import resolve_path
+    from engine.models.trust import item_dict, trust_verdict
+
+    items = getattr(exc, "items", None) or None
+    try:
+        verdict = trust_verdict(resolve_path(params["model"]), items)
+    except Exception as err:  # noqa: BLE001 - the refusal stands; only the verdict is unknown
+        return {
+            "items": [item_dict(i) for i in items or []],
+            "loadable_if_trusted": True,
+            "trust_problem": "",
+            "trust_check_error": f"{type(err).__name__}: {err}",
+        }
+    return {
+        "items": [item_dict(i) for i in verdict.items],
+        "loadable_if_trusted": verdict.loadable,
+        "trust_problem": verdict.reason,
+    }
+
+
+JOBS: dict[str, Job] = {
+    "inspect": _inspect,
+    "baseline": _baseline,
+    "check_data": _check_data,
+    "compress": _compress,
+    "report": _report,
+    "export_c": _export_c,
+    "demo": _demo,
+    "sleep": _sleep,
+}

@@ -1,0 +1,216 @@
+"""Knowledge distillation: train a smaller student to mimic the loaded model (the teacher).
+
+- The teacher's logits are used: a softmax teacher is rebuilt with its last activation
+  made linear (same layers, same weights), so the student matches pre-softmax values.
+- The student is a width-scaled copy of the teacher (``width`` × filters/units of every
+  Conv/Dense layer except the classifier; freshly initialised) or a user-supplied model.
+- Loss: ``alpha`` × cross-entropy with the true labels + (1 − ``alpha``) × T² ×
+  KL(softmax(teacher/T) ‖ softmax(student/T)).
+- The returned student ends like the teacher (softmax if the teacher ends in softmax).
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from engine.core.errors import BadInputError, UnsupportedModelError
+from engine.core.events import Reporter
+from engine.techniques.training import ReportingCallback, SizeEstimator
+
+_WIDTH_KEYS = {
+    "Conv1D": "filters",
+    "Conv2D": "filters",
+    "Conv3D": "filters",
+    "SeparableConv2D": "filters",
+    "Conv2DTranspose": "filters",
+    "Dense": "units",
+}
+
+
+def _output_layer_name(config: dict[str, Any]) -> str:
+    outputs = config.get("output_layers")
+    if outputs:
+        first = outputs[0]
+        return first[0] if isinstance(first, list) else outputs[0]
+    return config["layers"][-1]["config"]["name"]
+
+
+def _output_layer(config: dict[str, Any]) -> dict[str, Any]:
+    name = _output_layer_name(config)
+    for layer in config["layers"]:
+        if layer["config"].get("name") == name:
+            return layer
+    raise UnsupportedModelError("cannot find the output layer of the model")
+
+
+def with_output_activation(config: dict[str, Any], activation: str) -> dict[str, Any]:
+    """A copy of a Sequential/Functional config whose last activation is ``activation``
+    ("linear" or "softmax"); the layer structure (and so the weights) stays the same."""
+    cfg = copy.deepcopy(config)
+    last = _output_layer(cfg)
+    cls = last["class_name"]
+    if cls == "Softmax":
+        last["class_name"] = "Activation"
+        last["config"] = {
+            "name": last["config"]["name"],
+            "activation": activation,
+            "trainable": True,
+            "dtype": last["config"].get("dtype", "float32"),
+        }
+    elif "activation" in last["config"]:
+        last["config"]["activation"] = activation
+    else:
+        raise UnsupportedModelError(
+            f"the last layer ({cls}) has no activation to switch between softmax and logits"
+        )
+    return cfg
+
+
+def rebuild(model: Any, config: dict[str, Any], copy_weights: bool = True) -> Any:
+    from engine.core.tfenv import keras2
+
+    new = (
+        model.__class__.from_config(config)
+        if model.__class__.__name__ in ("Sequential", "Functional", "Model")
+        else keras2().Model.from_config(config)
+    )
+    if copy_weights:
+        new.set_weights(model.get_weights())
+    return new
+
+
+def logits_model(model: Any, output_kind: str) -> Any:
+    """The same network ending in logits (a copy; shares no layers with ``model``)."""
+    config = model.get_config()
+    if output_kind == "softmax":
+        config = with_output_activation(config, "linear")
+    return rebuild(model, config)
+
+
+def scaled_config(config: dict[str, Any], width: float) -> dict[str, Any]:
+    """Teacher config with filters/units × ``width`` except for the classifier layer."""
+    cfg = copy.deepcopy(config)
+    classifier = _output_layer_name(cfg)
+    # The classifier is the last layer with units/filters feeding the output.
+    sized = [layer for layer in cfg["layers"] if layer["class_name"] in _WIDTH_KEYS]
+    if sized and _output_layer(cfg)["class_name"] not in _WIDTH_KEYS:
+        classifier = sized[-1]["config"]["name"]
+    for layer in sized:
+        conf = layer["config"]
+        if conf["name"] == classifier:
+            continue
+        key = _WIDTH_KEYS[layer["class_name"]]
+        conf[key] = max(1, int(round(conf[key] * width)))
+    for layer in cfg["layers"]:
+        if "trainable" in layer["config"]:
+            layer["config"]["trainable"] = True  # a fresh student trains every layer
+    return cfg
+
+
+def distill_model(
+    teacher: Any,
+    teacher_kind: str,
+    splits: Any,
+    step: dict[str, Any],
+    *,
+    batch_size: int,
+    seed: int,
+    reporter: Reporter,
+    student: Any = None,
+    student_kind: str = "logits",
+    estimator: SizeEstimator | None = None,
+) -> Any:
+    """Train a student from ``teacher``; returns it ending like the teacher.
+
+    ``student`` (a Keras 2 model) replaces the width-scaled copy when given.
+    Raises BadInputError when the student does not fit the data.
+    """
+    from engine.core.tfenv import keras2, set_seed, tf
+
+    k, t = keras2(), tf()
+    set_seed(seed)
+    teacher_logits = logits_model(teacher, teacher_kind)
+    if student is None:
+        config = scaled_config(teacher_logits.get_config(), float(step["width"]))
+        student_logits = rebuild(teacher_logits, config, copy_weights=False)
+    else:
+        if tuple(student.input_shape[1:]) != tuple(teacher.input_shape[1:]):
+            raise BadInputError(
+                f"student input {tuple(student.input_shape[1:])} differs from the model's "
+                f"{tuple(teacher.input_shape[1:])}"
+            )
+        if int(student.output_shape[-1]) != int(teacher.output_shape[-1]):
+            raise BadInputError(
+                f"student has {student.output_shape[-1]} outputs but the model "
+                f"{teacher.output_shape[-1]} classes"
+            )
+        student_logits = logits_model(student, student_kind)
+    teacher_logits.trainable = False
+    student_logits.trainable = True
+    temperature = float(step["temperature"])
+    alpha = float(step["alpha"])
+
+    class Distiller(k.Model):  # type: ignore[misc, name-defined]
+        def __init__(self) -> None:
+            super().__init__()
+            self.student = student_logits
+            self.ce = k.losses.SparseCategoricalCrossentropy(from_logits=True)
+            self.kl = k.losses.KLDivergence()
+            self.loss_tracker = k.metrics.Mean(name="loss")
+            self.acc = k.metrics.SparseCategoricalAccuracy(name="accuracy")
+
+        @property
+        def metrics(self) -> list[Any]:
+            return [self.loss_tracker, self.acc]
+
+        def call(self, x: Any, training: bool = False) -> Any:
+            return self.student(x, training=training)
+
+        def train_step(self, data: Any) -> dict[str, Any]:
+            x, y = data
+            t_logits = teacher_logits(x, training=False)
+            with t.GradientTape() as tape:
+                s_logits = self.student(x, training=True)
+                hard = self.ce(y, s_logits)
+                soft = self.kl(
+                    t.nn.softmax(t_logits / temperature), t.nn.softmax(s_logits / temperature)
+                ) * (temperature**2)
+                loss = alpha * hard + (1.0 - alpha) * soft
+            grads = tape.gradient(loss, self.student.trainable_variables)
+            self.optimizer.apply_gradients(zip(grads, self.student.trainable_variables))
+            self.loss_tracker.update_state(loss)
+            self.acc.update_state(y, s_logits)
+            return {m.name: m.result() for m in self.metrics}
+
+        def test_step(self, data: Any) -> dict[str, Any]:
+            x, y = data
+            s_logits = self.student(x, training=False)
+            self.loss_tracker.update_state(self.ce(y, s_logits))
+            self.acc.update_state(y, s_logits)
+            return {m.name: m.result() for m in self.metrics}
+
+    distiller = Distiller()
+    distiller.compile(optimizer=k.optimizers.Adam(learning_rate=float(step["learning_rate"])))
+    epochs = int(step["epochs"])
+    cb = ReportingCallback(
+        reporter, splits.steps_per_epoch(batch_size), estimator, measured_model=student_logits
+    )
+    distiller.fit(
+        splits.dataset("train", batch_size, shuffle_seed=seed),
+        validation_data=splits.dataset("val", batch_size),
+        epochs=epochs,
+        verbose=0,
+        callbacks=[cb],
+    )
+    reporter.advance_epochs(epochs)
+    if teacher_kind == "softmax":
+        final = rebuild(
+            student_logits, with_output_activation(student_logits.get_config(), "softmax")
+        )
+    else:
+        final = student_logits
+    reporter.log(
+        f"student: {final.count_params():,} parameters (teacher {teacher.count_params():,})"
+    )
+    return final

@@ -1,0 +1,167 @@
+"""Magnitude pruning (tfmot ``prune_low_magnitude``), fine-tuned, then stripped.
+
+The schedule is derived from the real number of training steps (steps per epoch × epochs):
+tfmot only prunes every ``frequency`` steps between ``begin_step`` and ``end_step``, and its
+default frequency of 100 can prune nothing on a small dataset. Pruning reaches the target
+at ``end_step`` (a multiple of the frequency, about 70% into training) and the remaining
+steps let the model recover with the mask fixed. After ``strip_pruning`` the reached
+sparsity of every pruned layer is measured and checked.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from engine.core.errors import FeatherweightError
+from engine.core.events import Reporter
+from engine.techniques.training import (
+    SizeEstimator,
+    effective_kernels,
+    fit,
+    fresh_copy,
+    is_kernel_layer,
+)
+
+# tfmot 0.8.1 registers no prunable weight for DepthwiseConv2D (and only the pointwise
+# kernel of separable convolutions), so those stay dense and are reported as such.
+PRUNABLE_TYPES = ("Conv1D", "Conv2D", "Conv3D", "Dense")
+M_BY_N_TYPES = ("Conv2D", "Dense")  # tfmot's 2:4 pruning supports these only
+TOLERANCE = 0.005
+
+
+@dataclass
+class PruneSchedule:
+    begin_step: int
+    end_step: int
+    frequency: int
+    total_steps: int
+
+
+@dataclass
+class PruneResult:
+    model: Any
+    per_layer_sparsity: dict[str, float]
+    schedule: PruneSchedule
+    target: float
+    warnings: list[str] = field(default_factory=list)
+
+
+def derive_schedule(steps_per_epoch: int, epochs: int) -> PruneSchedule:
+    """Begin at step 0; end at a multiple of the frequency ~70% into training.
+
+    tfmot counts training steps from 1 (the wrapper increments its step before updating
+    the mask), so ``end_step`` must lie in 1..total for the target to be reached.
+    """
+    total = max(1, steps_per_epoch * epochs)
+    frequency = max(1, min(100, total // 10))
+    end = (int(total * 0.7) // frequency) * frequency
+    if end < 1:  # too few steps for a ramp: prune at every step, end by the last one
+        frequency = 1
+        end = max(1, int(total * 0.7))
+    return PruneSchedule(begin_step=0, end_step=end, frequency=frequency, total_steps=total)
+
+
+def prunable_layer_names(
+    model: Any, skip_first: bool, skip_last: bool, structured: bool
+) -> list[str]:
+    """Layers that will be wrapped: supported Conv/Dense kinds, minus the skipped ones."""
+    kinds = M_BY_N_TYPES if structured else PRUNABLE_TYPES
+    candidates = [layer.name for layer in model.layers if type(layer).__name__ in PRUNABLE_TYPES]
+    if skip_first and candidates:
+        candidates = candidates[1:]
+    if skip_last and candidates:
+        candidates = candidates[:-1]
+    by_name = {layer.name: layer for layer in model.layers}
+    return [n for n in candidates if type(by_name[n]).__name__ in kinds]
+
+
+def prune_model(
+    model: Any,
+    splits: Any,
+    step: dict[str, Any],
+    *,
+    batch_size: int,
+    seed: int,
+    reporter: Reporter,
+    from_logits: bool,
+    estimator: SizeEstimator | None = None,
+) -> PruneResult:
+    """Prune ``model`` as ``step`` (a prune step) says; returns the stripped model.
+
+    Raises FeatherweightError if the target sparsity was not reached.
+    """
+    from engine.core.tfenv import keras2, tfmot
+
+    k, mot = keras2(), tfmot()
+    sp = mot.sparsity.keras
+    structured = bool(step["structured_2_4"])
+    names = prunable_layer_names(model, step["skip_first"], step["skip_last"], structured)
+    warnings: list[str] = []
+    if not names:
+        raise FeatherweightError("no layer of this model can be pruned (needs Conv or Dense)")
+    dense = [
+        layer.name for layer in model.layers if is_kernel_layer(layer) and layer.name not in names
+    ]
+    if dense:
+        reporter.log(f"not pruned (skipped or unsupported by tfmot): {', '.join(dense)}")
+    sched = derive_schedule(splits.steps_per_epoch(batch_size), step["epochs"])
+    target = float(step["target_sparsity"])
+    if structured:
+        if abs(target - 0.5) > 1e-9:
+            warnings.append(f"2:4 structured pruning gives 50% sparsity; target {target:g} ignored")
+        target = 0.5
+    if step["schedule"] == "constant" or sched.end_step == sched.begin_step:
+        # (a one-step run cannot ramp: prune to the target at once)
+        schedule = sp.ConstantSparsity(
+            target, begin_step=sched.begin_step, end_step=sched.end_step, frequency=sched.frequency
+        )
+    else:
+        schedule = sp.PolynomialDecay(
+            initial_sparsity=min(float(step["initial_sparsity"]), target),
+            final_sparsity=target,
+            begin_step=sched.begin_step,
+            end_step=sched.end_step,
+            frequency=sched.frequency,
+        )
+    kwargs: dict[str, Any] = {"pruning_schedule": schedule}
+    if structured:
+        kwargs["sparsity_m_by_n"] = (2, 4)
+
+    def wrap(layer: Any) -> Any:
+        if layer.name in names:
+            return sp.prune_low_magnitude(layer, **kwargs)
+        return layer
+
+    wrapped = k.models.clone_model(fresh_copy(model), clone_function=wrap)
+    reporter.log(
+        f"pruning {len(names)} layer(s) to {target:.0%}: steps {sched.begin_step}-"
+        f"{sched.end_step} of {sched.total_steps}, every {sched.frequency}"
+    )
+    fit(
+        wrapped,
+        splits,
+        epochs=step["epochs"],
+        learning_rate=step["learning_rate"],
+        batch_size=batch_size,
+        seed=seed,
+        reporter=reporter,
+        from_logits=from_logits,
+        estimator=estimator,
+        callbacks=[sp.UpdatePruningStep()],
+    )
+    stripped = sp.strip_pruning(wrapped)
+    kernels = effective_kernels(stripped)
+    per_layer = {n: float((kernels[n] == 0).mean()) for n in kernels}
+    short = {n: s for n, s in per_layer.items() if n in names and s < target - _slack(kernels[n])}
+    if short:
+        detail = ", ".join(f"{n} {s:.1%}" for n, s in short.items())
+        raise FeatherweightError(
+            f"pruning did not reach the target sparsity {target:.0%} ({detail}); "
+            "train for more epochs"
+        )
+    return PruneResult(stripped, per_layer, sched, target, warnings)
+
+
+def _slack(kernel: Any) -> float:
+    return TOLERANCE + 1.0 / max(1, kernel.size)

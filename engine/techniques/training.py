@@ -1,0 +1,320 @@
+"""The fit loop every technique shares, plus the Keras callback that reports and cancels.
+
+``fit`` compiles and trains a (possibly tfmot-wrapped) Keras 2 model on the train split,
+validates on the val split, and through ``ReportingCallback``:
+
+- checks the cancel token after every batch (raises ``engine.core.errors.Cancelled``, which
+  propagates out of ``model.fit``),
+- emits a progress event per batch (throttled by the Reporter),
+- emits one metric point per epoch: loss, accuracy, val_loss, val_accuracy, the current
+  kernel sparsity and a labelled *estimate* of the final file size (``SizeEstimator``).
+
+``effective_kernels`` reads the kernels a model currently computes with, looking through
+pruning (weight × mask) and clustering (centroids[indices]) wrappers.
+"""
+
+from __future__ import annotations
+
+import gzip
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from engine.core.events import Reporter
+
+KERNEL_LAYER_TYPES = ("Conv1D", "Conv2D", "Conv3D", "Dense", "DepthwiseConv2D", "SeparableConv2D")
+_KERNEL_ATTRS = ("kernel", "depthwise_kernel", "pointwise_kernel")
+
+
+def inner_layer(layer: Any) -> Any:
+    """The layer inside tfmot wrappers (pruning, clustering, quantization)."""
+    seen = 0
+    while hasattr(layer, "layer") and seen < 5:
+        layer = layer.layer
+        seen += 1
+    return layer
+
+
+def fresh_copy(model: Any) -> Any:
+    """An independent copy (new layers, same weights) so wrapping never touches ``model``."""
+    from engine.core.tfenv import keras2
+
+    copy = keras2().models.clone_model(model)
+    copy.set_weights(model.get_weights())
+    return copy
+
+
+def is_kernel_layer(layer: Any) -> bool:
+    return type(inner_layer(layer)).__name__ in KERNEL_LAYER_TYPES
+
+
+def _value(v: Any) -> np.ndarray:
+    return np.asarray(v.numpy() if hasattr(v, "numpy") else v)
+
+
+def effective_kernels(model: Any) -> dict[str, np.ndarray]:
+    """``{layer name: kernel}`` of Conv/Dense/DepthwiseConv layers as the model uses them."""
+    out: dict[str, np.ndarray] = {}
+    for layer in model.layers:
+        if not is_kernel_layer(layer):
+            continue
+        inner = inner_layer(layer)
+        kernel = _wrapped_kernel(layer)
+        if kernel is None:
+            for attr in _KERNEL_ATTRS:
+                var = getattr(inner, attr, None)
+                if var is not None and hasattr(var, "numpy"):
+                    kernel = _value(var)
+                    break
+        if kernel is not None:
+            out[inner.name] = kernel
+    return out
+
+
+def _wrapped_kernel(layer: Any) -> np.ndarray | None:
+    """Kernel through a pruning or clustering wrapper, None for a plain layer."""
+    current = layer
+    for _ in range(5):
+        pruning_vars = getattr(current, "pruning_vars", None)
+        if pruning_vars:
+            weight, mask, _threshold = pruning_vars[0]
+            return _value(weight) * _value(mask)
+        centroids = getattr(current, "cluster_centroids", None)
+        indices = getattr(current, "pulling_indices", None)
+        if isinstance(centroids, dict) and centroids and isinstance(indices, dict):
+            name = next(iter(centroids))
+            c = _value(centroids[name])
+            idx = _value(indices[name]).astype(np.int64)
+            if c.ndim == 1:
+                return c[idx]
+            return None
+        if not hasattr(current, "layer"):
+            return None
+        current = current.layer
+    return None
+
+
+def other_weight_count(model: Any) -> int:
+    """Number of non-kernel weights (biases, BN) of the layers themselves, ignoring the
+    wrappers' bookkeeping variables (masks, centroids, quantizer ranges)."""
+    n = 0
+    for layer in model.layers:
+        inner = inner_layer(layer)
+        if type(inner).__name__ in ("QuantizeLayer", "InputLayer"):
+            continue
+        for w in inner.weights:
+            name = w.name.split("/")[-1]
+            if "kernel" in name or any(
+                t in w.name
+                for t in (
+                    "mask",
+                    "threshold",
+                    "pruning_step",
+                    "centroids",
+                    "pulling",
+                    "quantize",
+                    "_min",
+                    "_max",
+                    "optimizer_step",
+                )
+            ):
+                continue
+            n += int(np.prod(w.shape))
+    return n
+
+
+def kernel_sparsity(kernels: dict[str, np.ndarray]) -> float:
+    total = sum(k.size for k in kernels.values())
+    zeros = sum(int(np.count_nonzero(k == 0)) for k in kernels.values())
+    return zeros / total if total else 0.0
+
+
+@dataclass
+class SizeEstimator:
+    """Cheap, labelled estimate of the final ``.tflite`` size from the current weights.
+
+    Kernels are encoded as the final conversion would store them (int8 per output channel
+    for int8/dynamic, float16 or float32 otherwise), other weights as float32; the graph
+    overhead (raw and gzip) is taken from the measured float32 baseline file.
+    """
+
+    mode: str = "float32"
+    overhead_bytes: int = 0
+    overhead_gzip_bytes: int = 0
+
+    def encode(self, model: Any) -> bytes:
+        kernels = effective_kernels(model)
+        parts: list[bytes] = []
+        for k in kernels.values():
+            if self.mode in ("int8", "dynamic"):
+                flat = k.reshape(-1, k.shape[-1])
+                scale = np.abs(flat).max(axis=0)
+                scale[scale == 0] = 1.0
+                parts.append(np.round(flat / scale * 127).astype(np.int8).tobytes())
+            elif self.mode == "float16":
+                parts.append(k.astype(np.float16).tobytes())
+            else:
+                parts.append(k.astype(np.float32).tobytes())
+        n_other = other_weight_count(model)
+        # Other weights (biases, BN) are few: stand-ins of the same size that, like trained
+        # values, do not compress.
+        rng = np.random.default_rng(0)
+        parts.append(rng.standard_normal(n_other).astype(np.float32).tobytes())
+        return b"".join(parts)
+
+    def estimate(self, model: Any) -> tuple[int, int]:
+        """(estimated raw bytes, estimated gzip bytes)."""
+        data = self.encode(model)
+        return (
+            len(data) + self.overhead_bytes,
+            len(gzip.compress(data, 6)) + self.overhead_gzip_bytes,
+        )
+
+    @classmethod
+    def calibrated(
+        cls, mode: str, baseline_model: Any, baseline_bytes: int, baseline_gzip: int
+    ) -> SizeEstimator:
+        """Overheads = measured float32 baseline file minus the float32 estimate."""
+        plain = cls("float32")
+        data = plain.encode(baseline_model)
+        return cls(
+            mode=mode,
+            overhead_bytes=max(0, baseline_bytes - len(data)),
+            overhead_gzip_bytes=max(0, baseline_gzip - len(gzip.compress(data, 6))),
+        )
+
+
+class ReportingCallback:
+    """Factory for the Keras 2 callback (tf_keras is imported lazily)."""
+
+    def __new__(  # type: ignore[misc]
+        cls,
+        reporter: Reporter,
+        total_steps: int,
+        estimator: SizeEstimator | None = None,
+        extra: Callable[[Any], dict[str, float]] | None = None,
+        measured_model: Any = None,
+    ) -> Any:
+        from engine.core.tfenv import keras2
+
+        base = keras2().callbacks.Callback
+
+        class _Reporting(base):  # type: ignore[misc, valid-type]
+            def __init__(self) -> None:
+                super().__init__()
+                self.epoch = 0
+                self.steps_per_epoch = max(1, total_steps)
+
+            def on_epoch_begin(self, epoch: int, logs: Any = None) -> None:
+                self.epoch = epoch
+                reporter.check_cancel()
+
+            def on_train_batch_end(self, batch: int, logs: Any = None) -> None:
+                reporter.check_cancel()
+                reporter.progress(
+                    self.epoch * self.steps_per_epoch + batch + 1,
+                    self.params.get("epochs", 1) * self.steps_per_epoch,
+                )
+
+            def on_test_batch_end(self, batch: int, logs: Any = None) -> None:
+                reporter.check_cancel()
+
+            def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
+                logs = dict(logs or {})
+                values: dict[str, float] = {
+                    k: float(logs[k])
+                    for k in ("loss", "accuracy", "val_loss", "val_accuracy")
+                    if k in logs
+                }
+                measured = measured_model if measured_model is not None else self.model
+                values["sparsity"] = kernel_sparsity(effective_kernels(measured))
+                if estimator is not None:
+                    raw, gz = estimator.estimate(measured)
+                    values["est_tflite_bytes"] = float(raw)
+                    values["est_gzip_bytes"] = float(gz)
+                if extra is not None:
+                    values.update(extra(measured))
+                reporter.metric(epoch + 1, **values)
+                reporter.check_cancel()
+
+        return _Reporting()
+
+
+def compile_for_training(
+    model: Any, learning_rate: float, from_logits: bool, loss: Any = None
+) -> None:
+    from engine.core.tfenv import keras2
+
+    k = keras2()
+    model.compile(
+        optimizer=k.optimizers.Adam(learning_rate=learning_rate),
+        loss=loss or k.losses.SparseCategoricalCrossentropy(from_logits=from_logits),
+        metrics=[k.metrics.SparseCategoricalAccuracy(name="accuracy")],
+    )
+
+
+def fit(
+    model: Any,
+    splits: Any,
+    *,
+    epochs: int,
+    learning_rate: float,
+    batch_size: int,
+    seed: int,
+    reporter: Reporter,
+    from_logits: bool,
+    estimator: SizeEstimator | None = None,
+    callbacks: Sequence[Any] = (),
+    compile_model: bool = True,
+) -> Any:
+    """Fine-tune ``model`` on train (validating on val); reports per batch/epoch; returns
+    the Keras History. Raises ``Cancelled`` when the reporter's token is cancelled."""
+    from engine.core.tfenv import set_seed
+
+    set_seed(seed)
+    if compile_model:
+        compile_for_training(model, learning_rate, from_logits)
+    steps = splits.steps_per_epoch(batch_size)
+    cb = ReportingCallback(reporter, steps, estimator)
+    history = model.fit(
+        splits.dataset("train", batch_size, shuffle_seed=seed),
+        validation_data=splits.dataset("val", batch_size),
+        epochs=epochs,
+        verbose=0,
+        callbacks=[*callbacks, cb],
+    )
+    reporter.advance_epochs(epochs)
+    return history
+
+
+def keras_accuracy(model: Any, splits: Any, split: str = "test", batch: int = 256) -> float:
+    """Top-1 accuracy of a Keras model on ``split``."""
+    correct = total = 0
+    for xb, yb in splits.batches(split, batch):
+        pred = np.asarray(model(xb, training=False))
+        correct += int(np.sum(np.argmax(pred, axis=-1) == yb))
+        total += len(yb)
+    return correct / total if total else 0.0
+
+
+def zero_keeper(model: Any) -> Any:
+    """Keras callback that keeps today's zero kernel weights at zero while training
+    (plain fine-tuning after pruning would otherwise fill them back in)."""
+    from engine.core.tfenv import keras2
+
+    masks = []
+    for layer in model.layers:
+        if type(layer).__name__ in KERNEL_LAYER_TYPES:
+            for attr in _KERNEL_ATTRS:
+                var = getattr(layer, attr, None)
+                if var is not None and hasattr(var, "assign"):
+                    masks.append((var, (_value(var) != 0).astype(np.float32)))
+
+    class _KeepZeros(keras2().callbacks.Callback):  # type: ignore[misc]
+        def on_train_batch_end(self, batch: int, logs: Any = None) -> None:
+            for var, mask in masks:
+                var.assign(var * mask)
+
+    return _KeepZeros()
