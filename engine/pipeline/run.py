@@ -33,6 +33,7 @@ from typing import Any
 from engine.core.errors import BadInputError
 from engine.core.events import Event, Reporter
 from engine.pipeline.recipe import Recipe
+from engine.pipeline.steps import run_train_steps
 
 ARTIFACTS = (
     "baseline.tflite",
@@ -45,13 +46,6 @@ ARTIFACTS = (
 # Input normalization stored in the .tflite metadata: x_model = (x_pixels - mean) / std.
 NORMALIZATION = {"1/255": (0.0, 255.0), "-1..1": (127.5, 127.5)}
 METRICS_FILE = "metrics.json"
-STEP_LABELS = {
-    "distill": "Distilling",
-    "prune": "Pruning",
-    "cluster": "Clustering",
-    "finetune": "Fine-tuning",
-    "qat": "Quantization-aware training",
-}
 
 
 def _load(
@@ -228,13 +222,12 @@ def _run(
     split: tuple[int, float | None],
 ) -> dict[str, Any]:
     from engine.core import tfenv
-    from engine.techniques.quantize import convert, qat_model
+    from engine.techniques.quantize import convert
     from engine.techniques.training import SizeEstimator, is_kernel_layer, keras_accuracy
     from engine.tflite.metrics import LATENCY_THREADS, io_details, measure_tflite
 
     timings: dict[str, float] = {}
     warnings: list[str] = list(recipe.warnings)
-    steps_info: list[dict[str, Any]] = []
     train_steps = [s for s in recipe.steps if s["type"] != "quantize"]
     count = len(train_steps) + 3
     index = 0
@@ -258,65 +251,10 @@ def _run(
     estimator = SizeEstimator.calibrated(
         final["mode"], loaded.model, baseline["tflite_bytes"], baseline["tflite_gzip_bytes"]
     )
-    model = loaded.model
-    kind = loaded.output_kind
-    done: set[str] = set()
-    export_model = model  # the model converted (QAT model after qat)
-    common: dict[str, Any] = dict(
-        batch_size=recipe.batch_size, seed=recipe.seed, reporter=reporter, estimator=estimator
+    model, export_model, done, steps_info = run_train_steps(
+        loaded, splits, recipe, train_steps, stage, reporter, estimator, warnings, allow_unsafe
     )
-
-    for step in train_steps:
-        stype = step["type"]
-        with stage(stype, STEP_LABELS[stype]):
-            info: dict[str, Any] = {"type": stype}
-            if stype == "distill":
-                from engine.techniques.distill import distill_model
-
-                student, student_kind = None, "logits"
-                if step.get("student"):
-                    from engine.models.loading import load_model
-
-                    s_loaded = load_model(step["student"], allow_unsafe=allow_unsafe)
-                    student, student_kind = s_loaded.model, s_loaded.output_kind
-                model = distill_model(
-                    model, kind, splits, step, student=student, student_kind=student_kind, **common
-                )
-                info["student_params"] = int(model.count_params())
-            elif stype == "prune":
-                from engine.techniques.prune import prune_model
-
-                result = prune_model(model, splits, step, from_logits=kind == "logits", **common)
-                model = result.model
-                warnings.extend(result.warnings)
-                info.update(
-                    target_sparsity=result.target,
-                    per_layer_sparsity=result.per_layer_sparsity,
-                    schedule=vars(result.schedule),
-                )
-            elif stype == "cluster":
-                from engine.techniques.cluster import cluster_model
-
-                cres = cluster_model(model, splits, step, from_logits=kind == "logits", **common)
-                model = cres.model
-                info.update(
-                    clustered_layers=cres.clustered_layers,
-                    distinct_values=cres.distinct_values,
-                    per_layer_sparsity=cres.per_layer_sparsity,
-                )
-            elif stype == "finetune":
-                model = _finetune(model, splits, step, kind, keep_zeros="prune" in done, **common)
-                if "cluster" in done:
-                    warnings.append("plain fine-tuning after clustering breaks the clusters")
-            elif stype == "qat":
-                export_model = qat_model(
-                    model, splits, step, after=done, from_logits=kind == "logits", **common
-                )
-            if stype != "qat":
-                export_model = model
-            info["test_keras_accuracy"] = keras_accuracy(export_model, splits)
-            steps_info.append(info)
-            done.add(stype)
+    kind = loaded.output_kind
 
     with stage("convert", "Converting to .tflite"):
         data = convert(export_model, splits, final)
@@ -401,38 +339,6 @@ def _write_metadata(tflite: Path, splits: Any) -> None:
 
     mean, std = NORMALIZATION.get(splits.scale, (None, None))
     write_metadata(tflite, labels=list(splits.class_names), mean=mean, std=std)
-
-
-def _finetune(
-    model: Any,
-    splits: Any,
-    step: dict[str, Any],
-    kind: str,
-    *,
-    keep_zeros: bool,
-    batch_size: int,
-    seed: int,
-    reporter: Reporter,
-    estimator: Any,
-) -> Any:
-    """Plain fine-tuning of a copy; after pruning the zeros are kept (re-applied per batch)."""
-    from engine.techniques.training import fit, fresh_copy, zero_keeper
-
-    tuned = fresh_copy(model)
-    callbacks = [zero_keeper(tuned)] if keep_zeros else []
-    fit(
-        tuned,
-        splits,
-        epochs=step["epochs"],
-        learning_rate=step["learning_rate"],
-        batch_size=batch_size,
-        seed=seed,
-        reporter=reporter,
-        from_logits=kind == "logits",
-        estimator=estimator,
-        callbacks=callbacks,
-    )
-    return tuned
 
 
 def _save_keras(
