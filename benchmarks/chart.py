@@ -2,7 +2,8 @@
 
     python benchmarks/chart.py benchmarks/results.json benchmarks/accuracy_vs_size.png
 
-One point per run: x = gzip size of the compressed ``.tflite`` (KiB, log scale), y = test
+One point per run (rows "engine" and "plain, tfmot guide defaults"): x = gzip size of the
+compressed ``.tflite`` (KiB, log scale), y = test
 accuracy of the ``.tflite`` (%). Filled circles: Featherweight engine; hollow squares: the
 hand-written tfmot script; one colour per recipe; black cross: the float32 baseline.
 """
@@ -27,8 +28,10 @@ def draw(results: dict, path: str | Path) -> None:
     from PySide6.QtGui import QBrush, QColor, QFont, QGuiApplication, QImage, QPainter, QPen
 
     _app = QGuiApplication.instance() or QGuiApplication(["chart"])
-    runs = results["runs"]
-    recipes = results["recipes"]
+    section = results.get("compare", results)  # results.json schema 2 keeps runs in "compare"
+    # The two main rows: engine (empty baseline cache) and plain (tfmot guide defaults).
+    runs = [r for r in section["runs"] if r["side"] in ("engine", "plain")]
+    recipes = section["recipes"]
     kib = [r["tflite_gzip_bytes"] / 1024 for r in runs] + [
         r["baseline_gzip_bytes"] / 1024 for r in runs
     ]
@@ -94,7 +97,7 @@ def draw(results: dict, path: str | Path) -> None:
     p.drawText(
         QRectF(LEFT, 12, pw, 24),
         Qt.AlignmentFlag.AlignHCenter,
-        f"Accuracy vs size: Featherweight vs hand-written tfmot ({len(results['seeds'])} seed(s))",
+        f"Accuracy vs size: Featherweight vs hand-written tfmot ({len(section['seeds'])} seed(s))",
     )
     p.setFont(font)
     # baseline

@@ -24,7 +24,19 @@ keeps ``PolynomialDecay``'s default ``frequency=100``. With the demo (41 steps p
 epochs = 246 steps) that prunes at steps 100 and 200 (tfmot counts steps from 1), so it does
 prune: about 79.5% at the last update instead of 80%, because the polynomial would reach 80%
 only at step 246, which is not a pruning turn (measured: 79.5% on the exported kernels).
-That is what a careful user following the guide gets, so we keep it.
+That is what a careful user following the guide gets, so we keep it as the default
+(``prune_schedule="guide"``). ``prune_schedule="engine"`` uses the engine's own schedule
+(``engine.techniques.prune.derive_schedule``: frequency and end step from the real number of
+training steps) so that the benchmark can show which gains come from the schedule alone.
+
+The script implements the step types of today's recipes and nothing else: a step type it
+does not know (e.g. a technique added to the engine's registry later), or a knob value it
+does not implement (2:4 structured pruning, skipped layers, a student file, sparse
+encoding), raises ``NotImplementedInPlainScript`` before any work, instead of being skipped.
+
+Sparsity is measured the way the engine measures it: on the exported ``.tflite``, with
+``engine.tflite.metrics.sparsity_report`` (after the timed work; a user's script would not
+measure it).
 
 Usage::
 
@@ -54,6 +66,41 @@ if str(ROOT) not in sys.path:
 
 DEMO_MODEL = ROOT / "resources" / "demo" / "demo_model.keras"
 KERNEL_LAYERS = ("Conv2D", "Dense", "DepthwiseConv2D")
+PRUNE_SCHEDULES = ("guide", "engine")
+QUANTIZE_MODES = ("int8", "dynamic", "float16", "float32")
+
+
+class NotImplementedInPlainScript(NotImplementedError):
+    """The recipe asks for something this hand-written script does not do."""
+
+
+def recipe_step_types() -> tuple[str, ...]:
+    """The step types the engine's recipe format knows (``engine.pipeline.recipe``)."""
+    from engine.pipeline.recipe import STEP_SPECS
+
+    return tuple(STEP_SPECS)
+
+
+def check_supported(recipe: dict[str, Any], model_path: str | Path = DEMO_MODEL) -> None:
+    """Raise NotImplementedInPlainScript if any step (type or knob value) is not implemented
+    here. Runs before any work, so nothing is silently skipped."""
+    for no, step in enumerate(recipe["steps"], 1):
+        kind = step.get("type")
+        if kind not in STEP_HANDLERS:
+            known = "a step type of the engine" if kind in recipe_step_types() else "unknown"
+            raise NotImplementedInPlainScript(
+                f"step {no}: the plain script does not implement step type {kind!r} ({known}); "
+                f"it implements {', '.join(STEP_HANDLERS)}"
+            )
+        for knob, value in UNSUPPORTED_KNOBS.get(kind, {}).items():
+            if step.get(knob, value[0]) not in value:
+                raise NotImplementedInPlainScript(
+                    f"step {no} ({kind}): the plain script does not implement {knob}={step[knob]!r}"
+                )
+        if kind == "distill" and Path(model_path).resolve() != DEMO_MODEL.resolve():
+            raise NotImplementedInPlainScript(
+                f"step {no} (distill): the plain script builds the demo architecture only"
+            )
 
 
 def load_split(seed: int) -> dict[str, np.ndarray]:
@@ -127,15 +174,20 @@ def to_tflite(model: Any, quantize: dict[str, Any] | None, x_train: np.ndarray) 
     converter = tf.lite.TFLiteConverter.from_keras_model(model)
     if quantize is None or quantize["mode"] == "float32":
         return converter.convert()
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    if quantize["mode"] == "dynamic":  # "Post-training dynamic range quantization"
+        return converter.convert()
+    if quantize["mode"] == "float16":  # "Post-training float16 quantization"
+        converter.target_spec.supported_types = [tf.float16]
+        return converter.convert()
     if quantize["mode"] != "int8":
-        raise ValueError(f"plain script covers int8 recipes only, not {quantize['mode']}")
+        raise NotImplementedInPlainScript(f"quantize mode {quantize['mode']!r}")
     n = int(quantize["calibration_samples"])
 
     def representative_data_gen():
         for input_value in tf.data.Dataset.from_tensor_slices(x_train).batch(1).take(n):
             yield [input_value]
 
-    converter.optimizations = [tf.lite.Optimize.DEFAULT]
     converter.representative_dataset = representative_data_gen
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
     if quantize["io"] == "int8":
@@ -155,21 +207,46 @@ def compile_for_finetune(model: Any, learning_rate: float, from_logits: bool = F
     )
 
 
-def prune(model: Any, step: dict[str, Any], d: dict[str, np.ndarray], batch_size: int) -> Any:
+def prune_schedule_args(
+    n_train: int, batch_size: int, epochs: int, which: str = "guide"
+) -> dict[str, int]:
+    """``begin_step``, ``end_step`` and ``frequency`` of the pruning schedule.
+
+    ``guide``: the tfmot guide's ``end_step = ceil(n_train / batch) * epochs`` and tfmot's
+    default frequency 100. ``engine``: ``engine.techniques.prune.derive_schedule``."""
+    steps_per_epoch = int(np.ceil(n_train / batch_size))
+    if which == "guide":
+        return {"begin_step": 0, "end_step": steps_per_epoch * epochs, "frequency": 100}
+    if which != "engine":
+        raise ValueError(f"prune schedule must be one of {PRUNE_SCHEDULES}, not {which!r}")
+    from engine.techniques.prune import derive_schedule
+
+    sched = derive_schedule(steps_per_epoch, epochs)
+    return {
+        "begin_step": sched.begin_step,
+        "end_step": sched.end_step,
+        "frequency": sched.frequency,
+    }
+
+
+def prune(
+    model: Any,
+    step: dict[str, Any],
+    d: dict[str, np.ndarray],
+    batch_size: int,
+    schedule_kind: str = "guide",
+) -> Any:
     """ "Pruning in Keras": prune_low_magnitude + UpdatePruningStep, then strip_pruning."""
     import tensorflow_model_optimization as tfmot
 
-    end_step = int(np.ceil(len(d["x_train"]) / batch_size)) * step["epochs"]
-    if step["schedule"] == "constant":
-        schedule = tfmot.sparsity.keras.ConstantSparsity(
-            step["target_sparsity"], begin_step=0, end_step=end_step
-        )
+    args = prune_schedule_args(len(d["x_train"]), batch_size, step["epochs"], schedule_kind)
+    if step["schedule"] == "constant" or args["end_step"] == args["begin_step"]:
+        schedule = tfmot.sparsity.keras.ConstantSparsity(step["target_sparsity"], **args)
     else:
         schedule = tfmot.sparsity.keras.PolynomialDecay(
             initial_sparsity=step["initial_sparsity"],
             final_sparsity=step["target_sparsity"],
-            begin_step=0,
-            end_step=end_step,
+            **args,
         )
     model_for_pruning = tfmot.sparsity.keras.prune_low_magnitude(model, pruning_schedule=schedule)
     compile_for_finetune(model_for_pruning, step["learning_rate"])
@@ -338,23 +415,61 @@ def distill(teacher: Any, step: dict[str, Any], d: dict[str, np.ndarray], batch_
     return deployable
 
 
+def _finetune(model: Any, step: dict[str, Any], d: dict[str, np.ndarray], batch_size: int) -> Any:
+    compile_for_finetune(model, step["learning_rate"])
+    model.fit(
+        d["x_train"],
+        d["y_train"],
+        batch_size=batch_size,
+        epochs=step["epochs"],
+        validation_data=(d["x_val"], d["y_val"]),
+        verbose=0,
+    )
+    return model
+
+
+# step type -> how this script applies it: (model, step, data, batch, done, schedule) -> model.
+# "quantize" is the export (handled at the end).
+STEP_HANDLERS: dict[str, Any] = {
+    "distill": lambda m, s, d, b, done, sch: distill(m, s, d, b),
+    "prune": lambda m, s, d, b, done, sch: prune(m, s, d, b, sch),
+    "cluster": lambda m, s, d, b, done, sch: cluster(m, s, d, b),
+    "finetune": lambda m, s, d, b, done, sch: _finetune(m, s, d, b),
+    "qat": lambda m, s, d, b, done, sch: qat(m, s, d, b, "prune" in done, "cluster" in done),
+    "quantize": None,
+}
+# knob -> the values this script implements (first = the documented default)
+UNSUPPORTED_KNOBS: dict[str, dict[str, tuple[Any, ...]]] = {
+    "prune": {"structured_2_4": (False,), "skip_first": (False,), "skip_last": (False,)},
+    "distill": {"student": (None,)},
+    "quantize": {"sparse": (False,), "mode": QUANTIZE_MODES},
+}
+
+
 def run_recipe(
     recipe: dict[str, Any],
     seed: int,
     out_dir: str | Path | None = None,
     model_path: str | Path = DEMO_MODEL,
+    prune_schedule: str = "guide",
 ) -> dict[str, Any]:
     """Run ``recipe`` (a filled-in recipe dict) by hand on the demo model for ``seed``.
 
     Timed from loading the model to the measured ``.tflite`` (baseline included, as the
     engine's ``compress`` does; Python imports excluded). Returns the metrics (DESIGN.md
-    names) plus ``wall_s``; writes ``model.tflite``, ``baseline.tflite`` and
-    ``metrics.json`` into ``out_dir``.
+    names) plus ``wall_s`` and ``stage_s``; writes ``model.tflite``, ``baseline.tflite`` and
+    ``metrics.json`` into ``out_dir``. ``prune_schedule``: ``"guide"`` (tfmot guide defaults)
+    or ``"engine"`` (the engine's derived schedule). Raises NotImplementedInPlainScript,
+    before any work, for a step type or knob value the script does not implement.
     """
+    check_supported(recipe, model_path)
+    if prune_schedule not in PRUNE_SCHEDULES:
+        raise ValueError(f"prune_schedule must be one of {PRUNE_SCHEDULES}")
     import ai_edge_litert.interpreter  # noqa: F401  (imports are not part of the timed work)
     import tensorflow_model_optimization  # noqa: F401
     import tf_keras
 
+    stage_s: dict[str, float] = {}
     t0 = time.perf_counter()
     tf_keras.utils.set_random_seed(seed)
     batch_size = int(recipe["batch_size"])
@@ -368,47 +483,43 @@ def run_recipe(
         "tflite_gzip_bytes": gzipped_size(baseline_tflite),
         "params": int(model.count_params()),
     }
+    stage_s["baseline"] = time.perf_counter() - t0
 
     done: set[str] = set()
     quantize: dict[str, Any] | None = None
     for step in recipe["steps"]:
         kind = step["type"]
-        if kind == "distill":
-            model = distill(model, step, d, batch_size)
-        elif kind == "prune":
-            model = prune(model, step, d, batch_size)
-        elif kind == "cluster":
-            model = cluster(model, step, d, batch_size)
-        elif kind == "qat":
-            model = qat(model, step, d, batch_size, "prune" in done, "cluster" in done)
-        elif kind == "finetune":
-            compile_for_finetune(model, step["learning_rate"])
-            model.fit(
-                d["x_train"],
-                d["y_train"],
-                batch_size=batch_size,
-                epochs=step["epochs"],
-                validation_data=(d["x_val"], d["y_val"]),
-                verbose=0,
-            )
-        elif kind == "quantize":
+        ts = time.perf_counter()
+        handler = STEP_HANDLERS[kind]
+        if handler is None:
             quantize = step
+        else:
+            model = handler(model, step, d, batch_size, done, prune_schedule)
+            stage_s[kind] = stage_s.get(kind, 0.0) + time.perf_counter() - ts
         done.add(kind)
 
+    ts = time.perf_counter()
     tflite_model = to_tflite(model, quantize, d["x_train"])
+    stage_s["convert"] = time.perf_counter() - ts
+    ts = time.perf_counter()
     compressed = {
         "accuracy": tflite_accuracy(tflite_model, d["x_test"], d["y_test"]),
         "tflite_bytes": len(tflite_model),
         "tflite_gzip_bytes": gzipped_size(tflite_model),
         "params": int(model.count_params()),
-        "keras_sparsity": kernel_sparsity(model),
     }
     if out_dir is not None:
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         (out / "baseline.tflite").write_bytes(baseline_tflite)
         (out / "model.tflite").write_bytes(tflite_model)
+    stage_s["evaluate"] = time.perf_counter() - ts
     wall = time.perf_counter() - t0
+    # Not timed (a user's script would not do it): sparsity as the engine measures it.
+    from engine.tflite.metrics import sparsity_report
+
+    compressed["sparsity"] = sparsity_report(tflite_model)["sparsity"]
+    compressed["keras_sparsity"] = kernel_sparsity(model)
     metrics = {
         "baseline": baseline,
         "compressed": compressed,
@@ -417,7 +528,9 @@ def run_recipe(
         "accuracy_drop": baseline["accuracy"] - compressed["accuracy"],
         "recipe": recipe,
         "seed": seed,
+        "prune_schedule": prune_schedule,
         "wall_s": wall,
+        "stage_s": {k: round(v, 3) for k, v in stage_s.items()},
     }
     if out_dir is not None:
         (Path(out_dir) / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
@@ -429,10 +542,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("recipe", help="recipe JSON file (e.g. resources/recipes/int8_ptq.json)")
     parser.add_argument("--seed", type=int, default=None, help="default: the recipe's seed")
     parser.add_argument("--out", required=True, help="output folder")
+    parser.add_argument(
+        "--prune-schedule",
+        choices=PRUNE_SCHEDULES,
+        default="guide",
+        help="guide: tfmot guide defaults (frequency 100); engine: the engine's derived schedule",
+    )
     args = parser.parse_args(argv)
     recipe = read_recipe(args.recipe)
     seed = recipe["seed"] if args.seed is None else args.seed
-    m = run_recipe(recipe, seed, args.out)
+    try:
+        m = run_recipe(recipe, seed, args.out, prune_schedule=args.prune_schedule)
+    except NotImplementedInPlainScript as exc:
+        print(f"plain_tfmot: not implemented: {exc}", file=sys.stderr)
+        return 2
     print(
         f"{recipe['name']} seed {seed}: ratio gzip {m['ratio_gzip']:.2f}x raw "
         f"{m['ratio_raw']:.2f}x, accuracy drop {m['accuracy_drop'] * 100:+.2f} points, "

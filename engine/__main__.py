@@ -1,3 +1,5 @@
+"""``python -m engine``: the headless command line (``engine.cli``); the app: ``python -m gui``."""
+
 import sys
 
 from engine.cli import main

@@ -1,11 +1,16 @@
-"""The ``featherweight`` command line.
+"""The ``featherweight`` command line (headless; the desktop app is ``gui.launcher``).
 
-    featherweight                       open the desktop app (also: --demo, PROJECT_FILE)
     featherweight inspect MODEL [--json]
     featherweight compress MODEL --data DATA --recipe RECIPE.json --out DIR [--json]
     featherweight run PROJECT_FILE      run a project's pending recipes headless
     featherweight report MODEL.tflite [--json]
     featherweight demo --out DIR        write the demo model and dataset
+    featherweight --verbose COMMAND ... also show TensorFlow's own log lines and warnings
+
+TensorFlow, the converter and LiteRT write log lines to file descriptor 2; unless
+``--verbose`` (or ``FEATHERWEIGHT_VERBOSE=1``) they are captured (``engine.core.quiet``) and
+shown only if the command fails with an unexpected error. Importing this module is cheap: no
+TensorFlow, no Qt.
 
 Exit codes: 0 success, 2 bad input (one line on stderr, no traceback), 1 other errors,
 130 cancelled (Ctrl-C).
@@ -16,26 +21,38 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from engine.core.errors import BadInputError, Cancelled, FeatherweightError
 
 SUBCOMMANDS = ("inspect", "compress", "run", "report", "demo")
+GLOBAL_FLAGS = ("-h", "--help", "--version", "--verbose")
+# Options of the ``featherweight`` launcher (desktop app, worker, self-test), not of this CLI.
+APP_OPTIONS = ("--demo", "--quit-after-paint", "--self-test", "--worker")
+VERBOSE_HELP = (
+    "also show TensorFlow's own log lines and Python warnings (or FEATHERWEIGHT_VERBOSE=1)"
+)
 
 
 def _parser() -> argparse.ArgumentParser:
     import engine
 
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--verbose", action="store_true", default=argparse.SUPPRESS,
+                        help=VERBOSE_HELP)  # fmt: skip
     p = argparse.ArgumentParser(
         prog="featherweight",
-        description="Make Keras/TensorFlow models small enough for phones and boards.",
+        description="Make Keras/TensorFlow models small enough for phones and boards. "
+        "Without a command, featherweight opens the desktop app.",
     )
     p.add_argument("--version", action="version", version=f"featherweight {engine.__version__}")
-    sub = p.add_subparsers(dest="command", required=True)
+    p.add_argument("--verbose", action="store_true", help=VERBOSE_HELP)
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    s = sub.add_parser("inspect", help="per-layer report of a model")
+    s = sub.add_parser("inspect", parents=[common], help="per-layer report of a model")
     s.add_argument("model", help="'demo', a .keras/.h5 file or a SavedModel folder")
     s.add_argument("--json", action="store_true", help="print JSON instead of a table")
     s.add_argument(
@@ -44,7 +61,7 @@ def _parser() -> argparse.ArgumentParser:
         help="load models with Lambda layers / custom code (runs their code!)",
     )
 
-    s = sub.add_parser("compress", help="run a recipe and export a .tflite")
+    s = sub.add_parser("compress", parents=[common], help="run a recipe and export a .tflite")
     s.add_argument("model")
     s.add_argument("--data", required=True, help="'demo', an .npz file or an image folder")
     s.add_argument("--recipe", required=True, help="recipe JSON file")
@@ -54,7 +71,7 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--allow-unsafe", action="store_true")
     s.add_argument("--quiet", action="store_true", help="no progress on stderr")
 
-    s = sub.add_parser("run", help="run a project's pending recipes headless")
+    s = sub.add_parser("run", parents=[common], help="run a project's pending recipes headless")
     s.add_argument("project")
     s.add_argument(
         "--allow-unsafe",
@@ -63,29 +80,227 @@ def _parser() -> argparse.ArgumentParser:
     )
     s.add_argument("--quiet", action="store_true")
 
-    s = sub.add_parser("report", help="deployment report of a .tflite file")
+    s = sub.add_parser("report", parents=[common], help="deployment report of a .tflite file")
     s.add_argument("tflite")
     s.add_argument("--json", action="store_true")
 
-    s = sub.add_parser("demo", help="write the demo model and dataset")
+    s = sub.add_parser("demo", parents=[common], help="write the demo model and dataset")
     s.add_argument("--out", required=True)
     return p
 
 
-def _progress_printer(quiet: bool):  # type: ignore[no-untyped-def]
-    def on_event(ev: dict[str, Any]) -> None:
-        if quiet:
-            return
+def _fmt_duration(seconds: float) -> str:
+    seconds = max(0, int(round(seconds)))
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+_SHOWN_METRICS = (
+    ("loss", "loss", "{:.4f}"),
+    ("accuracy", "acc", "{:.3f}"),
+    ("val_loss", "val_loss", "{:.4f}"),
+    ("val_accuracy", "val_acc", "{:.3f}"),
+    ("sparsity", "sparsity", "{:.2f}"),
+)
+
+
+def _fmt_values(values: dict[str, float]) -> str:
+    parts = [f"{short} {fmt.format(values[k])}" for k, short, fmt in _SHOWN_METRICS if k in values]
+    if "est_gzip_bytes" in values:
+        parts.append(f"~gzip {values['est_gzip_bytes'] / 1000:.0f} kB")
+    return "  ".join(parts)
+
+
+class ProgressPrinter:
+    """Shows engine events (``engine.core.events``) on ``out`` (stderr).
+
+    On a terminal: one line per stage, redrawn in place -- a bar over the stage's batches
+    with the epoch, the latest metrics and an ETA -- finished with the stage's time. Piped
+    (not a terminal): plain lines, one per stage start, one per epoch, one per stage end.
+    Warnings and errors logged by the engine are printed either way. ``epochs`` lists the
+    recipe's training steps as ``(step type, epochs)`` in order, so a stage of that name can
+    show "epoch k/E" (without it: "epoch k").
+    """
+
+    def __init__(
+        self,
+        out: Any = None,
+        *,
+        tty: bool | None = None,
+        epochs: Sequence[tuple[str, int]] = (),
+        width: int | None = None,
+    ) -> None:
+        self.out = out
+        self.tty = tty
+        self.width = width
+        self._epochs = list(epochs)
+        self._stage: dict[str, Any] | None = None
+        self._line = ""
+
+    # -- plumbing ------------------------------------------------------------------------
+    def _stream(self) -> Any:
+        return self.out if self.out is not None else sys.stderr
+
+    def _is_tty(self) -> bool:
+        if self.tty is not None:
+            return self.tty
+        try:
+            return bool(self._stream().isatty())
+        except (AttributeError, ValueError, OSError):
+            return False
+
+    def _write(self, text: str) -> None:
+        stream = self._stream()
+        stream.write(text)
+        stream.flush()
+
+    def _columns(self) -> int:
+        if self.width:
+            return self.width
+        import shutil
+
+        return shutil.get_terminal_size((100, 24)).columns
+
+    def _draw(self, line: str) -> None:
+        line = line[: max(10, self._columns() - 1)]
+        self._line = line
+        self._write("\r\x1b[K" + line)
+
+    def _clear(self) -> None:
+        if self._line:
+            self._write("\r\x1b[K")
+            self._line = ""
+
+    def _bar(self, fraction: float, cells: int = 24) -> str:
+        fraction = min(1.0, max(0.0, fraction))
+        full = int(fraction * cells)
+        encoding = (getattr(self._stream(), "encoding", None) or "").lower()
+        done, todo = ("\u2588", "\u2591") if "utf" in encoding else ("#", "-")
+        return done * full + todo * (cells - full)
+
+    # -- events --------------------------------------------------------------------------
+    def __call__(self, ev: dict[str, Any]) -> None:
         t = ev.get("type")
         if t == "stage" and ev.get("state") == "start":
-            print(f"[{ev.get('index', 0) + 1}/{ev.get('count', 1)}] {ev['label']}", file=sys.stderr)
+            self._start(ev)
+        elif t == "stage" and ev.get("state") == "end":
+            self._end(ev)
+        elif t == "progress":
+            self._progress(ev)
         elif t == "metric":
-            vals = " ".join(f"{k}={v:.4g}" for k, v in ev["values"].items())
-            print(f"    epoch {ev['epoch']:g}: {vals}", file=sys.stderr)
+            self._metric(ev)
         elif t == "log" and ev.get("level") in ("warning", "error"):
-            print(f"    {ev['level']}: {ev['message']}", file=sys.stderr)
+            self._log(ev)
 
-    return on_event
+    def _start(self, ev: dict[str, Any]) -> None:
+        epochs = None
+        if self._epochs and self._epochs[0][0] == ev.get("stage"):
+            epochs = self._epochs.pop(0)[1]
+        head = f"[{ev.get('index', 0) + 1}/{ev.get('count', 1)}] {ev.get('label', '')}"
+        self._stage = {
+            "name": ev.get("stage"),
+            "head": head,
+            "t0": time.monotonic(),
+            "epochs": epochs,
+            "epoch_done": 0,
+            "step": 0,
+            "total": 0,
+            "values": {},
+        }
+        if self._is_tty():
+            self._draw(head + " ...")
+        else:
+            self._write(head + "\n")
+
+    def _epoch_text(self, st: dict[str, Any], finished: bool = False) -> str:
+        k = (
+            st["epoch_done"]
+            if finished
+            else min(st["epoch_done"] + 1, st["epochs"] or st["epoch_done"] + 1)
+        )
+        return f"epoch {k}/{st['epochs']}" if st["epochs"] else f"epoch {k}"
+
+    def _eta(self, st: dict[str, Any]) -> str:
+        """Time left at the rate measured since the stage's first batch (so the set-up
+        before training does not inflate it); '' until two batches were seen."""
+        first = st.get("first")
+        if first is None or st["total"] <= 0 or st["step"] <= first[1]:
+            return ""
+        rate = (time.monotonic() - first[0]) / (st["step"] - first[1])
+        return f"ETA {_fmt_duration(rate * max(0, st['total'] - st['step']))}"
+
+    def _progress(self, ev: dict[str, Any]) -> None:
+        st = self._stage
+        if st is None:
+            return
+        st["step"], st["total"] = int(ev.get("step", 0)), int(ev.get("total", 0))
+        if st.get("first") is None:
+            st["first"] = (time.monotonic(), st["step"])
+        if self._is_tty() and st["total"] > 0:
+            self._redraw(st)
+
+    def _redraw(self, st: dict[str, Any]) -> None:
+        frac = st["step"] / st["total"] if st["total"] else 0.0
+        parts = [
+            st["head"],
+            self._epoch_text(st),
+            f"{self._bar(frac)} {frac * 100:3.0f}%",
+            f"batch {st['step']}/{st['total']}",
+            self._eta(st),
+            _fmt_values(st["values"]),
+        ]
+        self._draw("  ".join(p for p in parts if p))
+
+    def _metric(self, ev: dict[str, Any]) -> None:
+        st = self._stage
+        values = dict(ev.get("values") or {})
+        if st is None:
+            if not self._is_tty():
+                self._write(f"    epoch {ev.get('epoch', 0):g}: {_fmt_values(values)}\n")
+            return
+        st["epoch_done"] += 1
+        st["values"] = values
+        if self._is_tty():
+            if st["total"]:
+                self._redraw(st)
+            return
+        eta = self._eta(st)
+        line = f"    {self._epoch_text(st, finished=True)}: {_fmt_values(values)}"
+        self._write(line + (f"  ({eta})" if eta and st["step"] < st["total"] else "") + "\n")
+
+    def _end(self, ev: dict[str, Any]) -> None:
+        st = self._stage
+        if st is None or st["name"] != ev.get("stage"):
+            return
+        self._stage = None
+        took = f"({_fmt_duration(time.monotonic() - st['t0'])})"
+        if not self._is_tty():
+            return
+        parts = [st["head"]]
+        if st["epoch_done"]:
+            n = st["epoch_done"]
+            parts.append(f"{n} epoch{'s' if n != 1 else ''}")
+            parts.append(_fmt_values(st["values"]))
+        parts.append(took)
+        self._draw("  ".join(p for p in parts if p))
+        self._write("\n")
+        self._line = ""
+
+    def _log(self, ev: dict[str, Any]) -> None:
+        redraw = self._line
+        self._clear()
+        self._write(f"    {ev['level']}: {ev.get('message', '')}\n")
+        if redraw and self._stage is not None:
+            self._draw(redraw)
+
+
+def _progress_printer(
+    quiet: bool, epochs: Sequence[tuple[str, int]] = ()
+) -> Callable[[dict[str, Any]], None]:
+    if quiet:
+        return lambda ev: None
+    return ProgressPrinter(epochs=epochs)
 
 
 def _cmd_inspect(args: argparse.Namespace) -> int:
@@ -102,6 +317,7 @@ def _cmd_compress(args: argparse.Namespace) -> int:
     from engine.pipeline.run import compress
 
     recipe = load_recipe(args.recipe)
+    epochs = [(st["type"], int(st["epochs"])) for st in recipe.steps if "epochs" in st]
     metrics = compress(
         args.model,
         args.data,
@@ -109,7 +325,7 @@ def _cmd_compress(args: argparse.Namespace) -> int:
         args.out,
         scale=args.scale,
         allow_unsafe=args.allow_unsafe,
-        reporter=Reporter(_progress_printer(args.quiet)),
+        reporter=Reporter(_progress_printer(args.quiet, epochs)),
     )
     if args.json:
         print(json.dumps(metrics, indent=2))
@@ -158,33 +374,56 @@ COMMANDS = {
 }
 
 
-def _is_gui_invocation(argv: Sequence[str]) -> bool:
-    if not argv:
-        return True
-    first = argv[0]
-    if first in SUBCOMMANDS or first in ("-h", "--help", "--version"):
-        return False
-    return first.startswith("--") or not first.startswith("-")
+def suggest_command(word: str) -> str:
+    """One line for an unknown command: ``unknown command 'compres'; did you mean 'compress'?``
+    (or the list of commands when nothing is close)."""
+    import difflib
+
+    close = difflib.get_close_matches(word, SUBCOMMANDS, n=1, cutoff=0.6)
+    if close:
+        return f"unknown command '{word}'; did you mean '{close[0]}'?"
+    return f"unknown command '{word}' (commands: {', '.join(SUBCOMMANDS)})"
+
+
+def _first_command(argv: Sequence[str]) -> str | None:
+    """The first argument that is not a global flag (None if there is none)."""
+    for arg in argv:
+        if arg not in GLOBAL_FLAGS:
+            return arg
+    return None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; returns the exit code (0 ok, 1 error, 2 bad input, 130 cancelled)."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] == ["--worker"]:
-        from engine.service.worker import main as worker_main
-
-        return worker_main()
-    if argv[:1] == ["--self-test"]:
-        import importlib
-
-        return int(importlib.import_module("gui.selftest").main(argv[1:]))
-    if _is_gui_invocation(argv):
-        # The desktop app lives in the gui package; imported only here, on demand.
-        import importlib
-
-        return int(importlib.import_module("gui.app").main(argv))
+    first = _first_command(argv)
+    if first is not None and first not in SUBCOMMANDS:
+        if not any(a in ("-h", "--help", "--version") for a in argv[: argv.index(first)]):
+            if not first.startswith("-"):
+                message = suggest_command(first)
+            elif first in APP_OPTIONS:
+                message = f"{first} is an option of the app launcher: run featherweight {first}"
+            else:
+                message = f"unknown option '{first}' (featherweight --help)"
+            print(f"featherweight: error: {message}", file=sys.stderr)
+            return 2
     args = _parser().parse_args(argv)
+    from engine.core.quiet import quiet_stderr, verbose_from_env
+
+    if getattr(args, "verbose", False) or verbose_from_env():
+        return _run(args, None)
+    with quiet_stderr() as captured:
+        try:
+            return _run(args, captured.text)
+        except BaseException as exc:
+            if not isinstance(exc, (KeyboardInterrupt, SystemExit)):
+                _replay(captured.text())
+            raise
+
+
+def _run(args: argparse.Namespace, captured: Callable[[], str] | None) -> int:
     try:
-        return COMMANDS[args.command](args)
+        code = COMMANDS[args.command](args)
     except BadInputError as exc:
         print(f"featherweight: error: {_one_line(exc)}{_trust_hint(args, exc)}", file=sys.stderr)
         return exc.exit_code
@@ -192,8 +431,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("featherweight: cancelled", file=sys.stderr)
         return 130
     except FeatherweightError as exc:
+        if captured is not None:
+            _replay(captured())
         print(f"featherweight: error: {_one_line(exc)}", file=sys.stderr)
         return exc.exit_code
+    if code == 1 and captured is not None:
+        _replay(captured())
+    return code
+
+
+def _replay(text: str) -> None:
+    """Show the libraries' captured log (the command failed: it may say why)."""
+    text = text.strip("\n")
+    if not text:
+        return
+    print(
+        "featherweight: the libraries' log of this run (hidden unless a command fails or "
+        "--verbose is given):",
+        file=sys.stderr,
+    )
+    print(text, file=sys.stderr, flush=True)
 
 
 def _trust_hint(args: argparse.Namespace, exc: BadInputError) -> str:

@@ -1,6 +1,6 @@
 """Entry point of the desktop app: ``main(argv) -> exit code``.
 
-``engine.cli`` calls ``main`` for ``featherweight`` with no sub-command. ``argv`` may hold
+``gui.launcher`` calls ``main`` for ``featherweight`` with no command. ``argv`` may hold
 ``--demo`` (open the demo model and dataset at start) and/or a project file path
 (``featherweight x.fwproj`` opens it; a path that does not exist yet becomes the new
 project's file name, written by the first Save). Without a project, a recovery file left by

@@ -1,10 +1,16 @@
 """Compress tab: a five-step wizard (techniques → settings → data → review → run).
 
 The settings forms are built from ``engine.pipeline.recipe.STEP_SPECS`` (kind, default, range,
-choices; the help text becomes the tooltip), the recipe is validated with
-``engine.pipeline.recipe.validate_recipe`` on every change and its message shown inline.
-The run page
-shows the stage, a progress bar with the time left, a Cancel button, the log and live charts.
+choices; the help text becomes the tooltip), read when the tab is built, so every registered
+technique gets a form; the recipe is validated with ``engine.pipeline.recipe.validate_recipe``
+on every change and its message shown inline. The run page shows the stage, a progress bar
+with the time left, a Cancel button, the log and live charts.
+
+Who owns a run: by default the tab writes into ``runs_dir`` and splits the data as
+``session.data`` says. A window hands the run lifecycle to its project through
+``set_run_hooks`` (``gui.state.RunHooks``: ``before_start`` decides the folder, the run id and
+the split, or refuses; ``on_started`` / ``on_event`` / ``on_done`` follow the run). The
+signals ``runStarted`` / ``runFinished`` / ``recipeSaved`` tell everyone else.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -41,20 +47,14 @@ from PySide6.QtWidgets import (
 )
 
 from engine.core.errors import RecipeError
-from engine.pipeline.recipe import (
-    STEP_ORDER,
-    STEP_SPECS,
-    Knob,
-    Recipe,
-    parse_recipe_text,
-    validate_recipe,
-)
+from engine.pipeline import recipe as recipe_module
+from engine.pipeline.recipe import Knob, Recipe, StepSpec, parse_recipe_text, validate_recipe
 from gui.charts import LiveCharts
 from gui.data_picker import DataPicker
 from gui.errors import ErrorReporter
 from gui.format import fmt_bytes, fmt_drop, fmt_duration, fmt_pct, fmt_ratio
 from gui.runner import EngineClient, Job
-from gui.state import RunRecord, Session
+from gui.state import RunHooks, RunPlan, RunRecord, Session
 
 PAGES = ("Techniques", "Settings", "Data", "Review", "Run")
 TECHNIQUES, SETTINGS, DATA, REVIEW, RUN = range(5)
@@ -66,7 +66,7 @@ OK_STYLE = "color: #1b5e20;"
 class KnobEditor:
     """One editor widget for one ``Knob`` (spin box, check box, combo box or line edit)."""
 
-    def __init__(self, knob: Knob, on_change: Callable[[], None]) -> None:
+    def __init__(self, knob: Knob, on_change: Callable[..., Any]) -> None:
         self.knob = knob
         k = knob
         w: QWidget
@@ -142,6 +142,17 @@ class KnobEditor:
             w.setText("" if value is None else _float_text(value))
 
 
+def registered_steps() -> tuple[list[str], dict[str, StepSpec]]:
+    """The techniques registered now, in pipeline order, and their specs.
+
+    Read from ``engine.pipeline.recipe`` at call time (not names bound at import), so a
+    technique registered later still gets a form; one missing from ``STEP_ORDER`` goes last.
+    """
+    specs = dict(recipe_module.STEP_SPECS)
+    order = [t for t in recipe_module.STEP_ORDER if t in specs]
+    return order + [t for t in specs if t not in order], specs
+
+
 def _float_text(v: Any) -> str:
     if isinstance(v, float):
         return f"{v:g}"
@@ -153,6 +164,7 @@ class CompressTab(QWidget):
 
     runStarted = Signal(object)  # RunRecord
     runFinished = Signal(object)  # RunRecord (any final status)
+    recipeSaved = Signal(object)  # the recipe dict just written to a file
     showResultsRequested = Signal()
     dataChosen = Signal(str, str)  # the Data page's picker: spec, scale
 
@@ -177,6 +189,8 @@ class CompressTab(QWidget):
         self.examples_dir = examples_dir
         self.job: Job | None = None
         self.run: RunRecord | None = None
+        self._hooks: RunHooks | None = None
+        self.step_order, self.step_specs = registered_steps()
         self._stage = (0, 1, "")  # index, count, label
         self._frac = 0.0
         self._t0 = 0.0
@@ -225,8 +239,8 @@ class CompressTab(QWidget):
             )
         )
         self.technique_boxes: dict[str, QCheckBox] = {}
-        for t in STEP_ORDER:
-            spec = STEP_SPECS[t]
+        for t in self.step_order:
+            spec = self.step_specs[t]
             box = QCheckBox(spec.label)
             box.setToolTip(spec.help)
             f = box.font()
@@ -238,8 +252,9 @@ class CompressTab(QWidget):
             help_label = _note(spec.help)
             help_label.setContentsMargins(24, 0, 0, 4)
             lay.addWidget(help_label)
-        self.technique_boxes["prune"].setChecked(True)
-        self.technique_boxes["quantize"].setChecked(True)
+        for t in ("prune", "quantize"):  # the usual start; any registered set works
+            if t in self.technique_boxes:
+                self.technique_boxes[t].setChecked(True)
         row = QHBoxLayout()
         row.addWidget(QLabel("Or start from an example:"))
         self.examples = QComboBox()
@@ -250,7 +265,7 @@ class CompressTab(QWidget):
         self.examples.setMinimumWidth(260)
         row.addWidget(self.examples)
         load = QPushButton("Load recipe…")
-        load.clicked.connect(self._load_recipe_dialog)
+        load.clicked.connect(self.load_recipe_dialog)
         row.addWidget(load)
         row.addStretch(1)
         lay.addLayout(row)
@@ -287,8 +302,8 @@ class CompressTab(QWidget):
         form.addRow("Seed:", self.seed)
         form.addRow("Batch size:", self.batch)
         self._settings_layout.addWidget(general)
-        for t in STEP_ORDER:
-            spec = STEP_SPECS[t]
+        for t in self.step_order:
+            spec = self.step_specs[t]
             box = QGroupBox(spec.label)
             box.setToolTip(spec.help)
             grid = QGridLayout(box)
@@ -356,9 +371,9 @@ class CompressTab(QWidget):
         lay.addWidget(self.recipe_json, 1)
         row = QHBoxLayout()
         save = QPushButton("Save recipe…")
-        save.clicked.connect(self._save_recipe_dialog)
+        save.clicked.connect(self.save_recipe_dialog)
         load = QPushButton("Load recipe…")
-        load.clicked.connect(self._load_recipe_dialog)
+        load.clicked.connect(self.load_recipe_dialog)
         row.addWidget(save)
         row.addWidget(load)
         row.addStretch(1)
@@ -434,6 +449,77 @@ class CompressTab(QWidget):
             self._refresh_review()
         self.message.setText("")
 
+    def show_run(self, run: RunRecord | None) -> None:
+        """Show a stored run (or none) on the Run page: title, progress, summary, log, charts.
+        Not while a run is going (the live run owns the page)."""
+        if self.running:
+            raise RuntimeError("a run is going: its page cannot show another run")
+        self.run = run
+        self.charts.show_run(run)
+        self.cancel_button.setEnabled(False)
+        self.cancel_button.setText("Cancel")
+        self.time_left.setText("")
+        if run is None:
+            self.run_title.setText("No run yet")
+            self.progress.setValue(0)
+            self.progress.setFormat("")
+            self.stage_label.setStyleSheet("")
+            self.stage_label.setText("")
+            self.results_button.setEnabled(False)
+            self.log.clear()
+            return
+        verb = {"finished": "Finished", "failed": "Failed", "cancelled": "Cancelled"}.get(
+            run.status, run.status.capitalize()
+        )
+        self.run_title.setText(f"{verb} {run.name}")
+        if run.status == "finished":
+            self.progress.setValue(self.progress.maximum())
+            self.progress.setFormat("100 % — done")
+            self.stage_label.setStyleSheet(OK_STYLE)
+            self.stage_label.setText(_finished_text(run))
+        else:
+            self.progress.setValue(0)
+            self.progress.setFormat(run.status)
+            self.stage_label.setStyleSheet(ERROR_STYLE if run.status == "failed" else "")
+            self.stage_label.setText(f"✗ {run.error}" if run.error else run.status)
+        self.results_button.setEnabled(run.status == "finished")
+        self.log.setPlainText("\n".join(run.log))
+
+    def warm_up_charts(self, delay_ms: int = 300) -> None:
+        """Build the live charts (imports pyqtgraph, ~0.3 s) ``delay_ms`` from now, so
+        neither the first paint nor the first Run click pays for it."""
+        QTimer.singleShot(delay_ms, self.charts, self.charts.ensure_built)
+
+    def stop_live_charts(self) -> None:
+        """Stop redrawing the live charts (the window is closing)."""
+        self.charts.stop_live()
+
+    def view_state(self) -> dict[str, Any]:
+        """What a project keeps of this tab's view: the wizard's recipe, its page and the
+        run shown (``wizard``, ``wizard_page``, ``compress_run``)."""
+        return {
+            "wizard": self.recipe_dict(),
+            "wizard_page": self.current_page(),
+            "compress_run": self.run.id if self.run is not None else None,
+        }
+
+    def restore_view_state(self, ui: dict[str, Any], runs: list[RunRecord]) -> None:
+        """Show what ``view_state`` recorded; ``runs`` are the runs it may name. Anything
+        stale (an invalid recipe, a run no longer there) is skipped."""
+        wizard = ui.get("wizard")
+        if isinstance(wizard, dict):
+            try:
+                self.set_recipe(validate_recipe(wizard))
+            except RecipeError:
+                pass
+        by_id = {r.id: r for r in runs}
+        shown = by_id.get(ui.get("compress_run") or "") or self.run
+        if shown is not None and not self.running:
+            self.show_run(shown)
+        page = ui.get("wizard_page")
+        if isinstance(page, int) and 0 <= page <= RUN and (page != RUN or self.run):
+            self.go_to(page)
+
     def _next(self) -> None:
         i = self.stack.currentIndex()
         if i == REVIEW:
@@ -444,8 +530,12 @@ class CompressTab(QWidget):
             self.go_to(i + 1)
 
     # -- recipe ---------------------------------------------------------------------------
+    def current_page(self) -> int:
+        """The wizard page shown (TECHNIQUES … RUN)."""
+        return self.stack.currentIndex()
+
     def selected_steps(self) -> list[str]:
-        return [t for t in STEP_ORDER if self.technique_boxes[t].isChecked()]
+        return [t for t in self.step_order if self.technique_boxes[t].isChecked()]
 
     def _on_techniques_changed(self) -> None:
         chosen = self.selected_steps()
@@ -521,18 +611,20 @@ class CompressTab(QWidget):
             self.errors.report("Cannot load the recipe", str(exc))
             return False
         # Steps the wizard's order cannot express (e.g. finetune before prune) stay as loaded
-        # in the JSON only if the order matches STEP_ORDER.
-        order = [STEP_ORDER.index(t) for t in recipe.step_types()]
+        # in the JSON only if the order matches the pipeline order.
+        order = [self.step_order.index(t) for t in recipe.step_types()]
         if order != sorted(order):
             self.errors.report(
                 "Recipe loaded partly",
                 f"{p.name} orders its steps as {' → '.join(recipe.step_types())}; the wizard "
-                f"uses {' → '.join(t for t in STEP_ORDER if t in recipe.step_types())}.",
+                f"uses {' → '.join(t for t in self.step_order if t in recipe.step_types())}.",
             )
         self.set_recipe(recipe)
         return True
 
     def save_recipe_file(self, path: str | Path) -> bool:
+        """Write the valid recipe to ``path`` (``recipeSaved`` then carries it); a problem is
+        reported and False returned."""
         try:
             recipe = self.validated_recipe()
         except RecipeError as exc:
@@ -545,6 +637,7 @@ class CompressTab(QWidget):
             return False
         self.review_status.setStyleSheet(OK_STYLE)
         self.review_status.setText(f"Saved to {path}")
+        self.recipeSaved.emit(recipe.to_dict())
         return True
 
     def _example_recipes(self) -> list[Path]:
@@ -557,7 +650,8 @@ class CompressTab(QWidget):
         if path:
             self.load_recipe_file(path)
 
-    def _load_recipe_dialog(self) -> None:
+    def load_recipe_dialog(self) -> None:
+        """Ask for a recipe file and load it."""
         path, _ = QFileDialog.getOpenFileName(
             self, "Load recipe", self._folder("recipe"), "Recipes (*.json);;All files (*)"
         )
@@ -565,7 +659,8 @@ class CompressTab(QWidget):
             self._remember("recipe", path)
             self.load_recipe_file(path)
 
-    def _save_recipe_dialog(self) -> None:
+    def save_recipe_dialog(self) -> None:
+        """Ask for a file name and save the recipe there."""
         start = str(Path(self._folder("recipe")) / f"{self.recipe_name.text() or 'recipe'}.json")
         path, _ = QFileDialog.getSaveFileName(self, "Save recipe", start, "Recipes (*.json)")
         if path:
@@ -582,8 +677,11 @@ class CompressTab(QWidget):
         data = self.session.data
         lines = []
         for i, step in enumerate(recipe.steps, 1):
-            lines.append(f"{i}. <b>{STEP_SPECS[step['type']].label}</b>: {_describe(step)}")
-        if recipe.steps[-1]["type"] != "quantize":
+            spec = self.step_specs.get(step["type"])
+            label = spec.label if spec is not None else step["type"]
+            lines.append(f"{i}. <b>{label}</b>: {_describe(step, spec)}")
+        last = self.step_specs.get(recipe.steps[-1]["type"])
+        if not getattr(last, "final", recipe.steps[-1]["type"] == "quantize"):
             lines.append("Exported as float32 .tflite (no quantization step).")
         where = (
             f"Model: <b>{model.display_name if model else 'none — open one in the Model tab'}"
@@ -608,6 +706,25 @@ class CompressTab(QWidget):
         self.data_picker.show_choice(self.session.data)
 
     # -- running --------------------------------------------------------------------------
+    def set_run_hooks(self, hooks: RunHooks | None) -> None:
+        """Hand the lifecycle of the runs started here to ``hooks`` (None: the tab's
+        defaults, ``runs_dir`` and the split of ``session.data``)."""
+        self._hooks = hooks
+
+    @property
+    def run_hooks(self) -> RunHooks | None:
+        """The owner of the runs started here (None: the tab's defaults)."""
+        return self._hooks
+
+    def _default_plan(self, recipe: Recipe, out_dir: str | None) -> RunPlan:
+        n = len(self.session.runs) + 1
+        if out_dir is None:
+            stamp = time.strftime("%Y%m%d-%H%M%S")
+            safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in recipe.name)
+            out_dir = str(self.runs_dir / f"{stamp}-{n:02d}-{safe}")
+        data = self.session.data
+        return RunPlan(f"run-{n}", out_dir, int(data.split_seed), float(data.val_fraction))
+
     def can_run(self) -> str:
         """Why a run cannot start now ('' if it can)."""
         if self.job is not None and not self.job.done:
@@ -619,7 +736,15 @@ class CompressTab(QWidget):
         return ""
 
     def start_run(self, out_dir: str | Path | None = None) -> RunRecord | None:
-        """Validate and submit the recipe; returns the new run (None if refused)."""
+        """Validate and submit the recipe; returns the new run (None if refused).
+
+        ``out_dir`` overrides where the run writes (self-test, probes); otherwise the run
+        hooks (or ``runs_dir``) decide. The job carries the dataset's split, not the
+        recipe's seed."""
+        asked = str(out_dir) if out_dir else None
+        hooks = self._hooks
+        if hooks is not None and not hooks.may_start(asked):
+            return None  # refused by the run's owner, who said why
         why = self.can_run()
         if why:
             self.message.setStyleSheet(WARN_STYLE)
@@ -634,19 +759,21 @@ class CompressTab(QWidget):
             return None
         model = self.session.model
         assert model is not None
+        plan = (
+            hooks.before_start(recipe.to_dict(), asked)
+            if hooks is not None
+            else self._default_plan(recipe, asked)
+        )
         data = self.session.data
         n = len(self.session.runs) + 1
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in recipe.name)
-        out = Path(out_dir) if out_dir else self.runs_dir / f"{stamp}-{n:02d}-{safe}"
         run = RunRecord(
-            id=f"run-{n}",
+            id=plan.run_id,
             name=f"#{n} {recipe.name}",
             recipe=recipe.to_dict(),
             model=model.spec,
             data=data.spec,
             scale=data.scale,
-            out_dir=str(out),
+            out_dir=str(plan.out_dir),
         )
         self.session.runs.append(run)
         self.run = run
@@ -656,7 +783,9 @@ class CompressTab(QWidget):
             "scale": data.scale,
             "allow_unsafe": model.allow_unsafe,
             "recipe": recipe.to_dict(),
-            "out": str(out),
+            "out": str(plan.out_dir),
+            "split_seed": int(plan.split_seed),
+            "val_fraction": float(plan.val_fraction),
         }
         job = self.client.submit("compress", params)
         self.job = job
@@ -668,6 +797,8 @@ class CompressTab(QWidget):
         job.finished.connect(self._on_finished)
         self._reset_run_view(run)
         self.go_to(RUN)
+        if hooks is not None:
+            hooks.on_started(run)
         self.runStarted.emit(run)
         return run
 
@@ -741,6 +872,8 @@ class CompressTab(QWidget):
     def _on_metric(self, ev: dict[str, Any]) -> None:
         if self.run is None:
             return
+        if self._hooks is not None:
+            self._hooks.on_event(self.run, ev)
         values = ev.get("values") or {}
         self.run.add_metric(float(ev.get("epoch", 0.0)), values)
         self.charts.mark_dirty()
@@ -773,16 +906,10 @@ class CompressTab(QWidget):
                     if isinstance(point, dict) and isinstance(point.get("values"), dict):
                         run.add_metric(float(point.get("epoch", 0.0)), point["values"])
             self._set_fraction(1.0)
-            c, m = run.compressed, run.metrics
             self.progress.setFormat("100 % — done")
             self.run_title.setText(f"Finished {run.name}")
             self.stage_label.setStyleSheet(OK_STYLE)
-            self.stage_label.setText(
-                f"✓ gzip {fmt_bytes(c.get('tflite_gzip_bytes'))} "
-                f"({fmt_ratio(m.get('ratio_gzip'))} smaller), "
-                f"raw {fmt_bytes(c.get('tflite_bytes'))} ({fmt_ratio(m.get('ratio_raw'))}), "
-                f"accuracy {fmt_pct(c.get('accuracy'))} (drop: {fmt_drop(m.get('accuracy_drop'))})."
-            )
+            self.stage_label.setText(_finished_text(run))
             self.results_button.setEnabled(True)
             self._append_log(f"✓ finished; files in {run.out_dir}")
         elif state == "cancelled":
@@ -804,7 +931,20 @@ class CompressTab(QWidget):
             if err.get("kind") != "crashed":  # the crash itself is reported by the window
                 self.errors.report("The run failed", run.error, str(err.get("details", "")))
         self.charts.finish_live()
+        if self._hooks is not None:
+            self._hooks.on_done(run)
         self.runFinished.emit(run)
+
+
+def _finished_text(run: RunRecord) -> str:
+    """The one-line summary of a finished run (sizes, ratios, accuracy)."""
+    c, m = run.compressed, run.metrics or {}
+    return (
+        f"✓ gzip {fmt_bytes(c.get('tflite_gzip_bytes'))} "
+        f"({fmt_ratio(m.get('ratio_gzip'))} smaller), "
+        f"raw {fmt_bytes(c.get('tflite_bytes'))} ({fmt_ratio(m.get('ratio_raw'))}), "
+        f"accuracy {fmt_pct(c.get('accuracy'))} (drop: {fmt_drop(m.get('accuracy_drop'))})."
+    )
 
 
 def _metric_text(values: dict[str, Any]) -> str:
@@ -838,24 +978,19 @@ def _note(text: str) -> QLabel:
     return label
 
 
-def _describe(step: dict[str, Any]) -> str:
-    t = step["type"]
-    if t == "prune":
-        extra = ", 2:4 structured" if step.get("structured_2_4") else ""
-        return (
-            f"{step['target_sparsity'] * 100:.0f} % of weights to zero ({step['schedule']} "
-            f"schedule{extra}), fine-tuned {step['epochs']} epoch(s)"
-        )
-    if t == "cluster":
-        keep = ", keeping pruned zeros" if step.get("preserve_sparsity") else ""
-        return f"{step['clusters']} shared values per layer{keep}, {step['epochs']} epoch(s)"
-    if t == "distill":
-        return (
-            f"student at {step['width']:.2g}× width, temperature {step['temperature']:g}, "
-            f"{step['epochs']} epoch(s)"
-        )
-    if t == "quantize":
-        io = f", {step['io']} input/output" if step["mode"] == "int8" else ""
-        sparse = ", sparse encoding" if step.get("sparse") else ""
-        return f"{step['mode']} .tflite{io}{sparse}"
-    return f"{step.get('epochs', '?')} epoch(s) at learning rate {step.get('learning_rate', '?'):g}"
+def _describe(step: dict[str, Any], spec: StepSpec | None = None) -> str:
+    """One line about a validated step: the technique's own ``describe`` (the registry's
+    single wording), else its knobs and values."""
+    describe = getattr(spec, "describe", None)
+    if describe is not None:
+        try:
+            return str(describe(step))
+        except (KeyError, TypeError, ValueError):
+            pass  # a step missing a knob its summary reads: list what it has
+    titles = {k.name: k.title for k in spec.knobs} if spec is not None else {}
+    parts = [
+        f"{titles.get(name, name)} {_float_text(value)}"
+        for name, value in step.items()
+        if name != "type" and value is not None
+    ]
+    return ", ".join(parts) or "no settings"

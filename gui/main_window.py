@@ -1,7 +1,9 @@
 """The main window: three tabs, File/Help menus, status bar, drag-and-drop, settings, close.
 
-Project files (New / Open / Save / Save As / recent, lock, autosave, recovery) are handled by
-``self.project`` (gui/project_controller.py); the title is ``NAME[*] — Featherweight``.
+Project files (New / Open / Save / Save As / recent, lock, autosave, recovery) and the run
+lifecycle are handled by ``self.project`` (gui/project_controller.py), which is the Compress
+tab's run hooks and sees this window as its ``ProjectHost``; the title is
+``NAME[*] — Featherweight``.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QSettings, QStandardPaths, Qt, QTimer
+from PySide6.QtCore import QSettings, QStandardPaths, Qt
 from PySide6.QtGui import (
     QAction,
     QCloseEvent,
@@ -104,8 +106,6 @@ class MainWindow(QMainWindow):
         self.model_tab.dataChanged.connect(lambda _d: self.compress_tab.refresh_data())
         self.model_tab.baselineChanged.connect(lambda _b: self.results_tab.refresh())
         self.compress_tab.dataChosen.connect(self.model_tab.set_data)
-        self.compress_tab.runStarted.connect(self._on_run_started)
-        self.compress_tab.runFinished.connect(self._on_run_finished)
         self.compress_tab.showResultsRequested.connect(
             lambda: self.tabs.setCurrentIndex(RESULTS_TAB)
         )
@@ -114,14 +114,16 @@ class MainWindow(QMainWindow):
         self.client.versionsChanged.connect(lambda _v: self._update_engine_label())
         self.client.busyChanged.connect(lambda _b: self._update_engine_label())
 
-        self.project = ProjectController(self, data_dir=runs_dir, autosave_s=autosave_s)
+        self.project = ProjectController(self, self, data_dir=runs_dir, autosave_s=autosave_s)
         self.project.changed.connect(self.update_title)
-        self.compress_tab.runStarted.connect(self.project.on_run_started)
-        self.compress_tab.runFinished.connect(self.project.on_run_finished)
+        # The project owns the runs (folder, id, split, record); the window shows them.
+        self.compress_tab.set_run_hooks(self.project)
+        self.compress_tab.recipeSaved.connect(self.project.remember_recipe)
+        self.compress_tab.runStarted.connect(self._on_run_started)
+        self.compress_tab.runFinished.connect(self._on_run_finished)
         self.model_tab.modelChanged.connect(lambda _m: self._content_changed())
         self.model_tab.dataChanged.connect(lambda _d: self._content_changed())
         self.model_tab.baselineChanged.connect(lambda _b: self._content_changed())
-        self._wrap_start_run()
 
         self._build_menus()
         self._build_status_bar()
@@ -136,8 +138,7 @@ class MainWindow(QMainWindow):
             self._charts_warm = True
             # Build the live charts (imports pyqtgraph, ~0.3 s) just after the window is up,
             # so neither the first paint nor the first Run click pays for it.
-            charts = self.compress_tab.charts
-            QTimer.singleShot(300, charts, charts.ensure_built)
+            self.compress_tab.warm_up_charts(300)
             self.project.start()
 
     # -- menus & status -------------------------------------------------------------------
@@ -168,10 +169,10 @@ class MainWindow(QMainWindow):
         self.model_tab.recent_button.setMenu(self.recent_menu)
         self.act_load_recipe = QAction("&Load recipe…", self)
         self.act_load_recipe.setShortcut(QKeySequence("Ctrl+L"))
-        self.act_load_recipe.triggered.connect(self.compress_tab._load_recipe_dialog)
+        self.act_load_recipe.triggered.connect(self.compress_tab.load_recipe_dialog)
         self.act_save_recipe = QAction("&Save recipe…", self)
         self.act_save_recipe.setShortcut(QKeySequence("Ctrl+Alt+S"))
-        self.act_save_recipe.triggered.connect(self.compress_tab._save_recipe_dialog)
+        self.act_save_recipe.triggered.connect(self.compress_tab.save_recipe_dialog)
         self.act_quit = QAction("&Quit", self)
         self.act_quit.setShortcut(QKeySequence.StandardKey.Quit)
         self.act_quit.triggered.connect(self.close)
@@ -277,35 +278,39 @@ class MainWindow(QMainWindow):
             menu.addAction("Clear list", self.settings.clear_recent_projects)
 
     # -- project --------------------------------------------------------------------------
-    def _wrap_start_run(self) -> None:
-        """New runs write into the project's folder (``NAME_files/runs/<id>``); saved recipes
-        are added to the project. (Wraps two CompressTab methods on this instance: the tab
-        has no hook for either yet.)"""
-        tab = self.compress_tab
-        start = tab.start_run
+    # ProjectHost (what the project controller asks of the window)
+    def show_status(self, message: str, timeout_ms: int = 0) -> None:
+        """A status-bar message."""
+        self.statusBar().showMessage(message, timeout_ms)
 
-        def start_run(out_dir: str | Path | None = None) -> RunRecord | None:
-            if self.project.read_only and out_dir is None:
-                self.errors.report(
-                    "This project is read-only",
-                    "Another program has it open; use File → Save project as… to work on a "
-                    "copy before running recipes.",
-                )
-                return None
-            return start(out_dir or self.project.next_run_dir())
+    def view_state(self) -> dict[str, Any]:
+        """The tab shown, the selected run and the Compress tab's view (``project.ui``)."""
+        sel = self.results_tab.selected_run()
+        return {
+            "tab": self.tabs.currentIndex(),
+            "selected_run": sel.id if sel is not None else None,
+            **self.compress_tab.view_state(),
+        }
 
-        tab.start_run = start_run  # type: ignore[method-assign]
+    def restore_view_state(self, ui: dict[str, Any]) -> None:
+        """Show what ``view_state`` recorded; stale entries are skipped."""
+        self.compress_tab.restore_view_state(ui, self.session.runs)
+        by_id = {r.id: r for r in self.session.runs}
+        sel = by_id.get(ui.get("selected_run") or "")
+        if sel is not None and sel.status == "finished":
+            self.results_tab.select_run(sel)
+        tab = ui.get("tab")
+        if isinstance(tab, int) and 0 <= tab < self.tabs.count():
+            self.tabs.setCurrentIndex(tab)
 
-        save_recipe = tab.save_recipe_file
+    def show_references(self) -> None:
+        """Show the session's model and dataset again (one was located elsewhere)."""
+        self.model_tab.show_model(self.session.model)
+        self.model_tab.data_picker.show_choice(self.session.data)
 
-        def save_recipe_file(path: str | Path) -> bool:
-            """A recipe saved to a file is also kept in the project's recipes."""
-            ok = save_recipe(path)
-            if ok:
-                self.project.remember_recipe(tab.validated_recipe())
-            return ok
-
-        tab.save_recipe_file = save_recipe_file  # type: ignore[method-assign]
+    def reinspect_model(self, spec: str, allow_unsafe: bool) -> None:
+        """Ask the engine about the model again (report, dataset check, baseline)."""
+        self.model_tab.open_model(spec, allow_unsafe)
 
     def _content_changed(self) -> None:
         self.update_title()
@@ -354,11 +359,9 @@ class MainWindow(QMainWindow):
             tab.session = session
         self.model_tab.show_model(session.model)
         self.model_tab.data_picker.show_choice(session.data)
-        self.model_tab._show_baseline(session.baseline)
+        self.model_tab.show_baseline(session.baseline)
         self.compress_tab.refresh_data()
-        last = session.runs[-1] if session.runs else None
-        self.compress_tab.run = last
-        self.compress_tab.charts.show_run(last)
+        self.compress_tab.show_run(session.runs[-1] if session.runs else None)
         self.results_tab.refresh()
         if hasattr(self, "project"):
             session.project = self.project.project if session.project is None else session.project
@@ -478,7 +481,7 @@ class MainWindow(QMainWindow):
         self.project.stop()
         self.settings.set_geometry(self.saveGeometry())
         self.settings.sync()
-        self.compress_tab.charts.stop_live()
+        self.compress_tab.stop_live_charts()
         self.errors.close_dialogs()
         self.client.shutdown()
         event.accept()
@@ -488,6 +491,6 @@ class MainWindow(QMainWindow):
         recovery file only if an autosave wrote them."""
         self._closing = True
         self.project.stop()
-        self.compress_tab.charts.stop_live()
+        self.compress_tab.stop_live_charts()
         self.errors.close_dialogs()
         self.client.shutdown()

@@ -437,9 +437,16 @@ class ModelTab(QWidget):
 
     def set_data(self, spec: str, scale: str) -> None:
         """Choose the dataset; the engine checks it against the model, then the baseline runs."""
-        self.session.data = DataChoice(spec=spec, scale=scale)
+        old_choice = self.session.data
+        # The split belongs to the project's dataset reference: a new choice keeps it.
+        self.session.data = DataChoice(
+            spec=spec,
+            scale=scale,
+            split_seed=old_choice.split_seed,
+            val_fraction=old_choice.val_fraction,
+        )
         self.session.baseline = None
-        self._show_baseline(None)
+        self.show_baseline(None)
         self.baselineChanged.emit(None)
         model = self.session.model
         if model is None:
@@ -456,6 +463,7 @@ class ModelTab(QWidget):
             "data": spec,
             "scale": scale,
             "allow_unsafe": model.allow_unsafe,
+            **self.session.data.split_params(),
         }
         choice = self.session.data
         job = self.client.submit("check_data", params)
@@ -497,7 +505,7 @@ class ModelTab(QWidget):
         if choice is not self.session.data:
             return
         self.session.baseline = baseline
-        self._show_baseline(baseline)
+        self.show_baseline(baseline)
         self.baselineChanged.emit(baseline)
 
     def _on_baseline_failed(self, err: dict[str, Any]) -> None:
@@ -587,7 +595,7 @@ class ModelTab(QWidget):
         self.totals["input"].setText(_shape(rep.get("input_shape")) or "—")
         self.totals["format"].setText(fmt or "—")
 
-    def _show_baseline(self, b: dict[str, Any] | None) -> None:
+    def show_baseline(self, b: dict[str, Any] | None) -> None:
         b = b or {}
         self.baseline_labels["accuracy"].setText(fmt_pct(b.get("accuracy")))
         self.baseline_labels["tflite_bytes"].setText(fmt_bytes(b.get("tflite_bytes")))

@@ -2,10 +2,16 @@
 
 The engine's ``Project`` (engine/project/document.py) is the one record of what a project holds; the
 tabs keep working on ``gui.state.Session`` / ``RunRecord`` (their view of it).
-``ProjectController`` keeps the two in step: it creates an engine ``Run`` when a run starts
-(its output folder is ``run_dir(project, id)``), records each metric event into it, and
-records the result when the run ends; the model/dataset references follow the Model tab.
+``ProjectController`` keeps the two in step. It owns the run lifecycle of the Compress tab
+through the tab's ``RunHooks`` (gui/state.py): ``before_start`` decides the run's id, its
+folder (``NAME_files/runs/<id>``) and the split (the project's dataset reference: its seed
+and validation fraction, as ``featherweight run`` uses them), or refuses a run in a read-only
+project; it creates an engine ``Run`` when the run starts, records each metric event into it
+and records the result when the run ends. The model/dataset references follow the Model tab.
 Reopening builds a ``Session`` back from the ``Project`` (``session_from_project``).
+
+The controller knows the window only through ``ProjectHost`` (below): it never imports
+gui.main_window and never touches another class's widgets.
 
 Questions that would block a test are attributes: ``ask_unsaved`` ("save" | "discard" |
 "cancel"), ``ask_save_path``, ``ask_open_path``, ``ask_restore(recovery_path) -> bool``,
@@ -20,19 +26,17 @@ import time
 from calendar import timegm
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from PySide6.QtCore import QObject, QRunnable, Qt, QThreadPool, QTimer, Signal
-from PySide6.QtWidgets import QFileDialog, QMessageBox
+from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
 
-from engine.core.errors import RecipeError
 from engine.project import document as ep
 from engine.project.document import Project, ProjectError, Run
 from engine.project.lock import ProjectLock, ProjectLockedError
-from gui.state import DataChoice, ModelInfo, RunRecord, Session
-
-if TYPE_CHECKING:
-    from gui.main_window import MainWindow
+from gui.errors import ErrorReporter
+from gui.settings import AppSettings
+from gui.state import DataChoice, ModelInfo, RunPlan, RunRecord, Session
 
 STATUS_TO_GUI = {
     "done": "finished",
@@ -45,6 +49,33 @@ STATUS_TO_GUI = {
 VIEW_KEYS = ("tab", "selected_run", "wizard", "wizard_page", "compress_run")
 DEFAULT_AUTOSAVE_S = 180.0
 LOCK_PROGRAM = "Featherweight (desktop app)"
+
+
+class ProjectHost(Protocol):
+    """What the controller needs from the window it serves (``MainWindow`` is one)."""
+
+    session: Session
+    settings: AppSettings
+    errors: ErrorReporter
+
+    def set_session(self, session: Session) -> None:
+        """Show ``session`` in every tab (as stored; the engine is not asked)."""
+
+    def show_status(self, message: str, timeout_ms: int = 0) -> None:
+        """A status-bar message."""
+
+    def view_state(self) -> dict[str, Any]:
+        """The view to keep in ``project.ui``: "tab", "selected_run", "wizard",
+        "wizard_page", "compress_run"."""
+
+    def restore_view_state(self, ui: dict[str, Any]) -> None:
+        """Show the view ``view_state`` recorded."""
+
+    def show_references(self) -> None:
+        """Show the session's model and dataset again (after one was located)."""
+
+    def reinspect_model(self, spec: str, allow_unsafe: bool) -> None:
+        """Ask the engine for the model's report (and dataset check, baseline)."""
 
 
 def _epoch(iso: str | None) -> float | None:
@@ -102,9 +133,14 @@ def session_from_project(project: Project) -> Session:
         )
     data = DataChoice()
     if project.dataset is not None:
+        ds = project.dataset
         desc = ui.get("data_description")
         data = DataChoice(
-            project.dataset.path, project.dataset.scale, desc if isinstance(desc, dict) else None
+            ds.path,
+            ds.scale,
+            desc if isinstance(desc, dict) else None,
+            split_seed=ds.seed,
+            val_fraction=ds.val_fraction,
         )
     baseline = ui.get("baseline")
     runs = [run_record_from_run(project, r, i) for i, r in enumerate(project.runs)]
@@ -116,33 +152,6 @@ def session_from_project(project: Project) -> Session:
         project_path=str(project.path) if project.path else None,
         project=project,
     )
-
-
-def show_stored_run(tab: Any, run: RunRecord) -> None:
-    """Fill the Compress tab's run page (title, progress, summary, log) for a stored run."""
-    from gui.format import fmt_bytes, fmt_drop, fmt_pct, fmt_ratio
-
-    verb = {"finished": "Finished", "failed": "Failed", "cancelled": "Cancelled"}.get(
-        run.status, run.status.capitalize()
-    )
-    tab.run_title.setText(f"{verb} {run.name}")
-    if run.status == "finished":
-        c, m = run.compressed, run.metrics or {}
-        tab.progress.setValue(tab.progress.maximum())
-        tab.progress.setFormat("100 % — done")
-        tab.stage_label.setText(
-            f"✓ gzip {fmt_bytes(c.get('tflite_gzip_bytes'))} "
-            f"({fmt_ratio(m.get('ratio_gzip'))} smaller), "
-            f"raw {fmt_bytes(c.get('tflite_bytes'))} ({fmt_ratio(m.get('ratio_raw'))}), "
-            f"accuracy {fmt_pct(c.get('accuracy'))} (drop: {fmt_drop(m.get('accuracy_drop'))})."
-        )
-    else:
-        tab.progress.setValue(0)
-        tab.progress.setFormat(run.status)
-        tab.stage_label.setText(f"✗ {run.error}" if run.error else run.status)
-    tab.results_button.setEnabled(run.status == "finished")
-    tab.cancel_button.setEnabled(False)
-    tab.log.setPlainText("\n".join(run.log))
 
 
 def restore_question(recovery: Path) -> str:
@@ -181,16 +190,25 @@ class _WriteJob(QRunnable):
 
 
 class ProjectController(QObject):
-    """Owns the window's engine ``Project``, its lock, autosave and recovery."""
+    """Owns the window's engine ``Project``, its lock, autosave, recovery and runs.
+
+    ``host`` is the window (``ProjectHost``); ``parent`` the widget dialogs are shown over.
+    It is the Compress tab's ``RunHooks`` (``compress_tab.set_run_hooks(controller)``).
+    """
 
     changed = Signal()  # title / dirty state / read-only state may have changed
     autosaved = Signal(str, str)  # recovery path, error ('' when fine)
 
     def __init__(
-        self, window: MainWindow, data_dir: Path | None = None, autosave_s: float | None = None
+        self,
+        host: ProjectHost,
+        parent: QWidget | None = None,
+        data_dir: Path | None = None,
+        autosave_s: float | None = None,
     ) -> None:
-        super().__init__(window)
-        self.w = window
+        super().__init__(parent)
+        self.host = host
+        self.parent_widget = parent
         self.data_dir = data_dir
         self.project: Project = ep.new_project(data_dir=data_dir)
         self.lock: ProjectLock | None = None
@@ -198,6 +216,7 @@ class ProjectController(QObject):
         self._target: Path | None = None  # file name for the first save (from argv)
         self._clean_fp: str | None = None
         self._runs: dict[int, tuple[RunRecord, Run]] = {}  # id(RunRecord) -> both
+        self._running: RunRecord | None = None  # the run between on_started and on_done
         self._model_key: tuple[str, bool] | None = None
         self._data_key: tuple[str, str] | None = None
         self.last_write_thread: str | None = None
@@ -205,7 +224,7 @@ class ProjectController(QObject):
         self.pool.setMaxThreadCount(1)  # writes in order
         self._signals = _Signals()
         self._signals.written.connect(self._on_written)
-        seconds = autosave_s if autosave_s is not None else window.settings.autosave_seconds()
+        seconds = autosave_s if autosave_s is not None else host.settings.autosave_seconds()
         self.timer = QTimer(self)
         self.timer.setInterval(max(1, int(seconds * 1000)))
         self.timer.timeout.connect(self.autosave)
@@ -219,7 +238,7 @@ class ProjectController(QObject):
         self.ask_restore: Callable[[Path], bool] = self._ask_restore
         self.ask_locate: Callable[[ep.ReferenceProblem], str | None] = self._ask_locate
         self._mark_clean()
-        window.session.project = self.project
+        host.session.project = self.project
 
     # -- state ----------------------------------------------------------------------------
     def _content_fp(self) -> str:
@@ -259,7 +278,7 @@ class ProjectController(QObject):
     # -- session -> project ---------------------------------------------------------------
     def sync_content(self) -> None:
         """Copy what the tabs changed into the engine Project (references, stored reports)."""
-        s, p = self.w.session, self.project
+        s, p = self.host.session, self.project
         if s.model is not None:
             key = (s.model.spec, s.model.allow_unsafe)
             if key != self._model_key:
@@ -293,6 +312,8 @@ class ProjectController(QObject):
             except ProjectError:
                 pass
             self._data_key = key2
+        if p.dataset is not None:  # the split belongs to the dataset reference
+            s.data.split_seed, s.data.val_fraction = p.dataset.seed, p.dataset.val_fraction
         if s.model is not None:
             p.ui["data_description"] = s.data.description
             p.ui["baseline"] = s.baseline
@@ -308,46 +329,82 @@ class ProjectController(QObject):
 
     def capture_view(self) -> None:
         """Record the view (tab, selected run, wizard) in ``project.ui``."""
-        ui, w = self.project.ui, self.w
-        ui["tab"] = w.tabs.currentIndex()
-        sel = w.results_tab.selected_run()
-        ui["selected_run"] = sel.id if sel is not None else None
-        ui["wizard"] = w.compress_tab.recipe_dict()
-        ui["wizard_page"] = w.compress_tab.stack.currentIndex()
-        run = w.compress_tab.run
-        ui["compress_run"] = run.id if run is not None else None
+        view = self.host.view_state()
+        self.project.ui.update({k: view.get(k) for k in VIEW_KEYS})
 
-    # -- runs -----------------------------------------------------------------------------
+    # -- runs (the Compress tab's RunHooks) -------------------------------------------------
+    @property
+    def run_in_progress(self) -> bool:
+        """A run started and not ended yet."""
+        return self._running is not None
+
     def next_run_dir(self) -> Path:
         """Output folder for the next run: ``NAME_files/runs/<id>`` (or the workspace)."""
-        run_id = ep.new_run_id(self.project)
-        files = self.project.files_dir
-        assert files is not None
-        return files / "runs" / run_id
+        return self._files_dir() / "runs" / ep.new_run_id(self.project)
 
-    def on_run_started(self, rec: RunRecord) -> None:
-        p = self.project
-        run_id = Path(rec.out_dir).name if rec.out_dir else ep.new_run_id(p)
-        if not ep._RUN_ID.match(run_id) or any(r.id == run_id for r in p.runs):
-            run_id = ep.new_run_id(p)
+    def _files_dir(self) -> Path:
+        files = self.project.files_dir
+        if files is None:  # new_project always gives a workspace; a loaded one has a path
+            raise ProjectError("the project has neither a file nor a workspace folder")
+        return files
+
+    def may_start(self, out_dir: str | None) -> bool:
+        """False (after telling the user) in a read-only project: its folder belongs to
+        another program. A caller that names its own ``out_dir`` may run."""
+        if self.read_only and out_dir is None:
+            self.host.errors.report(
+                "This project is read-only",
+                "Another program has it open; use File → Save project as… to work on a "
+                "copy before running recipes.",
+            )
+            return False
+        return True
+
+    def before_start(self, recipe: dict[str, Any], out_dir: str | None) -> RunPlan:
+        """The run's id, folder (``out_dir`` when the caller gave one) and split (the
+        project's dataset reference)."""
         self.sync_content()
+        p = self.project
+        run_id = ep.new_run_id(p)
+        out = out_dir if out_dir is not None else str(self._files_dir() / "runs" / run_id)
+        data = self.host.session.data
+        seed, fraction = (
+            (p.dataset.seed, p.dataset.val_fraction)
+            if p.dataset is not None
+            else (data.split_seed, data.val_fraction)
+        )
+        return RunPlan(run_id, out, int(seed), float(fraction))
+
+    def on_started(self, rec: RunRecord) -> None:
+        """The job was submitted: the project gets a running ``Run`` (id ``rec.id``)."""
+        p = self.project
+        if any(r.id == rec.id for r in p.runs):
+            rec.id = ep.new_run_id(p)
         ep.add_recipe(p, rec.recipe)
-        run = Run(id=run_id, recipe=dict(rec.recipe), status="pending")
+        run = Run(id=rec.id, recipe=dict(rec.recipe), status="pending")
         p.runs.append(run)
         # mark_run_started would empty the run's folder: the worker may already write there.
         run.status, run.started = "running", ep.utc_now()
         run.config = ep.run_config(p)
         run.versions = ep.current_versions()
         run.seeds = {"recipe": int(run.recipe.get("seed", 0))}
-        rec.id = run_id
+        if p.dataset is not None:
+            run.seeds["split"] = int(p.dataset.seed)
         self._runs[id(rec)] = (rec, run)
-        job = self.w.compress_tab.job
-        if job is not None:
-            job.metric.connect(lambda ev, run=run: ep.record_event(run, ev))
+        self._running = rec
         p.touch()
         self.changed.emit()
 
-    def on_run_finished(self, rec: RunRecord) -> None:
+    def on_event(self, rec: RunRecord, event: dict[str, Any]) -> None:
+        """A metric event of a run: kept in the engine run's series."""
+        pair = self._runs.get(id(rec))
+        if pair is not None:
+            ep.record_event(pair[1], event)
+
+    def on_done(self, rec: RunRecord) -> None:
+        """The run ended (finished, failed or cancelled): record it and autosave."""
+        if self._running is rec:
+            self._running = None
         pair = self._runs.get(id(rec))
         if pair is None:
             return
@@ -384,7 +441,7 @@ class ProjectController(QObject):
         """Show ``project`` in the window."""
         self.project = project
         session = session_from_project(project)
-        self.w.set_session(session)
+        self.host.set_session(session)
         self._runs = {}
         by_id = {r.id: r for r in project.runs}
         for rec in session.runs:
@@ -406,40 +463,17 @@ class ProjectController(QObject):
             # Saved without the app (``featherweight run``): no stored model report or
             # baseline, so ask the engine (runs and charts are shown meanwhile).
             if model.spec == "demo" or os.path.exists(model.spec):
-                self.w.model_tab.open_model(model.spec, model.allow_unsafe)
+                self.host.reinspect_model(model.spec, model.allow_unsafe)
 
     def restore_view(self) -> None:
-        from engine.pipeline.recipe import validate_recipe
-        from gui.compress_tab import RUN
-
-        ui, w = self.project.ui, self.w
-        wizard = ui.get("wizard")
-        if isinstance(wizard, dict):
-            try:
-                w.compress_tab.set_recipe(validate_recipe(wizard))
-            except RecipeError:
-                pass
-        by_id = {r.id: r for r in w.session.runs}
-        shown = by_id.get(ui.get("compress_run") or "") or w.compress_tab.run
-        if shown is not None:
-            w.compress_tab.run = shown
-            w.compress_tab.charts.show_run(shown)
-            show_stored_run(w.compress_tab, shown)
-        page = ui.get("wizard_page")
-        if isinstance(page, int) and 0 <= page <= RUN and (page != RUN or w.compress_tab.run):
-            w.compress_tab.go_to(page)
-        sel = by_id.get(ui.get("selected_run") or "")
-        if sel is not None and sel.status == "finished":
-            w.results_tab.select_run(sel)
-        tab = ui.get("tab")
-        if isinstance(tab, int) and 0 <= tab < w.tabs.count():
-            w.tabs.setCurrentIndex(tab)
+        """Show the view recorded in ``project.ui`` (tab, selected run, wizard)."""
+        self.host.restore_view_state(dict(self.project.ui))
 
     def can_switch(self, then: Callable[[], Any] | None = None) -> bool:
         """Ask about unsaved changes before New/Open; False means stay (for now: when the
         question is shown without blocking, ``then`` is called once it is answered)."""
-        if self.w.compress_tab.running:
-            self.w.errors.report(
+        if self.run_in_progress:
+            self.host.errors.report(
                 "A run is in progress",
                 "Wait for the compression to finish (or cancel it) before switching projects.",
             )
@@ -485,14 +519,14 @@ class ProjectController(QObject):
         self._release_lock()
         self.read_only = False
         self._install(ep.new_project(data_dir=self.data_dir))
-        self.w.statusBar().showMessage("New project", 5000)
+        self.host.show_status("New project", 5000)
         return True
 
     def set_target_path(self, path: str | Path) -> None:
         """A project file that does not exist yet: the first Save writes it (no dialog)."""
         self._target = Path(path).absolute()
-        self.w.session.project_path = str(self._target)
-        self.w.statusBar().showMessage(
+        self.host.session.project_path = str(self._target)
+        self.host.show_status(
             f"{self._target.name} does not exist yet: a new project, saved there by Ctrl+S", 10000
         )
 
@@ -510,9 +544,9 @@ class ProjectController(QObject):
         try:
             project = ep.load_project(p)
         except ProjectError as exc:
-            self.w.errors.report("Cannot open the project", str(exc))
+            self.host.errors.report("Cannot open the project", str(exc))
             if not p.exists():
-                self.w.settings.remove_recent_project(str(p))
+                self.host.settings.remove_recent_project(str(p))
             return False
         self.pool.waitForDone()
         self._release_lock()
@@ -523,7 +557,7 @@ class ProjectController(QObject):
             self.lock = lock
         except ProjectLockedError as exc:
             read_only = True
-            self.w.errors.report(
+            self.host.errors.report(
                 "Project opened read-only",
                 f"{exc}. It is shown read-only: use Save As to keep changes in another file.",
             )
@@ -535,7 +569,7 @@ class ProjectController(QObject):
                     project = ep.load_recovery(rec)
                     dirty = True
                 except ProjectError as exc:
-                    self.w.errors.report("Cannot restore the unsaved changes", str(exc))
+                    self.host.errors.report("Cannot restore the unsaved changes", str(exc))
             elif rec is not None:
                 ep.discard_recovery(rec)
             interrupted = ep.mark_interrupted_runs(project)
@@ -543,13 +577,13 @@ class ProjectController(QObject):
                 dirty = True
         self.read_only = read_only
         self._install(project, dirty=dirty)
-        self.w.settings.add_recent_project(str(p))
-        self.w.statusBar().showMessage(
+        self.host.settings.add_recent_project(str(p))
+        self.host.show_status(
             f"Opened {p.name}: {len(project.runs)} run(s)" + (" — read-only" if read_only else ""),
             10000,
         )
         for warning in project.load_warnings:
-            self.w.statusBar().showMessage(warning, 10000)
+            self.host.show_status(warning, 10000)
         self.check_references()
         return True
 
@@ -559,30 +593,27 @@ class ProjectController(QObject):
         for pr in problems:
             if pr.what not in ("model", "dataset") or pr.problem == "unverified":
                 if pr.what == "artifacts":
-                    self.w.statusBar().showMessage(pr.message, 10000)
+                    self.host.show_status(pr.message, 10000)
                 continue
             new_path = self.ask_locate(pr)
             if not new_path:
-                self.w.statusBar().showMessage(
-                    f"Continuing without the {pr.what}: {pr.message}", 10000
-                )
+                self.host.show_status(f"Continuing without the {pr.what}: {pr.message}", 10000)
                 continue
             try:
                 if pr.what == "model":
                     ep.relocate_model(self.project, new_path)
-                    s = self.w.session
+                    s = self.host.session
                     if s.model is not None:
                         s.model.spec = self.project.model.path  # type: ignore[union-attr]
                         self._model_key = (s.model.spec, s.model.allow_unsafe)
-                    self.w.model_tab.show_model(s.model)
                 else:
                     ep.relocate_dataset(self.project, new_path)
-                    s = self.w.session
+                    s = self.host.session
                     s.data.spec = self.project.dataset.path  # type: ignore[union-attr]
                     self._data_key = (s.data.spec, s.data.scale)
-                    self.w.model_tab.data_picker.show_choice(s.data)
+                self.host.show_references()
             except ProjectError as exc:
-                self.w.errors.report(f"Cannot use that {pr.what}", str(exc))
+                self.host.errors.report(f"Cannot use that {pr.what}", str(exc))
         self.changed.emit()
         return problems
 
@@ -598,7 +629,7 @@ class ProjectController(QObject):
         try:
             project = ep.load_recovery(rec)
         except ProjectError as exc:
-            self.w.errors.report("Cannot restore the unsaved project", str(exc))
+            self.host.errors.report("Cannot restore the unsaved project", str(exc))
             return False
         self._install(project, dirty=True)
         return True
@@ -624,8 +655,8 @@ class ProjectController(QObject):
     def _save_to(self, target: Path | None) -> bool:
         p = self.project
         moving = target is not None and target != p.path
-        if moving and self.w.compress_tab.running:
-            self.w.errors.report(
+        if moving and self.run_in_progress:
+            self.host.errors.report(
                 "Cannot Save As while a run is going",
                 "The running compression writes into the project's folder; save after it ends.",
             )
@@ -636,7 +667,7 @@ class ProjectController(QObject):
             try:
                 new_lock.acquire()
             except ProjectLockedError as exc:
-                self.w.errors.report("Cannot save the project", str(exc))
+                self.host.errors.report("Cannot save the project", str(exc))
                 return False
         self.capture_view()
         self.sync_content()
@@ -646,7 +677,7 @@ class ProjectController(QObject):
         except ProjectError as exc:
             if new_lock is not None:
                 new_lock.release()
-            self.w.errors.report("Cannot save the project", str(exc))
+            self.host.errors.report("Cannot save the project", str(exc))
             return False
         self._target = None
         if new_lock is not None:
@@ -656,10 +687,10 @@ class ProjectController(QObject):
         files = p.files_dir
         for rec, run in self._runs.values():
             rec.out_dir = str(files / "runs" / run.id) if files is not None else ""
-        self.w.session.project_path = str(saved)
+        self.host.session.project_path = str(saved)
         self._mark_clean()
-        self.w.settings.add_recent_project(str(saved))
-        self.w.statusBar().showMessage(f"Saved {saved.name}", 5000)
+        self.host.settings.add_recent_project(str(saved))
+        self.host.show_status(f"Saved {saved.name}", 5000)
         self.changed.emit()
         return True
 
@@ -679,7 +710,7 @@ class ProjectController(QObject):
 
     def _on_written(self, target: str, error: str) -> None:
         if error:
-            self.w.statusBar().showMessage(f"Autosave failed: {error}", 10000)
+            self.host.show_status(f"Autosave failed: {error}", 10000)
         self.autosaved.emit(target, error)
 
     # -- questions ------------------------------------------------------------------------
@@ -688,7 +719,7 @@ class ProjectController(QObject):
         if self.unsaved_box is not None:
             self.unsaved_box.raise_()
             return None
-        box = QMessageBox(self.w)
+        box = QMessageBox(self.parent_widget)
         box.setWindowTitle("Unsaved changes")
         box.setText(f"Save the changes to {self.title}?")
         box.setInformativeText("Your changes are lost if you don't save them.")
@@ -722,28 +753,28 @@ class ProjectController(QObject):
             box.close()
 
     def _ask_save_path(self) -> str:
-        start = str(Path(self.w.settings.last_folder("project")) / f"{self.title}.fwproj")
+        start = str(Path(self.host.settings.last_folder("project")) / f"{self.title}.fwproj")
         path, _ = QFileDialog.getSaveFileName(
-            self.w, "Save project as", start, "Featherweight projects (*.fwproj)"
+            self.parent_widget, "Save project as", start, "Featherweight projects (*.fwproj)"
         )
         if path:
-            self.w.settings.set_last_folder("project", path)
+            self.host.settings.set_last_folder("project", path)
         return path
 
     def _ask_open_path(self) -> str:
         path, _ = QFileDialog.getOpenFileName(
-            self.w,
+            self.parent_widget,
             "Open project",
-            self.w.settings.last_folder("project"),
+            self.host.settings.last_folder("project"),
             "Featherweight projects (*.fwproj);;All files (*)",
         )
         if path:
-            self.w.settings.set_last_folder("project", path)
+            self.host.settings.set_last_folder("project", path)
         return path
 
     def _ask_restore(self, recovery: Path) -> bool:
         answer = QMessageBox.question(
-            self.w,
+            self.parent_widget,
             "Restore unsaved changes?",
             restore_question(recovery),
             QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
@@ -752,7 +783,7 @@ class ProjectController(QObject):
         return answer == QMessageBox.StandardButton.Yes
 
     def _ask_locate(self, problem: ep.ReferenceProblem) -> str | None:
-        box = QMessageBox(self.w)
+        box = QMessageBox(self.parent_widget)
         box.setWindowTitle(f"The {problem.what} needs attention")
         box.setText(problem.message[0].upper() + problem.message[1:] + ".")
         box.setInformativeText(
@@ -768,6 +799,6 @@ class ProjectController(QObject):
         else:
             filt = "Datasets (*.npz);;All files (*)"
         path, _ = QFileDialog.getOpenFileName(
-            self.w, f"Locate the {problem.what}", str(Path(problem.path).parent), filt
+            self.parent_widget, f"Locate the {problem.what}", str(Path(problem.path).parent), filt
         )
         return path or None

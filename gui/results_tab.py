@@ -107,8 +107,10 @@ def recipe_text(recipe: dict[str, Any]) -> str:
             parts.append(f"distill {s.get('width')}× ({s.get('epochs')} ep)")
         elif t == "quantize":
             parts.append(str(s.get("mode", "quantize")) + (" sparse" if s.get("sparse") else ""))
-        else:
+        elif "epochs" in s:
             parts.append(f"{t} ({s.get('epochs')} ep)")
+        else:  # a technique that does not train
+            parts.append(str(t))
     return " → ".join(parts)
 
 

@@ -16,7 +16,8 @@ When the worker process dies the runner says so, fails the running job with kind
 and starts a fresh worker; queued jobs then run on the new worker.
 
 The worker command is ``[python, "-m", "engine.service.worker"]`` from source and
-``[executable, "--worker"]`` in a frozen app; tests pass a fake worker command.
+``[executable, "--worker"]`` in a frozen app (``packaging/entry.py`` -> ``gui.launcher``
+dispatches ``--worker``); tests pass a fake worker command.
 """
 
 from __future__ import annotations

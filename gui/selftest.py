@@ -1,6 +1,6 @@
 """``featherweight --self-test``: prove that this build works end to end, printing each check.
 
-Runs the real app path, in the frozen bundle or from source (``python -m engine --self-test``):
+Runs the real app path, in the frozen bundle or from source (``python -m gui --self-test``):
 opens the main window (on whatever ``QT_QPA_PLATFORM`` says: ``offscreen``, ``xcb``...),
 opens the bundled demo model in the Model tab, runs a tiny int8 quantization through the
 Compress tab -- i.e. through the window's ``EngineClient``/``JobRunner`` and the engine

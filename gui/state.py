@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 SERIES = (
     "loss",
@@ -58,13 +58,22 @@ class DataChoice:
     """The dataset: ``spec`` is "demo", an ``.npz`` path or an image folder; ``scale`` a rule.
 
     ``description`` is the engine's ``check_data`` answer, ``error`` its message when the
-    data does not fit the model; both are None until checked.
+    data does not fit the model; both are None until checked. ``split_seed`` and
+    ``val_fraction`` are the dataset's split (it belongs to the dataset, not to a recipe);
+    in a project they follow the project's dataset reference (defaults: the same as
+    ``engine.project.document.DatasetRef``).
     """
 
     spec: str = "demo"
     scale: str = "auto"
     description: dict[str, Any] | None = None
     error: str | None = None
+    split_seed: int = 0
+    val_fraction: float = 0.1
+
+    def split_params(self) -> dict[str, Any]:
+        """The split as engine job parameters (``split_seed``, ``val_fraction``)."""
+        return {"split_seed": int(self.split_seed), "val_fraction": float(self.val_fraction)}
 
     @property
     def kind(self) -> str:
@@ -73,7 +82,12 @@ class DataChoice:
         return "npz" if self.spec.lower().endswith(".npz") else "folder"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"spec": self.spec, "scale": self.scale}
+        return {
+            "spec": self.spec,
+            "scale": self.scale,
+            "split_seed": self.split_seed,
+            "val_fraction": self.val_fraction,
+        }
 
 
 @dataclass
@@ -144,3 +158,37 @@ class Session:
 
     def finished_runs(self) -> list[RunRecord]:
         return [r for r in self.runs if r.status == "finished"]
+
+
+@dataclass
+class RunPlan:
+    """Where a run about to start writes and how its data is split (the run's owner decides:
+    ``RunHooks.before_start``). ``run_id`` names the run; ``out_dir`` is its folder."""
+
+    run_id: str
+    out_dir: str
+    split_seed: int
+    val_fraction: float
+
+
+class RunHooks(Protocol):
+    """The owner of the runs a ``CompressTab`` starts (the window's project controller).
+
+    Set with ``CompressTab.set_run_hooks``; the tab calls, in this order: ``may_start``
+    first (False refuses the run: the hook has told the user why), then, once the tab's own
+    checks and the recipe passed, ``before_start`` (where and how the run goes),
+    ``on_started`` once the job is submitted, ``on_event`` for every metric event, and
+    ``on_done`` when the run ends with any status (finished, failed, cancelled), before the
+    tab's ``runFinished`` signal. ``out_dir`` is the folder the caller asked for (None: the
+    owner chooses).
+    """
+
+    def may_start(self, out_dir: str | None) -> bool: ...
+
+    def before_start(self, recipe: dict[str, Any], out_dir: str | None) -> RunPlan: ...
+
+    def on_started(self, run: RunRecord) -> None: ...
+
+    def on_event(self, run: RunRecord, event: dict[str, Any]) -> None: ...
+
+    def on_done(self, run: RunRecord) -> None: ...

@@ -1,12 +1,13 @@
-"""Entry point of the frozen app: the same ``engine.cli.main`` as the ``featherweight`` script.
+"""Entry point of the frozen app: the same ``gui.launcher.main`` as the ``featherweight`` script.
 
 ``featherweight`` opens the desktop app, ``featherweight --worker`` is the engine worker the
-GUI starts from this same executable, ``featherweight --self-test`` checks the bundle.
+GUI starts from this same executable, ``featherweight --self-test`` checks the bundle, and
+``featherweight COMMAND ...`` is the command line (``engine.cli``).
 """
 
 import sys
 
-from engine.cli import main
+from gui.launcher import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -1,7 +1,12 @@
-"""Smoke test of the benchmark's hand-written tfmot script: it must produce a real int8 model.
+"""Smoke tests of the benchmark harness (``benchmarks/``); the full runs take minutes and are
+not run here.
 
-The full comparison (``python benchmarks/run.py``) takes minutes; here the plain script runs
-the no-training recipe once and its numbers are checked against the written files.
+- the hand-written tfmot script runs the no-training recipe and its numbers match its files,
+  sparsity measured on the exported ``.tflite`` as the engine measures it;
+- it refuses, before any work, a step type or knob value it does not implement;
+- its "engine schedule" is the engine's ``derive_schedule``;
+- ``run.py`` turns results into ratios (median of alternated pairs, spread, causes of
+  misses), a measured load sentence, RESULTS.md, the chart and the README's demo block.
 """
 
 from __future__ import annotations
@@ -9,20 +14,33 @@ from __future__ import annotations
 import gzip
 import json
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+BENCH = ROOT / "benchmarks"
+
+
+@pytest.fixture(scope="module")
+def bench() -> Iterator[dict[str, Any]]:
+    """The benchmark modules, imported from benchmarks/ (not a package)."""
+    sys.path.insert(0, str(BENCH))
+    try:
+        import plain_tfmot
+        import run
+
+        yield {"plain": plain_tfmot, "run": run}
+    finally:
+        sys.path.remove(str(BENCH))
 
 
 @pytest.mark.slow
-def test_plain_script_writes_measured_int8_tflite(tmp_path: Path) -> None:
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    try:
-        import plain_tfmot
-    finally:
-        sys.path.remove(str(ROOT / "benchmarks"))
+def test_plain_script_writes_measured_int8_tflite(tmp_path: Path, bench: dict[str, Any]) -> None:
+    plain_tfmot = bench["plain"]
+    from engine.tflite.metrics import sparsity_report
 
     recipe = plain_tfmot.read_recipe(ROOT / "resources" / "recipes" / "int8_ptq.json")
     metrics = plain_tfmot.run_recipe(recipe, seed=0, out_dir=tmp_path)
@@ -39,3 +57,155 @@ def test_plain_script_writes_measured_int8_tflite(tmp_path: Path) -> None:
     assert metrics["baseline"]["accuracy"] > 0.95
     assert abs(metrics["accuracy_drop"]) < 0.02
     assert json.loads((tmp_path / "metrics.json").read_text())["ratio_raw"] == metrics["ratio_raw"]
+    # Sparsity as the engine measures it: on the exported file.
+    assert metrics["compressed"]["sparsity"] == sparsity_report(data)["sparsity"]
+    assert {"baseline", "convert", "evaluate"} <= set(metrics["stage_s"])
+    assert metrics["wall_s"] >= sum(metrics["stage_s"].values()) - 0.01
+
+
+def test_plain_script_raises_on_a_step_it_does_not_implement(bench: dict[str, Any]) -> None:
+    plain_tfmot = bench["plain"]
+    recipe = plain_tfmot.read_recipe(ROOT / "resources" / "recipes" / "prune80_int8.json")
+    unknown = {**recipe, "steps": [{"type": "identity"}, *recipe["steps"]]}
+    with pytest.raises(plain_tfmot.NotImplementedInPlainScript, match="'identity'"):
+        plain_tfmot.run_recipe(unknown, seed=0)
+    # A knob value it does not implement is refused too, not silently ignored.
+    steps = [dict(s) for s in recipe["steps"]]
+    steps[0]["structured_2_4"] = True
+    with pytest.raises(plain_tfmot.NotImplementedInPlainScript, match="structured_2_4"):
+        plain_tfmot.run_recipe({**recipe, "steps": steps}, seed=0)
+    # Every step type of today's recipe format is implemented.
+    from engine.pipeline.recipe import STEP_SPECS
+
+    for kind in ("distill", "prune", "cluster", "finetune", "qat", "quantize"):
+        assert kind in STEP_SPECS and kind in plain_tfmot.STEP_HANDLERS
+
+
+def test_plain_script_schedules(bench: dict[str, Any]) -> None:
+    plain_tfmot = bench["plain"]
+    from engine.techniques.prune import derive_schedule
+
+    guide = plain_tfmot.prune_schedule_args(1294, 32, 6, "guide")
+    assert guide == {"begin_step": 0, "end_step": 41 * 6, "frequency": 100}
+    same = plain_tfmot.prune_schedule_args(1294, 32, 6, "engine")
+    sched = derive_schedule(41, 6)
+    assert same == {
+        "begin_step": sched.begin_step,
+        "end_step": sched.end_step,
+        "frequency": sched.frequency,
+    }
+    assert same != guide
+
+
+def _fake_runs(ratio: float) -> list[dict[str, Any]]:
+    """Runs of two recipes over three seeds; the engine takes ``ratio`` x plain's time."""
+    runs: list[dict[str, Any]] = []
+    for seed in range(3):
+        for name, base in (("int8_ptq", 2.0), ("prune80_int8", 6.0)):
+            for side, factor in (
+                ("engine", ratio),
+                ("plain", 1.0),
+                ("engine_cached", ratio * 0.9),
+                ("plain_engine_schedule", 1.0),
+            ):
+                if side == "plain_engine_schedule" and name == "int8_ptq":
+                    continue
+                eng = side.startswith("engine")
+                runs.append(
+                    {
+                        "side": side,
+                        "recipe": name,
+                        "seed": seed,
+                        "wall_s": base * factor,
+                        "cpu_s": base * factor * 1.1,
+                        "ratio_gzip": 3.72 if eng else 3.73,
+                        "ratio_raw": 3.76,
+                        "accuracy_drop": 0.0,
+                        "baseline_accuracy": 0.975,
+                        "baseline_params": 151_000,
+                        "accuracy": 0.975,
+                        "tflite_bytes": 161_832 if eng else 161_744,
+                        "tflite_gzip_bytes": 100_117 if eng else 100_000,
+                        "baseline_gzip_bytes": 372_000,
+                        "sparsity": 0.8,
+                        "stage_s": {"baseline": 0.8 * (ratio if eng else 1.0), "convert": 0.6},
+                        "load": {"others_cores": 0.1, "wall_s": 1.0},
+                        "cache_files_before": 2 if side == "engine_cached" else 0,
+                        "cache_files_after": 2,
+                    }
+                )
+    return runs
+
+
+def test_run_reports_medians_spread_and_causes(
+    tmp_path: Path, bench: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run = bench["run"]
+    recipes = ["int8_ptq", "prune80_int8"]
+    runs = _fake_runs(1.2)
+    summary = run.summarize(runs, recipes)
+    together = summary["_together"]
+    assert together["engine_vs_plain"]["pairs"] == 3
+    assert together["engine_vs_plain"]["wall"]["median"] == pytest.approx(1.2)
+    assert together["cached_vs_plain"]["wall"]["median"] == pytest.approx(1.08)
+    assert not together["targets"]["together_wall"]
+    assert "baseline" in together["causes"]["together_wall"]  # the stage that differs
+    # The gzip miss is explained (117 bytes of metadata), the schedule row is per recipe.
+    assert not summary["int8_ptq"]["targets"]["gzip_ratio"]
+    assert "+117 bytes" in summary["int8_ptq"]["causes"]["gzip_ratio"]
+    assert "engine_vs_plain_same_schedule" in summary["prune80_int8"]
+    assert "plain_engine_schedule" not in summary["int8_ptq"]["sides"]
+    assert run.summarize(_fake_runs(1.0), recipes)["_together"]["targets"]["together_wall"]
+
+    load = {
+        "wall_s": 100.0,
+        "own_cpu_s": 150.0,
+        "others_cpu_s": 60.0,
+        "others_cores": 0.6,
+        "loadavg_before": [1.5, 1.0, 1.0],
+        "loadavg_after": [2.5, 1.0, 1.0],
+    }
+    compare = {
+        "command": "python benchmarks/run.py --quick",
+        "finished_utc": "2026-01-01 00:00",
+        "total_minutes": 1.0,
+        "seeds": [0, 1, 2],
+        "recipes": recipes,
+        "runs": runs,
+        "summary": summary,
+        "load": load,
+        "cache_note": "2 file(s)",
+    }
+    res = {"schema": 2, "machine": {"cores": 2, "cpu": "x", "platform": "y", "versions": {}}}
+    res["compare"] = compare
+    (tmp_path / "results.json").write_text(json.dumps(res))
+    (tmp_path / "RESULTS.md").write_text("old\n<!-- notes -->\nkept by hand\n")
+    readme = tmp_path / "README.md"
+    readme.write_text("# x\n<!-- bench:demo-table -->\nold table 3.84×\n<!-- /bench -->\nafter\n")
+    run.render(tmp_path, readme)
+
+    md = (tmp_path / "RESULTS.md").read_text()
+    assert "kept by hand" in md and "old\n" not in md
+    assert "other processes used 60 CPU-s in 100 s" in md  # measured, not a fixed sentence
+    assert "**1.20 (1.20–1.20)**" in md  # together: median (min–max) of the pairs
+    assert "plain, same pruning schedule as the engine" in md
+    assert "engine, baseline cached" in md
+    assert (tmp_path / "accuracy_vs_size.png").stat().st_size > 1000
+    text = readme.read_text()
+    assert "3.84" not in text and text.endswith("<!-- /bench -->\nafter\n")
+    assert "| `int8_ptq.json` — post-training int8 | 3.72× | 3.76× | 0.0 pts |" in text
+    # The real README carries the markers the benchmark writes into.
+    real = (ROOT / "README.md").read_text()
+    assert real.count(run.README_BEGIN) == 1 and real.count(run.README_END) == 1
+
+
+def test_load_meter_measures_this_machine(bench: dict[str, Any]) -> None:
+    run = bench["run"]
+    a = run.load_snapshot()
+    sum(i * i for i in range(200_000))  # some CPU of our own
+    load = run.load_between(a, run.load_snapshot())
+    assert load["wall_s"] > 0 and load["own_cpu_s"] >= 0 and load["others_cpu_s"] >= 0
+    assert len(load["loadavg_before"]) == 3
+    assert "of 2 cores" in run.load_sentence({**load, "others_cores": 0.5}, "it") or (
+        run.os.cpu_count() != 2
+    )

@@ -299,7 +299,7 @@ def test_migration_1_to_2_sample_file(tmp_path):
     P.save_project(project)
     assert (where / "digits.fwproj.v1.bak").read_bytes() == original
     doc = json.loads(path.read_text())
-    assert doc["format_version"] == 2
+    assert doc["format_version"] == CURRENT_FORMAT
     assert doc["model"]["path"] == "models/digits.keras"
     again = P.load_project(path)
     assert again.migrated_from is None
@@ -313,6 +313,64 @@ def test_migration_1_to_2_demo_sample_without_saved_as(tmp_path):
     assert project.model.path == "demo" and project.dataset.path == "demo"
     assert project.runs[0].status == "pending"
     assert P.check_references(project) == []
+
+
+def test_migration_2_to_3_keeps_the_split_the_runs_used(tmp_path):
+    """Format 2: a run started in the app split the data with its recipe's seed (run-001:
+    seed 5), `featherweight run` with dataset.seed (0). Format 3: the split belongs to the
+    dataset; it becomes the latest finished run's, each finished run records its own."""
+    path = tmp_path / "shapes.fwproj"
+    shutil.copy(DATA / "project_v2.fwproj", path)
+    original = path.read_bytes()
+    project = P.load_project(path)
+    assert project.migrated_from == 2
+    assert (project.dataset.seed, project.dataset.val_fraction) == (5, 0.1)
+    assert P.split_params(project) == {"split_seed": 5, "val_fraction": 0.1}
+    r1, r2, r3 = project.runs
+    assert r1.config["split"] == {"seed": 5, "val_fraction": 0.1}  # from metrics.data
+    assert r2.config["split"] == {"seed": 0, "val_fraction": 0.1}
+    assert "split" not in r3.config and r3.status == "pending"
+    assert r1.metrics["data"]["seed"] == 5 and r1.seeds == {"recipe": 5}  # history unchanged
+    assert any("seed 5" in w and "was seed 0" in w for w in project.load_warnings)
+    assert any("run-002" in w and "another split" in w for w in project.load_warnings)
+    assert path.read_bytes() == original  # loading never writes
+
+    P.mark_run_started(project, r3)  # the pending run gets the dataset's split
+    assert r3.config["split"] == {"seed": 5, "val_fraction": 0.1}
+    assert r3.seeds == {"recipe": 0, "split": 5}
+    P.save_project(project)
+    assert (tmp_path / "shapes.fwproj.v2.bak").read_bytes() == original
+    doc = json.loads(path.read_text())
+    assert doc["format_version"] == CURRENT_FORMAT == 3
+    assert doc["dataset"]["seed"] == 5
+    again = P.load_project(path)
+    assert again.migrated_from is None and again.load_warnings == []
+    assert again.to_dict() == project.to_dict()
+
+
+def test_migration_2_to_3_changes_nothing_when_the_runs_used_the_dataset_split(tmp_path):
+    doc = json.loads((DATA / "project_v2.fwproj").read_text())
+    doc["runs"][0]["metrics"]["data"]["seed"] = 0
+    path = tmp_path / "same.fwproj"
+    path.write_text(json.dumps(doc))
+    project = P.load_project(path)
+    assert project.migrated_from == 2 and project.load_warnings == []
+    assert (project.dataset.seed, project.dataset.val_fraction) == (0, 0.1)
+    assert [r.config.get("split") for r in project.runs] == [
+        {"seed": 0, "val_fraction": 0.1},
+        {"seed": 0, "val_fraction": 0.1},
+        None,
+    ]
+
+
+def test_project_modules_have_no_import_cycle():
+    """lock and migrations need only engine.project.common, never the document module."""
+    import ast
+
+    for name in ("lock", "migrations", "common"):
+        tree = ast.parse((ROOT / "engine" / "project" / f"{name}.py").read_text())
+        imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
+        assert "engine.project.document" not in imported, name
 
 
 def test_every_old_format_has_a_sample_and_a_migration():

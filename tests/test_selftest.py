@@ -30,7 +30,7 @@ def test_self_test_from_source_passes_every_check(tmp_path: Path) -> None:
     out = tmp_path / "run"
     shot = tmp_path / "window.png"
     proc = subprocess.run(
-        [sys.executable, "-m", "engine", "--self-test", "--timeout", "400"]
+        [sys.executable, "-m", "gui", "--self-test", "--timeout", "400"]
         + ["--out", str(out), "--screenshot", str(shot)],
         cwd=ROOT,
         env=_env(),
@@ -60,7 +60,7 @@ def test_self_test_from_source_passes_every_check(tmp_path: Path) -> None:
 
 def test_self_test_is_bounded_by_its_timeout() -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "engine", "--self-test", "--timeout", "2"],
+        [sys.executable, "-m", "gui", "--self-test", "--timeout", "2"],
         cwd=ROOT,
         env=_env(),
         capture_output=True,

@@ -19,6 +19,19 @@ def _reporter(events: list | None = None):
     return Reporter(sink)
 
 
+def _ctx(splits, reporter=None, *, batch_size: int = 64, output_kind: str = "softmax", **kw):
+    from engine.techniques.registry import TrainContext
+
+    return TrainContext(
+        splits=splits,
+        reporter=reporter or _reporter(),
+        output_kind=output_kind,
+        batch_size=batch_size,
+        seed=0,
+        **kw,
+    )
+
+
 @pytest.fixture(scope="module")
 def pruned(demo_keras_model, demo_splits):
     """Demo model pruned to 80% (2 epochs), with the events it emitted."""
@@ -27,13 +40,7 @@ def pruned(demo_keras_model, demo_splits):
     events: list = []
     step = _step({"type": "prune", "target_sparsity": 0.8, "epochs": 2, "learning_rate": 5e-4})
     result = prune_model(
-        demo_keras_model,
-        demo_splits,
-        step,
-        batch_size=32,
-        seed=0,
-        reporter=_reporter(events),
-        from_logits=False,
+        demo_keras_model, step, _ctx(demo_splits, _reporter(events), batch_size=32)
     )
     return result, events
 
@@ -83,15 +90,7 @@ def test_prune_skip_first_and_last_leaves_them_dense(demo_keras_model, demo_spli
             "skip_last": True,
         }
     )
-    result = prune_model(
-        demo_keras_model,
-        demo_splits,
-        step,
-        batch_size=64,
-        seed=0,
-        reporter=_reporter(),
-        from_logits=False,
-    )
+    result = prune_model(demo_keras_model, step, _ctx(demo_splits))
     assert result.per_layer_sparsity["conv1"] < 0.05
     assert result.per_layer_sparsity["classifier"] < 0.05
     assert result.per_layer_sparsity["conv2"] >= 0.49
@@ -110,15 +109,7 @@ def test_prune_2_4_structured_gives_two_zeros_in_every_block(demo_keras_model, d
             "skip_first": True,
         }
     )
-    result = prune_model(
-        demo_keras_model,
-        demo_splits,
-        step,
-        batch_size=64,
-        seed=0,
-        reporter=_reporter(),
-        from_logits=False,
-    )
+    result = prune_model(demo_keras_model, step, _ctx(demo_splits))
     kernel = result.model.get_layer("dense").get_weights()[0]  # (in, out)
     blocks = (kernel.T.reshape(kernel.shape[1], -1, 4) == 0).sum(axis=-1)
     assert blocks.min() >= 2
@@ -136,15 +127,7 @@ def test_prune_that_misses_its_target_raises(monkeypatch, demo_keras_model, demo
     )
     step = _step({"type": "prune", "target_sparsity": 0.8, "epochs": 1})
     with pytest.raises(FeatherweightError, match="did not reach the target sparsity"):
-        prune.prune_model(
-            demo_keras_model,
-            demo_splits,
-            step,
-            batch_size=64,
-            seed=0,
-            reporter=_reporter(),
-            from_logits=False,
-        )
+        prune.prune_model(demo_keras_model, step, _ctx(demo_splits))
 
 
 def test_cluster_keeps_at_most_n_values_and_the_zeros(pruned, demo_splits):
@@ -153,15 +136,7 @@ def test_cluster_keeps_at_most_n_values_and_the_zeros(pruned, demo_splits):
 
     result, _ = pruned
     step = _step({"type": "cluster", "clusters": 8, "epochs": 1, "preserve_sparsity": True})
-    clustered = cluster_model(
-        result.model,
-        demo_splits,
-        step,
-        batch_size=64,
-        seed=0,
-        reporter=_reporter(),
-        from_logits=False,
-    )
+    clustered = cluster_model(result.model, step, _ctx(demo_splits))
     kernels = effective_kernels(clustered.model)
     for name in clustered.clustered_layers:
         assert len(np.unique(kernels[name])) <= 8, name
@@ -184,13 +159,7 @@ def test_distill_width_scaled_student_ends_like_the_teacher(demo_keras_model, de
     events: list = []
     step = _step({"type": "distill", "width": 0.5, "epochs": 2})
     student = distill_model(
-        demo_keras_model,
-        "softmax",
-        demo_splits,
-        step,
-        batch_size=32,
-        seed=0,
-        reporter=_reporter(events),
+        demo_keras_model, step, _ctx(demo_splits, _reporter(events), batch_size=32)
     )
     assert student.get_layer("dense").units == 64
     assert student.get_layer("conv2").filters == 32
@@ -216,15 +185,7 @@ def test_distill_into_a_user_student_file(tmp_path, demo_keras_model, demo_split
     )
     step = _step({"type": "distill", "epochs": 1})
     out = distill_model(
-        demo_keras_model,
-        "softmax",
-        demo_splits,
-        step,
-        batch_size=64,
-        seed=0,
-        reporter=_reporter(),
-        student=student,
-        student_kind="logits",
+        demo_keras_model, step, _ctx(demo_splits), student=student, student_kind="logits"
     )
     assert out.count_params() == student.count_params()
     assert out.layers[-1].activation.__name__ == "softmax"  # matches the teacher
@@ -241,14 +202,7 @@ def test_distill_rejects_a_student_with_other_classes(demo_keras_model, demo_spl
     )
     with pytest.raises(BadInputError, match="3 outputs"):
         distill_model(
-            demo_keras_model,
-            "softmax",
-            demo_splits,
-            _step({"type": "distill"}),
-            batch_size=64,
-            seed=0,
-            reporter=_reporter(),
-            student=student,
+            demo_keras_model, _step({"type": "distill"}), _ctx(demo_splits), student=student
         )
 
 
@@ -293,16 +247,7 @@ def test_qat_alone_and_after_pruning_keeps_zeros(pruned, demo_splits):
 
     result, _ = pruned
     step = _step({"type": "qat", "epochs": 1})
-    qmodel = qat_model(
-        result.model,
-        demo_splits,
-        step,
-        after={"prune"},
-        batch_size=64,
-        seed=0,
-        reporter=_reporter(),
-        from_logits=False,
-    )
+    qmodel = qat_model(result.model, step, _ctx(demo_splits, done={"prune"}))
     data = convert(
         qmodel, demo_splits, _step({"type": "quantize", "mode": "int8", "calibration_samples": 50})
     )
@@ -327,13 +272,9 @@ def test_cancel_during_training_raises_cancelled_quickly(demo_keras_model, demo_
     with pytest.raises(Cancelled):
         fit(
             fresh_copy(demo_keras_model),
-            demo_splits,
+            _ctx(demo_splits, Reporter(on_event, token), batch_size=8),
             epochs=50,
             learning_rate=1e-4,
-            batch_size=8,
-            seed=0,
-            reporter=Reporter(on_event, token),
-            from_logits=False,
         )
     assert not [e for e in seen if e["type"] == "metric"]  # stopped inside the first epoch
 
@@ -343,17 +284,7 @@ def test_zero_keeper_keeps_pruned_zeros_through_finetuning(pruned, demo_splits):
 
     result, _ = pruned
     model = fresh_copy(result.model)
-    fit(
-        model,
-        demo_splits,
-        epochs=1,
-        learning_rate=1e-3,
-        batch_size=64,
-        seed=0,
-        reporter=_reporter(),
-        from_logits=False,
-        callbacks=[zero_keeper(model)],
-    )
+    fit(model, _ctx(demo_splits), epochs=1, learning_rate=1e-3, callbacks=[zero_keeper(model)])
     assert (effective_kernels(model)["dense"] == 0).mean() >= 0.79
 
 
@@ -372,13 +303,5 @@ def test_prune_reaches_target_even_with_a_single_training_step(demo_keras_model)
     splits = arrays_splits(small, "small", (8, 8, 1), 10)
     assert splits.steps_per_epoch(32) == 1
     step = _step({"type": "prune", "target_sparsity": 0.7, "epochs": 1})
-    result = prune_model(
-        demo_keras_model,
-        splits,
-        step,
-        batch_size=32,
-        seed=0,
-        reporter=_reporter(),
-        from_logits=False,
-    )
+    result = prune_model(demo_keras_model, step, _ctx(splits, batch_size=32))
     assert min(result.per_layer_sparsity.values()) >= 0.69

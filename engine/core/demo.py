@@ -6,24 +6,40 @@ The shipped model ``resources/demo/demo_model.keras`` is produced by
 
 from __future__ import annotations
 
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 RESOURCES = Path(__file__).resolve().parents[2] / "resources"
-DEMO_MODEL = RESOURCES / "demo" / "demo_model.keras"
 DEMO_SEED = 0
 DEMO_TEST_FRACTION = 0.2
 
 
 def resources_dir() -> Path:
-    """``resources/`` in a source tree or a PyInstaller bundle."""
+    """``resources/`` in a source tree, a PyInstaller bundle or a wheel install (where the
+    wheel's data files put it under ``<prefix>/share/featherweight/resources``)."""
     import sys
 
     frozen = getattr(sys, "_MEIPASS", None)
     if frozen:
         return Path(frozen) / "resources"
+    if RESOURCES.is_dir():
+        return RESOURCES
+    return _installed_resources()
+
+
+@cache
+def _installed_resources() -> Path:
+    from importlib.metadata import PackageNotFoundError, distribution
+
+    try:
+        for f in distribution("featherweight").files or []:
+            if f.as_posix().endswith("share/featherweight/resources/tflm_ops.json"):
+                return Path(str(f.locate())).resolve().parent
+    except PackageNotFoundError:
+        pass
     return RESOURCES
 
 

@@ -34,12 +34,13 @@ corrupt or unreadable image is reported by name before any training starts.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from engine.core.errors import DataError
-from engine.data.datasets import (
+from engine.data.pixels import check_input_shape, decode
+from engine.data.pixels import image_dataset as image_dataset  # re-exported
+from engine.data.splits import (
     DEFAULT_VAL_FRACTION,
     DataSplits,
     resolve_scale,
@@ -160,26 +161,6 @@ def _labelled(files: list[list[Path]]) -> tuple[list[str], np.ndarray]:
     return paths, labels
 
 
-def _check_input_shape(input_shape: tuple[int, ...]) -> tuple[int, int, int]:
-    if len(input_shape) != 3:
-        raise DataError(
-            f"an image folder needs a model with image input (height, width, channels); "
-            f"this model takes samples of shape {tuple(input_shape)}"
-        )
-    h, w, c = input_shape
-    if h is None or w is None:
-        raise DataError(
-            f"the model's input size is not fixed ({tuple(input_shape)}); an image folder "
-            "needs a fixed height and width to resize to"
-        )
-    if c not in (1, 3):
-        raise DataError(
-            f"image folders can feed models with 1 (grayscale) or 3 (RGB) channels; "
-            f"this model expects {c}"
-        )
-    return int(h), int(w), int(c)
-
-
 def image_folder_splits(
     path: Path,
     input_shape: tuple[int, ...],
@@ -200,7 +181,7 @@ def image_folder_splits(
     path = Path(path)
     if not path.is_dir():
         raise DataError(f"image folder not found: {path}")
-    _check_input_shape(tuple(input_shape))
+    check_input_shape(tuple(input_shape))
     if not 0.0 < val_fraction < 0.9:
         raise DataError(f"validation fraction must be between 0 and 0.9, got {val_fraction}")
     if not 0.0 < test_fraction < 0.9:
@@ -289,15 +270,6 @@ def image_folder_splits(
     )
 
 
-def _decode(path: Any) -> Any:
-    from engine.core.tfenv import tf
-
-    t = tf()
-    return t.io.decode_image(
-        t.io.read_file(path), channels=0, dtype=t.uint8, expand_animations=False
-    )
-
-
 def _verify_decodable(paths: list[str]) -> None:
     """Decode every file once (streamed, parallel); DataError naming the files that fail."""
     from engine.core.tfenv import tf
@@ -305,7 +277,7 @@ def _verify_decodable(paths: list[str]) -> None:
     t = tf()
     ds = t.data.Dataset.from_tensor_slices((np.arange(len(paths), dtype=np.int64), paths))
     ds = ds.map(
-        lambda i, p: (i, t.reduce_prod(t.shape(_decode(p))[:2])),
+        lambda i, p: (i, t.reduce_prod(t.shape(decode(p))[:2])),
         num_parallel_calls=t.data.AUTOTUNE,
         deterministic=False,
     ).ignore_errors()
@@ -321,55 +293,3 @@ def _verify_decodable(paths: list[str]) -> None:
             f"cannot read image {', '.join(bad[:MAX_NAMED_BAD_FILES])}{more} "
             "(corrupt, empty or not an image)"
         )
-
-
-def _prepare(image: Any, height: int, width: int, channels: int, rule: str) -> Any:
-    """uint8 image of any channel count -> float32 (height, width, channels), scaled."""
-    from engine.core.tfenv import tf
-
-    t = tf()
-    n = t.shape(image)[-1]
-    rgb = t.cond(n >= 3, lambda: image[..., :3], lambda: t.tile(image[..., :1], [1, 1, 3]))
-    if channels == 1:
-        x = t.cond(
-            n >= 3,
-            lambda: t.image.rgb_to_grayscale(t.cast(rgb, t.float32)),
-            lambda: t.cast(image[..., :1], t.float32),
-        )
-    else:
-        x = t.cast(rgb, t.float32)
-    x = t.image.resize(x, (height, width), method="bilinear", antialias=True)
-    x = t.clip_by_value(x, 0.0, 255.0)
-    if rule == "1/255":
-        x = x / 255.0
-    elif rule == "-1..1":
-        x = x / 127.5 - 1.0
-    return t.ensure_shape(x, (height, width, channels))
-
-
-def image_dataset(
-    splits: DataSplits, split: str, batch_size: int, shuffle_seed: int | None = None
-) -> Any:
-    """A batched ``tf.data.Dataset`` of (x float32 (B, H, W, C), y int64 (B,)) for ``split``.
-
-    Only file names are shuffled (whole split, reshuffled each epoch); pixels are decoded in
-    parallel per batch.
-    """
-    from engine.core.tfenv import tf
-
-    t = tf()
-    if split not in splits.files:
-        raise ValueError(f"unknown split {split!r}; use train, val or test")
-    h, w, c = _check_input_shape(splits.input_shape)
-    items = splits.files[split]
-    paths = [p for p, _ in items]
-    labels = np.array([label for _, label in items], np.int64)
-    ds = t.data.Dataset.from_tensor_slices((paths, labels))
-    if shuffle_seed is not None:
-        ds = ds.shuffle(len(items), seed=shuffle_seed, reshuffle_each_iteration=True)
-    rule = splits.scale
-    ds = ds.map(
-        lambda p, y: (_prepare(_decode(p), h, w, c, rule), y),
-        num_parallel_calls=t.data.AUTOTUNE,
-    )
-    return ds.batch(batch_size).prefetch(2)

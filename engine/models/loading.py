@@ -18,7 +18,6 @@ from __future__ import annotations
 import copy
 import math
 from dataclasses import dataclass, field
-from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -553,104 +552,12 @@ def scope_problems(model: Any) -> list[str]:
 # ---------------------------------------------------------------- inspection
 
 
-@cache
-def _registries() -> tuple[Any, Any, Any]:
-    from engine.core.tfenv import tfmot
-
-    tfmot()
-    from tensorflow_model_optimization.python.core.clustering.keras.clustering_registry import (
-        ClusteringRegistry,
-    )
-    from tensorflow_model_optimization.python.core.quantization.keras.default_8bit import (
-        default_8bit_quantize_registry as q8,
-    )
-    from tensorflow_model_optimization.python.core.sparsity.keras.prune_registry import (
-        PruneRegistry,
-    )
-
-    return PruneRegistry, ClusteringRegistry, q8.Default8BitQuantizeRegistry()
-
-
-def _support(ok: bool, reason: str) -> dict[str, Any]:
-    return {"supported": bool(ok), "reason": reason}
-
-
 def technique_support(layer: Any, subclassed: bool = False) -> dict[str, dict[str, Any]]:
-    """Per technique (prune / cluster / qat): supported and a short reason, from tfmot's
-    own registries (PruneRegistry, ClusteringRegistry, Default8BitQuantizeRegistry)."""
-    cls = layer.__class__.__name__
-    if subclassed:
-        why = "inside a subclassed model: tfmot needs Sequential/Functional"
-        return {t: _support(False, why) for t in ("prune", "cluster", "qat")}
-    if cls == "InputLayer":
-        return {t: _support(True, "input") for t in ("prune", "cluster", "qat")}
-    if getattr(layer, "_is_graph_network", False) or cls in MODEL_CLASSES:
-        why = "nested model: tfmot cannot wrap a model inside a model"
-        return {t: _support(False, why) for t in ("prune", "cluster", "qat")}
-    prune_reg, cluster_reg, quant_reg = _registries()
-    weights = [w for w in layer.weights]
-    out: dict[str, dict[str, Any]] = {}
+    """Per technique (prune / cluster / qat): supported and a short reason. The verdicts
+    are the ones the techniques act on (``engine.models.support``, the one source)."""
+    from engine.models.support import technique_support as support
 
-    try:
-        ok = prune_reg.supports(layer)
-    except Exception:  # noqa: BLE001 - the registry inspects layer internals
-        ok = False
-    if ok:
-        names = prune_reg._LAYERS_WEIGHTS_MAP.get(layer.__class__)
-        if names is None and prune_reg._is_rnn_layer(layer):
-            names = ["cell kernels"]
-        if names:
-            out["prune"] = _support(True, f"prunes {', '.join(names)}")
-        else:
-            why = "kept dense (tfmot prunes none of its weights)" if weights else "no weights"
-            out["prune"] = _support(True, why)
-    else:
-        out["prune"] = _support(False, f"tfmot has no pruning rule for {cls}")
-
-    try:
-        ok = cluster_reg.supports(layer)
-    except Exception:  # noqa: BLE001
-        ok = False
-    if ok:
-        names = cluster_reg._LAYERS_WEIGHTS_MAP.get(layer.__class__)
-        if not layer.trainable_weights:
-            out["cluster"] = _support(True, "no weights")
-        else:
-            out["cluster"] = _support(True, f"clusters {', '.join(names or ['weights'])}")
-    else:
-        out["cluster"] = _support(False, f"tfmot has no clustering rule for {cls}")
-
-    if cls == "BatchNormalization":
-        parent = _single_parent(layer)
-        pcls = parent.__class__.__name__ if parent is not None else ""
-        act = getattr(getattr(parent, "activation", None), "__name__", "")
-        if pcls in ("Conv2D", "DepthwiseConv2D", "Dense") and act == "linear":
-            out["qat"] = _support(True, f"folded into the preceding {pcls}")
-        else:
-            out["qat"] = _support(False, "8-bit QAT only folds BatchNorm after a linear Conv/Dense")
-    elif cls in ("SeparableConv1D", "SeparableConv2D"):
-        out["qat"] = _support(True, "split into depthwise + pointwise conv by tfmot")
-    else:
-        try:
-            ok = quant_reg.supports(layer)
-        except Exception:  # noqa: BLE001
-            ok = False
-        if ok:
-            has_w = bool(weights)
-            out["qat"] = _support(True, "weights + activations" if has_w else "activations")
-        else:
-            out["qat"] = _support(False, f"not in tfmot's default 8-bit scheme ({cls})")
-    return out
-
-
-def _single_parent(layer: Any) -> Any:
-    try:
-        parents = layer._inbound_nodes[0].inbound_layers
-    except (AttributeError, IndexError):
-        return None
-    if isinstance(parents, list):
-        return parents[0] if len(parents) == 1 else None
-    return parents
+    return support(layer, subclassed)
 
 
 def _shape_of(layer: Any, attr: str) -> Any:

@@ -70,6 +70,7 @@ from __future__ import annotations
 import copy
 import re
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -282,6 +283,30 @@ def scan_savedmodel_graph(folder: str | Path) -> list[str]:
     return out
 
 
+@dataclass
+class GraphOpItem:
+    """A refused op of a SavedModel graph, shaped like an UnsafeItem."""
+
+    layer: str  # where it is in saved_model.pb (a function or graph node)
+    class_name: str  # the op type, e.g. WriteFile
+    reason: str
+
+    def describe(self) -> str:
+        return f"TensorFlow op {self.class_name} in {self.layer}: {self.reason}"
+
+
+def graph_items(stored: StoredModel) -> list[GraphOpItem]:
+    """The refused ops of a SavedModel's ``saved_model.pb`` as items (each op type once, at
+    its first place), for a refusal that came from the graph scan rather than the config."""
+    why = refused_ops()
+    first: dict[str, GraphOpItem] = {}
+    for found in scan_savedmodel_graph(stored.path):
+        op, _, where = found.partition(" ")
+        reason = why.get(op, "not a public TensorFlow op")
+        first.setdefault(op, GraphOpItem(where.strip("()") or "the graph", op, reason))
+    return list(first.values())
+
+
 def check_savedmodel_graph(stored: StoredModel, allow_unsafe: bool = False) -> list[str]:
     """Raise UnsafeModelError if ``saved_model.pb`` holds refused ops, unless allowed.
 
@@ -289,8 +314,6 @@ def check_savedmodel_graph(stored: StoredModel, allow_unsafe: bool = False) -> l
     """
     found = scan_savedmodel_graph(stored.path)
     if found and not allow_unsafe:
-        from engine.models.trust import graph_items
-
         raise UnsafeModelError(
             f"refusing to load {stored.path.name}: its saved_model.pb holds TensorFlow ops "
             f"that can touch files, run Python or reach other processes: {_summary(found)}",

@@ -25,7 +25,7 @@ Public API:
 - ``trust_verdict(path, items=None) -> TrustVerdict``
 - ``stored_verdict(stored, items=None) -> TrustVerdict`` (for an already read ``StoredModel``)
 - ``item_dict(item) -> dict`` (JSON form of an ``UnsafeItem``)
-- ``graph_items(stored) -> list[GraphOpItem]`` (refused ops of a SavedModel graph)
+- ``engine.models.savedmodel_graph.graph_items(stored)`` (refused ops of a SavedModel graph)
 """
 
 from __future__ import annotations
@@ -88,35 +88,11 @@ def stored_verdict(stored: StoredModel, items: list[Any] | None = None) -> Trust
     if items is None:
         items = find_unsafe(stored)
     if not items and stored.fmt == "savedmodel":
+        from engine.models.savedmodel_graph import graph_items
+
         items = graph_items(stored)
     reason = _keras3_problem(stored) if stored.keras_major == 3 else _keras2_problem(stored)
     return TrustVerdict(loadable=not reason, reason=reason, items=list(items))
-
-
-@dataclass
-class GraphOpItem:
-    """A refused op of a SavedModel graph, shaped like an UnsafeItem."""
-
-    layer: str  # where it is in saved_model.pb (a function or graph node)
-    class_name: str  # the op type, e.g. WriteFile
-    reason: str
-
-    def describe(self) -> str:
-        return f"TensorFlow op {self.class_name} in {self.layer}: {self.reason}"
-
-
-def graph_items(stored: StoredModel) -> list[GraphOpItem]:
-    """The refused ops of a SavedModel's ``saved_model.pb`` as items (each op type once, at
-    its first place), for a refusal that came from the graph scan rather than the config."""
-    from engine.models.savedmodel_graph import refused_ops, scan_savedmodel_graph
-
-    why = refused_ops()
-    first: dict[str, GraphOpItem] = {}
-    for found in scan_savedmodel_graph(stored.path):
-        op, _, where = found.partition(" ")
-        reason = why.get(op, "not a public TensorFlow op")
-        first.setdefault(op, GraphOpItem(where.strip("()") or "the graph", op, reason))
-    return list(first.values())
 
 
 def _subclassed(stored: StoredModel) -> str:

@@ -1,6 +1,8 @@
 """Recipes: the unit of work. JSON with a schema version and an ordered list of steps.
 
 Light module (no TensorFlow): the GUI builds its parameter forms from ``STEP_SPECS``.
+Step types, knobs and order rules come from the technique registry
+(``engine.techniques.registry``): ``STEP_SPECS`` and ``STEP_ORDER`` are its live views.
 
 Example::
 
@@ -8,7 +10,8 @@ Example::
      "steps": [{"type": "prune", "target_sparsity": 0.8, "epochs": 4},
                {"type": "quantize", "mode": "int8"}]}
 
-Order rules (checked by ``validate_recipe``):
+Order rules of the built-in techniques (declared in their specs, checked by
+``validate_recipe``):
 - ``quantize`` (the conversion) is the last step, at most once. Without it the export is
   float32 ``.tflite``.
 - ``qat`` needs a final ``quantize`` with ``mode: int8``; only ``quantize`` may follow it.
@@ -26,234 +29,30 @@ from pathlib import Path
 from typing import Any
 
 from engine.core.errors import RecipeError
+from engine.techniques import registry
+from engine.techniques.registry import Knob, StepSpec
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "STEP_ORDER",
+    "STEP_SPECS",
+    "Knob",
+    "Recipe",
+    "StepSpec",
+    "check_order",
+    "fill_step",
+    "load_recipe",
+    "parse_recipe_text",
+    "save_recipe",
+    "validate_recipe",
+]
 
 SCHEMA_VERSION = 1
 
 
-@dataclass(frozen=True)
-class Knob:
-    """One parameter of a step: its type, default, allowed range and a one-line help."""
-
-    name: str
-    kind: str  # "int" | "float" | "bool" | "choice" | "str" | "path"
-    default: Any
-    help: str
-    label: str = ""
-    minimum: float | None = None
-    maximum: float | None = None
-    choices: tuple[str, ...] = ()
-    optional: bool = False  # None allowed
-
-    @property
-    def title(self) -> str:
-        return self.label or self.name.replace("_", " ").capitalize()
-
-
-@dataclass(frozen=True)
-class StepSpec:
-    type: str
-    label: str
-    help: str
-    knobs: tuple[Knob, ...] = field(default_factory=tuple)
-
-    def knob(self, name: str) -> Knob:
-        for k in self.knobs:
-            if k.name == name:
-                return k
-        raise KeyError(name)
-
-
-_EPOCHS_HELP = "Passes over the training split while this step fine-tunes the model."
-_LR_HELP = "Learning rate of the Adam optimizer while this step fine-tunes."
-
-STEP_SPECS: dict[str, StepSpec] = {
-    spec.type: spec
-    for spec in (
-        StepSpec(
-            "distill",
-            "Knowledge distillation",
-            "Train a smaller student (a narrower copy of your model, or your own) to mimic it.",
-            (
-                Knob(
-                    "width",
-                    "float",
-                    0.5,
-                    "Width of the student: fraction of the teacher's "
-                    "filters/units kept in every layer.",
-                    minimum=0.05,
-                    maximum=1.0,
-                ),
-                Knob(
-                    "student",
-                    "path",
-                    None,
-                    "Optional Keras model file to use as the student "
-                    "instead of a width-scaled copy.",
-                    optional=True,
-                ),
-                Knob(
-                    "temperature",
-                    "float",
-                    4.0,
-                    "Softening of the teacher's logits; higher "
-                    "values pass on more about the wrong classes.",
-                    minimum=1.0,
-                    maximum=50.0,
-                ),
-                Knob(
-                    "alpha",
-                    "float",
-                    0.1,
-                    "Weight of the true-label loss; the rest goes to matching the teacher.",
-                    minimum=0.0,
-                    maximum=1.0,
-                ),
-                Knob("epochs", "int", 30, _EPOCHS_HELP, minimum=1, maximum=1000),
-                Knob("learning_rate", "float", 2e-3, _LR_HELP, minimum=1e-7, maximum=1.0),
-            ),
-        ),
-        StepSpec(
-            "prune",
-            "Pruning",
-            "Set the smallest weights to zero while fine-tuning, then strip the wrappers.",
-            (
-                Knob(
-                    "target_sparsity",
-                    "float",
-                    0.8,
-                    "Fraction of weights set to zero in every pruned layer by the end of the step.",
-                    minimum=0.0,
-                    maximum=0.99,
-                ),
-                Knob(
-                    "schedule",
-                    "choice",
-                    "polynomial",
-                    "Polynomial ramps sparsity up "
-                    "gradually; constant prunes to the target at once.",
-                    choices=("polynomial", "constant"),
-                ),
-                Knob(
-                    "initial_sparsity",
-                    "float",
-                    0.0,
-                    "Sparsity at the start of a polynomial schedule.",
-                    minimum=0.0,
-                    maximum=0.99,
-                ),
-                Knob("epochs", "int", 4, _EPOCHS_HELP, minimum=1, maximum=1000),
-                Knob("learning_rate", "float", 1e-4, _LR_HELP, minimum=1e-7, maximum=1.0),
-                Knob(
-                    "structured_2_4",
-                    "bool",
-                    False,
-                    "2:4 structured sparsity (two zeros in "
-                    "every block of four), which some accelerators run faster.",
-                    label="2:4 structured",
-                ),
-                Knob(
-                    "skip_first",
-                    "bool",
-                    False,
-                    "Leave the first Conv/Dense layer dense; it is small and sensitive.",
-                ),
-                Knob("skip_last", "bool", False, "Leave the last (classifier) layer dense."),
-            ),
-        ),
-        StepSpec(
-            "cluster",
-            "Weight clustering",
-            "Share weights: each layer's weights take one of a few centroid values.",
-            (
-                Knob(
-                    "clusters",
-                    "int",
-                    16,
-                    "Number of distinct values per weight tensor.",
-                    minimum=2,
-                    maximum=256,
-                ),
-                Knob(
-                    "init",
-                    "choice",
-                    "kmeans_plus_plus",
-                    "How centroids are first placed.",
-                    choices=("kmeans_plus_plus", "linear", "density_based", "random"),
-                    label="Centroid init",
-                ),
-                Knob(
-                    "preserve_sparsity",
-                    "bool",
-                    True,
-                    "Keep the zeros made by pruning (sparsity-preserving clustering).",
-                ),
-                Knob("epochs", "int", 2, _EPOCHS_HELP, minimum=1, maximum=1000),
-                Knob("learning_rate", "float", 1e-5, _LR_HELP, minimum=1e-7, maximum=1.0),
-            ),
-        ),
-        StepSpec(
-            "finetune",
-            "Fine-tuning",
-            "Plain fine-tuning of the current model on the training split.",
-            (
-                Knob("epochs", "int", 2, _EPOCHS_HELP, minimum=1, maximum=1000),
-                Knob("learning_rate", "float", 1e-4, _LR_HELP, minimum=1e-7, maximum=1.0),
-            ),
-        ),
-        StepSpec(
-            "qat",
-            "Quantization-aware training",
-            "Fine-tune with simulated int8 so the final int8 model loses less accuracy; keeps "
-            "earlier sparsity and clusters.",
-            (
-                Knob("epochs", "int", 2, _EPOCHS_HELP, minimum=1, maximum=1000),
-                Knob("learning_rate", "float", 1e-5, _LR_HELP, minimum=1e-7, maximum=1.0),
-            ),
-        ),
-        StepSpec(
-            "quantize",
-            "Quantization / export",
-            "Convert to .tflite: float32, float16, dynamic-range or full-integer int8.",
-            (
-                Knob(
-                    "mode",
-                    "choice",
-                    "int8",
-                    "int8: weights and activations 8-bit (needs "
-                    "calibration data); dynamic: 8-bit weights only; float16: half-size weights.",
-                    choices=("int8", "dynamic", "float16", "float32"),
-                ),
-                Knob(
-                    "io",
-                    "choice",
-                    "float",
-                    "Input/output type of an int8 model: float keeps "
-                    "your pre-processing; int8 is what microcontrollers want.",
-                    choices=("float", "int8"),
-                    label="Input/output type",
-                ),
-                Knob(
-                    "calibration_samples",
-                    "int",
-                    300,
-                    "Training samples used to calibrate int8 activation ranges.",
-                    minimum=1,
-                    maximum=100000,
-                ),
-                Knob(
-                    "sparse",
-                    "bool",
-                    False,
-                    "Sparse encoding of weights, so pruning also "
-                    "shrinks the raw file (experimental in LiteRT).",
-                    label="Sparse encoding",
-                ),
-            ),
-        ),
-    )
-}
-
-STEP_ORDER = ("distill", "prune", "cluster", "finetune", "qat", "quantize")
+# Live views of the technique registry (filled in place when a technique registers).
+STEP_SPECS: dict[str, StepSpec] = registry.STEP_SPECS
+STEP_ORDER: list[str] = registry.STEP_ORDER
 _TOP_KEYS = {"schema_version", "name", "seed", "batch_size", "steps", "description"}
 
 
@@ -286,9 +85,16 @@ class Recipe:
     @property
     def final_quantize(self) -> dict[str, Any]:
         """The export step; an implicit float32 export when the recipe has none."""
-        if self.steps and self.steps[-1]["type"] == "quantize":
+        final = registry.final_spec().type
+        if self.steps and self.steps[-1]["type"] == final:
             return self.steps[-1]
-        return fill_step({"type": "quantize", "mode": "float32"}, 0)
+        return fill_step({"type": final, "mode": "float32"}, 0)
+
+    @property
+    def train_steps(self) -> list[dict[str, Any]]:
+        """The steps before the final conversion (the ones the pipeline loop applies)."""
+        final = registry.final_spec().type
+        return [s for s in self.steps if s["type"] != final]
 
 
 def _check_knob(step_no: int, stype: str, knob: Knob, value: Any) -> Any:
@@ -395,43 +201,44 @@ def validate_recipe(data: Any) -> Recipe:
 
 
 def check_order(steps: list[dict[str, Any]]) -> list[str]:
-    """Raise RecipeError for an invalid order; return warnings for dubious ones."""
+    """Raise RecipeError for an invalid order; return warnings for dubious ones.
+
+    The rules are the specs' (``StepSpec.final``, ``at_most_once``, ``requires_final``,
+    ``last_before_final``, ``must_precede``, ``advice``)."""
     types = [s["type"] for s in steps]
+    specs = [STEP_SPECS[t] for t in types]
+    final = registry.final_spec()
+    checked = [final] + [s for s in STEP_SPECS.values() if not s.final]
+    for spec in checked:
+        if spec.at_most_once and types.count(spec.type) > 1:
+            raise RecipeError(
+                f"step '{spec.type}' appears {types.count(spec.type)} times; at most once"
+            )
+    if final.type in types and types[-1] != final.type:
+        after = types[types.index(final.type) + 1]
+        raise RecipeError(f"'{final.type}' must be the last step (found '{after}' after it)")
+    last = steps[-1] if types[-1] == final.type else None
+    for i, spec in enumerate(specs):
+        if spec.requires_final:
+            wanted = spec.requires_final
+            if last is None or any(last.get(k) != v for k, v in wanted.items()):
+                what = " ".join(f"{k} {v}" for k, v in wanted.items())
+                raise RecipeError(
+                    f"'{spec.type}' must be followed by a final '{final.type}' step with {what}"
+                )
+        if spec.last_before_final and i < len(types) - 1 and types[i + 1] != final.type:
+            raise RecipeError(
+                f"only '{final.type}' may follow '{spec.type}' (found '{types[i + 1]}')"
+            )
+    for i, spec in enumerate(specs):
+        for later in spec.must_precede:
+            if later in types[:i]:
+                why = f" {spec.precede_reason}," if spec.precede_reason else ""
+                raise RecipeError(f"'{spec.type}'{why} so it must come before '{later}'")
     warnings: list[str] = []
-    for t in ("quantize", "prune", "cluster", "distill", "qat"):
-        if types.count(t) > 1:
-            raise RecipeError(f"step '{t}' appears {types.count(t)} times; at most once")
-    if "quantize" in types and types[-1] != "quantize":
-        after = types[types.index("quantize") + 1]
-        raise RecipeError(f"'quantize' must be the last step (found '{after}' after it)")
-    if "qat" in types:
-        q = steps[-1] if types[-1] == "quantize" else None
-        if q is None or q["mode"] != "int8":
-            raise RecipeError("'qat' must be followed by a final 'quantize' step with mode int8")
-        if types.index("qat") != len(types) - 2:
-            after = types[types.index("qat") + 1]
-            raise RecipeError(f"only 'quantize' may follow 'qat' (found '{after}')")
-    if "distill" in types:
-        d = types.index("distill")
-        for t in ("prune", "cluster", "qat"):
-            if t in types and types.index(t) < d:
-                raise RecipeError(f"'distill' replaces the model, so it must come before '{t}'")
-    if "prune" in types and "cluster" in types:
-        p, c = types.index("prune"), types.index("cluster")
-        if c < p:
-            warnings.append("clustering before pruning: pruning will break the clusters")
-        elif not steps[c]["preserve_sparsity"]:
-            warnings.append(
-                "clustering after pruning without preserve_sparsity loses the pruned zeros"
-            )
-    if "prune" in types and steps[-1]["type"] == "quantize":
-        q = steps[-1]
-        if not q["sparse"]:
-            warnings.append(
-                "pruned zeros shrink only the gzip (download) size; quantize.sparse also "
-                "shrinks the raw file, but pays off only at high (~80%) sparsity and sparse "
-                "int8 files run only on LiteRT's built-in kernels (not XNNPACK)"
-            )
+    for i, spec in enumerate(specs):
+        if spec.advice is not None and types.index(spec.type) == i:
+            warnings.extend(spec.advice(steps, i))
     return warnings
 
 

@@ -1,31 +1,43 @@
 """Run a recipe on a model and measure the result: the engine's main entry point.
 
-Public API (the worker, the CLI and the GUI call exactly these):
+Public API (the worker, the CLI, the project runner and the GUI call exactly these):
 
-- ``compress(model_spec, data_spec, recipe, out_dir, *, scale, allow_unsafe, reporter) -> dict``
-  runs the recipe's steps in order, converts, measures the artifact and writes into
-  ``out_dir``: ``model.tflite``, ``model.keras`` (the compressed Keras 2 model, wrappers
-  stripped; after QAT it is ``model.h5`` instead, the QAT model as trained, which loads
-  inside ``tfmot.quantization.keras.quantize_scope()``), ``baseline.tflite``,
-  ``recipe.json`` and,
-  last, ``metrics.json`` (returned). Everything is built in a hidden temporary sub-folder
-  and moved into place at the end, so a cancelled or failed run leaves nothing that looks
-  finished. An output folder that cannot be written is a BadInputError before any training.
-- ``evaluate_baseline(model_spec, data_spec, *, scale, allow_unsafe, reporter) -> dict``
-- ``check_data(model_spec, data_spec, *, scale, allow_unsafe) -> dict``
+- ``compress(model_spec, data_spec, recipe, out_dir, *, scale, allow_unsafe, reporter,
+  split_seed, val_fraction) -> dict``: the one-shot call = ``prepare`` + ``run_recipe``.
+  The data is split by ``split_seed`` / ``val_fraction`` — the dataset's split (a project's
+  ``dataset.seed`` / ``dataset.val_fraction``); None means ``DEFAULT_SPLIT_SEED`` (0) and
+  ``DEFAULT_VAL_FRACTION`` (0.1), never the recipe's seed.
+- ``prepare(model_spec, data_spec, split, ...) -> Prepared`` (engine.pipeline.prepare): load
+  and check model and data, measure the float baseline once (cached on disk by content).
+- ``run_recipe(prepared, recipe, out_dir, *, reporter) -> dict``: run one recipe on a
+  ``Prepared`` (never changing it): the recipe's steps in order, convert, measure the artifact
+  and write into ``out_dir``: ``model.tflite``, ``model.keras`` (the compressed Keras 2
+  model, wrappers stripped; after QAT it is ``model.h5`` instead, the QAT model as trained,
+  which loads inside ``tfmot.quantization.keras.quantize_scope()``), ``baseline.tflite``,
+  ``recipe.json``, ``report.json`` and, last, ``metrics.json`` (returned). Everything is built
+  in a hidden temporary sub-folder and moved into place at the end, so a cancelled or failed
+  run leaves nothing that looks finished. An output folder that cannot be written is a
+  BadInputError before any work.
+- ``evaluate_baseline(model_spec, data_spec, *, scale, allow_unsafe, reporter, split_seed,
+  val_fraction) -> dict`` (the baseline block; uses the cache)
+- ``check_data(model_spec, data_spec, *, scale, allow_unsafe, split_seed, val_fraction) -> dict``
 - ``format_metrics(metrics) -> str``
 
-Every number in ``metrics.json`` is measured on the written files (engine.tflite.metrics).
+``metrics.json`` has ``schema_version`` (METRICS_SCHEMA_VERSION) and ``baseline_source``
+(``"measured"`` or ``"cache"``: whether this run measured the baseline or reused the cached
+measurement of the same model, data, split, libraries and machine). Every number in it is
+measured on the written files (engine.tflite.metrics).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -46,61 +58,25 @@ ARTIFACTS = (
 # Input normalization stored in the .tflite metadata: x_model = (x_pixels - mean) / std.
 NORMALIZATION = {"1/255": (0.0, 255.0), "-1..1": (127.5, 127.5)}
 METRICS_FILE = "metrics.json"
-
-
-def _load(
-    model_spec: Any,
-    data_spec: Any,
-    scale: str | None,
-    allow_unsafe: bool,
-    seed: int = 0,
-    val_fraction: float | None = None,
-) -> tuple[Any, Any]:
-    from engine.data.datasets import load_data
-    from engine.models.loading import load_model
-
-    loaded = load_model(model_spec, allow_unsafe=allow_unsafe)
-    splits = load_data(
-        data_spec,
-        loaded.input_shape,
-        loaded.num_classes,
-        scale=scale,
-        seed=seed,
-        model_has_rescaling=loaded.has_rescaling,
-        **({} if val_fraction is None else {"val_fraction": val_fraction}),
-    )
-    return loaded, splits
+# metrics.json layout version: 1 = the keys documented in DESIGN.md plus those added since
+# (baseline_source, steps, timings, ...); bump when a key changes meaning or goes away.
+METRICS_SCHEMA_VERSION = 1
 
 
 def check_data(
-    model_spec: Any, data_spec: Any, *, scale: str | None = "auto", allow_unsafe: bool = False
+    model_spec: Any,
+    data_spec: Any,
+    *,
+    scale: str | None = "auto",
+    allow_unsafe: bool = False,
+    split_seed: int | None = None,
+    val_fraction: float | None = None,
 ) -> dict[str, Any]:
     """Load the model and the dataset, check they fit; return ``DataSplits.describe()``."""
-    _, splits = _load(model_spec, data_spec, scale, allow_unsafe)
+    from engine.pipeline.prepare import load_inputs
+
+    _, splits = load_inputs(model_spec, data_spec, scale, allow_unsafe, (split_seed, val_fraction))
     return splits.describe()
-
-
-def _measure_baseline(loaded: Any, splits: Any) -> tuple[dict[str, Any], bytes]:
-    from engine.techniques.quantize import convert
-    from engine.techniques.training import is_kernel_layer, keras_accuracy
-    from engine.tflite.metrics import LATENCY_THREADS, measure_tflite
-
-    data = convert(loaded.model, splits, {"mode": "float32"})
-    names = [layer.name for layer in loaded.model.layers if is_kernel_layer(layer)]
-    measured = measure_tflite(data, splits, names)
-    block = {
-        "accuracy": measured["accuracy"],
-        "keras_accuracy": keras_accuracy(loaded.model, splits),
-        "params": int(loaded.model.count_params()),
-        "tflite_bytes": measured["tflite_bytes"],
-        "tflite_gzip_bytes": measured["tflite_gzip_bytes"],
-        "latency_ms": measured["latency_ms"],
-        "latency_threads": LATENCY_THREADS,
-        "runtime": measured["runtime"],
-        "sparsity": measured["sparsity"],
-        "output_kind": loaded.output_kind,
-    }
-    return block, data
 
 
 def evaluate_baseline(
@@ -110,13 +86,22 @@ def evaluate_baseline(
     scale: str | None = "auto",
     allow_unsafe: bool = False,
     reporter: Reporter | None = None,
+    split_seed: int | None = None,
+    val_fraction: float | None = None,
 ) -> dict[str, Any]:
-    """The baseline block: the model as float32 ``.tflite``, measured on the test split."""
-    reporter = reporter or Reporter()
-    with reporter.stage("baseline", "Measuring the original model"):
-        loaded, splits = _load(model_spec, data_spec, scale, allow_unsafe)
-        block, _ = _measure_baseline(loaded, splits)
-    return block
+    """The baseline block: the model as float32 ``.tflite``, measured on the test split
+    (or reused from the baseline cache)."""
+    from engine.pipeline.prepare import prepare
+
+    prepared = prepare(
+        model_spec,
+        data_spec,
+        (split_seed, val_fraction),
+        scale=scale,
+        allow_unsafe=allow_unsafe,
+        reporter=reporter,
+    )
+    return dict(prepared.baseline)
 
 
 def _prepare_out_dir(out_dir: str | Path) -> tuple[Path, Path, bool]:
@@ -166,36 +151,31 @@ def _add_series_recorder(reporter: Reporter, series: list[Event]) -> Any:
     return original
 
 
-def compress(
-    model_spec: Any,
-    data_spec: Any,
-    recipe: Recipe,
-    out_dir: str | Path,
-    *,
-    scale: str | None = "auto",
-    allow_unsafe: bool = False,
-    reporter: Reporter | None = None,
-    split_seed: int | None = None,
-    val_fraction: float | None = None,
+class _Stages:
+    """Numbered stage contexts (index/count in the stage events) that record timings."""
+
+    def __init__(self, reporter: Reporter, count: int, timings: dict[str, float]) -> None:
+        self.reporter, self.count, self.timings, self.index = reporter, count, timings, 0
+
+    @contextmanager
+    def __call__(self, name: str, label: str) -> Iterator[None]:
+        t0 = time.monotonic()
+        with self.reporter.stage(name, label, self.index, self.count):
+            yield
+        self.timings[name] = round(time.monotonic() - t0, 3)
+        self.index += 1
+
+
+def _in_out_dir(
+    out_dir: str | Path, reporter: Reporter, body: Callable[[Path, list[Event]], dict[str, Any]]
 ) -> dict[str, Any]:
-    """Run ``recipe`` on the model, export, measure, write ``out_dir``; return the metrics.
-
-    The dataset is split with ``split_seed`` (default: the recipe's seed) and
-    ``val_fraction`` (default: ``engine.data.datasets.DEFAULT_VAL_FRACTION``).
-
-    Raises BadInputError (model, data, output folder), Cancelled (token), or
-    FeatherweightError (a technique failed, e.g. the target sparsity was not reached).
-    """
-    reporter = reporter or Reporter()
+    """Run ``body(work, series)`` in a hidden work folder of ``out_dir``; publish on success."""
     out, work, created = _prepare_out_dir(out_dir)
     series: list[Event] = []
     original_sink = _add_series_recorder(reporter, series)
     ok = False
     try:
-        split = (recipe.seed if split_seed is None else split_seed, val_fraction)
-        metrics = _run(
-            model_spec, data_spec, recipe, work, scale, allow_unsafe, reporter, series, split
-        )
+        metrics = body(work, series)
         reporter.check_cancel()
         _publish(work, out)
         ok = True
@@ -210,49 +190,109 @@ def compress(
                 pass
 
 
-def _run(
+def _train_steps(recipe: Recipe) -> list[dict[str, Any]]:
+    return [s for s in recipe.steps if s["type"] != "quantize"]
+
+
+def compress(
     model_spec: Any,
     data_spec: Any,
     recipe: Recipe,
+    out_dir: str | Path,
+    *,
+    scale: str | None = "auto",
+    allow_unsafe: bool = False,
+    reporter: Reporter | None = None,
+    split_seed: int | None = None,
+    val_fraction: float | None = None,
+) -> dict[str, Any]:
+    """Run ``recipe`` on the model, export, measure, write ``out_dir``; return the metrics.
+
+    ``prepare`` + ``run_recipe`` in one call, with the same stage events as always
+    (``baseline``, the training steps, ``convert``, ``evaluate``). The dataset is split with
+    ``split_seed`` (default ``DEFAULT_SPLIT_SEED`` = 0, the dataset's default; not the
+    recipe's seed) and ``val_fraction`` (default ``DEFAULT_VAL_FRACTION``).
+
+    Raises BadInputError (model, data, output folder), Cancelled (token), or
+    FeatherweightError (a technique failed, e.g. the target sparsity was not reached).
+    """
+    from engine.core import tfenv
+    from engine.pipeline.prepare import prepare_in_stage
+
+    reporter = reporter or Reporter()
+
+    def body(work: Path, series: list[Event]) -> dict[str, Any]:
+        timings: dict[str, float] = {}
+        stages = _Stages(reporter, len(_train_steps(recipe)) + 3, timings)
+        tfenv.set_seed(recipe.seed)
+        prepared = prepare_in_stage(
+            model_spec,
+            data_spec,
+            (split_seed, val_fraction),
+            scale=scale,
+            allow_unsafe=allow_unsafe,
+            reporter=reporter,
+            stage=stages,
+        )
+        return _run(prepared, recipe, work, reporter, series, stages)
+
+    return _in_out_dir(out_dir, reporter, body)
+
+
+def run_recipe(
+    prepared: Any, recipe: Recipe, out_dir: str | Path, *, reporter: Reporter | None = None
+) -> dict[str, Any]:
+    """Run ``recipe`` on a ``Prepared`` (engine.pipeline.prepare), write ``out_dir`` like
+    ``compress`` and return the metrics. ``prepared`` is not changed: training steps work
+    on a copy of its model. Stage events: the training steps, ``convert``, ``evaluate``."""
+    reporter = reporter or Reporter()
+
+    def body(work: Path, series: list[Event]) -> dict[str, Any]:
+        timings: dict[str, float] = {}
+        stages = _Stages(reporter, len(_train_steps(recipe)) + 2, timings)
+        return _run(prepared, recipe, work, reporter, series, stages)
+
+    return _in_out_dir(out_dir, reporter, body)
+
+
+def _run(
+    prepared: Any,
+    recipe: Recipe,
     work: Path,
-    scale: str | None,
-    allow_unsafe: bool,
     reporter: Reporter,
     series: list[Event],
-    split: tuple[int, float | None],
+    stage: _Stages,
 ) -> dict[str, Any]:
     from engine.core import tfenv
     from engine.techniques.quantize import convert
-    from engine.techniques.training import SizeEstimator, is_kernel_layer, keras_accuracy
+    from engine.techniques.training import fresh_copy, is_kernel_layer, keras_accuracy
     from engine.tflite.metrics import LATENCY_THREADS, io_details, measure_tflite
 
-    timings: dict[str, float] = {}
-    warnings: list[str] = list(recipe.warnings)
-    train_steps = [s for s in recipe.steps if s["type"] != "quantize"]
-    count = len(train_steps) + 3
-    index = 0
-
-    @contextmanager
-    def stage(name: str, label: str) -> Iterator[None]:
-        nonlocal index
-        t0 = time.monotonic()
-        with reporter.stage(name, label, index, count):
-            yield
-        timings[name] = round(time.monotonic() - t0, 3)
-        index += 1
-
-    tfenv.set_seed(recipe.seed)
-    with stage("baseline", "Measuring the original model"):
-        loaded, splits = _load(model_spec, data_spec, scale, allow_unsafe, *split)
-        warnings.extend(loaded.warnings)
-        baseline, baseline_bytes = _measure_baseline(loaded, splits)
-        (work / "baseline.tflite").write_bytes(baseline_bytes)
+    warnings: list[str] = list(recipe.warnings) + prepared.warnings
+    train_steps = _train_steps(recipe)
+    splits = prepared.splits
+    baseline = dict(prepared.baseline)
+    (work / "baseline.tflite").write_bytes(prepared.baseline_tflite)
     final = recipe.final_quantize
-    estimator = SizeEstimator.calibrated(
-        final["mode"], loaded.model, baseline["tflite_bytes"], baseline["tflite_gzip_bytes"]
-    )
+    loaded = prepared.loaded
+    estimator = None
+    if train_steps:
+        # Training steps must never touch the prepared model: they get a copy.
+        loaded = dataclasses.replace(loaded, model=fresh_copy(loaded.model))
+        estimator = prepared.estimator(final["mode"])
+    # The same seed before the steps whether or not the baseline came from the cache, and
+    # for every recipe run on one Prepared.
+    tfenv.set_seed(recipe.seed)
     model, export_model, done, steps_info = run_train_steps(
-        loaded, splits, recipe, train_steps, stage, reporter, estimator, warnings, allow_unsafe
+        loaded,
+        splits,
+        recipe,
+        train_steps,
+        stage,
+        reporter,
+        estimator,
+        warnings,
+        prepared.allow_unsafe,
     )
     kind = loaded.output_kind
 
@@ -281,9 +321,15 @@ def _run(
         written = (work / "model.tflite").read_bytes()
         layer_names = [layer.name for layer in model.layers if is_kernel_layer(layer)]
         measured = measure_tflite(written, splits, layer_names, sparsity_source=twin)
+        if export_model is prepared.loaded.model:
+            keras_acc = baseline["keras_accuracy"]  # the very model the baseline measured
+        elif steps_info and "test_keras_accuracy" in steps_info[-1]:
+            keras_acc = steps_info[-1]["test_keras_accuracy"]  # measured on export_model
+        else:
+            keras_acc = keras_accuracy(export_model, splits)
         compressed = {
             "accuracy": measured["accuracy"],
-            "keras_accuracy": keras_accuracy(export_model, splits),
+            "keras_accuracy": keras_acc,
             "sparsity": measured["sparsity"],
             "per_layer_sparsity": measured["per_layer_sparsity"],
             "max_distinct_per_channel": measured["max_distinct_per_channel"],
@@ -301,7 +347,9 @@ def _run(
             "output_kind": kind,
         }
     metrics: dict[str, Any] = {
+        "schema_version": METRICS_SCHEMA_VERSION,
         "baseline": baseline,
+        "baseline_source": prepared.baseline_source,
         "compressed": compressed,
         "ratio_gzip": baseline["tflite_gzip_bytes"] / compressed["tflite_gzip_bytes"],
         "ratio_raw": baseline["tflite_bytes"] / compressed["tflite_bytes"],
@@ -312,7 +360,7 @@ def _run(
         "steps": steps_info,
         "versions": tfenv.versions(),
         "latency_threads": LATENCY_THREADS,
-        "timings": timings,
+        "timings": stage.timings,
         "series": series,
         "warnings": warnings,
         "files": {

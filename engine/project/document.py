@@ -38,28 +38,28 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from engine.core.errors import BadInputError, Cancelled, FeatherweightError
+from engine.core.errors import Cancelled, FeatherweightError
 from engine.core.events import Event, Reporter
+from engine.project.common import (  # noqa: F401 - re-exported: the project API
+    DATA_DIR_ENV,
+    EXTENSION,
+    FILES_SUFFIX,
+    FORMAT_VERSION,
+    RECOVERY_SUFFIX,
+    RUN_ID,
+    RUN_STATUSES,
+    SCALE_RULES,
+    SHA256,
+    TEST_SAVE_PAUSE_ENV,
+    UNTITLED_RECOVERY_NAME,
+    ProjectError,
+    write_json_atomic,
+)
+from engine.project.lock import check_not_locked_by_other
+from engine.project.migrations import migrate
 
-FORMAT_VERSION = 2
-EXTENSION = ".fwproj"
-FILES_SUFFIX = "_files"
-RECOVERY_SUFFIX = ".recovery"
-UNTITLED_RECOVERY_NAME = "recovery" + EXTENSION
-RUN_STATUSES = ("pending", "running", "done", "failed", "cancelled")
-SCALE_RULES = ("auto", "1/255", "-1..1", "none")  # same as engine.data.datasets.SCALE_RULES
-TEST_SAVE_PAUSE_ENV = "FEATHERWEIGHT_TEST_SAVE_PAUSE"
-DATA_DIR_ENV = "FEATHERWEIGHT_DATA_DIR"
-
-_RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-_SHA256 = re.compile(r"^[0-9a-f]{64}$")
-
-
-class ProjectError(BadInputError):
-    """The project file is missing, unreadable, corrupt, too new, locked or inconsistent."""
-
-    kind = "bad_project"
-
+_RUN_ID = RUN_ID  # the GUI's project controller uses this name
+_SHA256 = SHA256
 
 # --------------------------------------------------------------------------- time, versions
 
@@ -534,8 +534,6 @@ def _read_document(path: Path) -> dict[str, Any]:
 def _document_to_project(
     data: dict[str, Any], file_path: Path, project_path: Path | None
 ) -> Project:
-    from engine.project.migrations import migrate
-
     doc, original, warnings = migrate(data, file_path)
     project = Project.from_dict(doc, path=project_path, base_dir=file_path.parent)
     project.migrated_from = original if original < FORMAT_VERSION else None
@@ -556,69 +554,6 @@ def load_project(path: str | Path) -> Project:
 
 
 # --------------------------------------------------------------------------- saving
-
-
-def _fsync_dir(directory: Path) -> None:
-    if sys.platform == "win32":  # pragma: no cover - directories cannot be opened there
-        return
-    # Best effort: the file itself is already synced and in place; some file systems
-    # (network shares) refuse to fsync a folder, which must not turn a save into an error.
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def _test_pause(tmp: Path) -> None:
-    """Test-only hook: with FEATHERWEIGHT_TEST_SAVE_PAUSE=<flag file>, a save stops after
-    writing and syncing the temp file, before os.replace: it creates the flag file (holding
-    the temp path) and sleeps, so a test can kill the process at exactly this point."""
-    flag = os.environ.get(TEST_SAVE_PAUSE_ENV)
-    if not flag:
-        return
-    Path(flag).write_text(str(tmp), encoding="utf-8")
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        time.sleep(0.05)
-
-
-def write_json_atomic(path: str | Path, data: dict[str, Any], *, pause_hook: bool = False) -> None:
-    """Write ``data`` as JSON to ``path`` atomically: temp file in the same folder, write,
-    flush, fsync, ``os.replace``, fsync the folder. On any failure the previous file is
-    untouched and the temp file removed. Raises ProjectError."""
-    path = Path(path)
-    try:
-        text = json.dumps(data, indent=1, ensure_ascii=False) + "\n"
-    except (TypeError, ValueError) as exc:
-        raise ProjectError(f"cannot save {path.name}: content is not JSON ({exc})") from None
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-        try:
-            if path.exists():
-                os.chmod(tmp, path.stat().st_mode & 0o777)
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(text.encode("utf-8"))
-                fh.flush()
-                os.fsync(fh.fileno())
-            if pause_hook:
-                _test_pause(tmp)
-            os.replace(tmp, path)
-        except BaseException:
-            try:
-                tmp.unlink()
-            except OSError:
-                pass
-            raise
-        _fsync_dir(path.parent)
-    except OSError as exc:
-        raise ProjectError(f"cannot save {path}: {exc.strerror or exc}") from None
 
 
 def _copy_run_artifacts(project: Project, src: Path, dst: Path) -> None:
@@ -650,8 +585,6 @@ def save_project(project: Project, path: str | Path | None = None) -> Path:
     older format keeps the original as ``NAME.fwproj.v<N>.bak``. Removes the recovery file.
     Raises ProjectError (no file name, wrong extension, locked by another process, I/O error).
     """
-    from engine.project.lock import check_not_locked_by_other
-
     if path is None and project.path is None:
         raise ProjectError("the project has no file name yet: choose where to save it")
     target = Path(path if path is not None else project.path).absolute()  # type: ignore[arg-type]
@@ -1002,12 +935,30 @@ def add_pending_run(project: Project, recipe: Any) -> Run:
 
 
 def run_config(project: Project) -> dict[str, Any]:
-    """What a run uses besides its recipe: model and dataset references (as stored)."""
+    """What a run uses besides its recipe: model and dataset references (as stored) and the
+    split (the dataset's seed and validation fraction; format 3)."""
     base = project.base_dir()
-    return {
+    config: dict[str, Any] = {
         "model": project.model.to_dict(base) if project.model else None,
         "dataset": project.dataset.to_dict(base) if project.dataset else None,
     }
+    if project.dataset is not None:
+        config["split"] = {
+            "seed": project.dataset.seed,
+            "val_fraction": project.dataset.val_fraction,
+        }
+    return config
+
+
+def split_params(project: Project) -> dict[str, Any]:
+    """The split arguments every run of the project passes to the engine — the ``compress``,
+    ``baseline`` and ``check_data`` jobs' ``split_seed`` / ``val_fraction`` params and
+    ``compress(..., split_seed=, val_fraction=)`` — so a run in the app, ``featherweight run``
+    and ``featherweight compress --split-seed`` see the same files. Defaults without a
+    dataset."""
+    if project.dataset is None:
+        return {"split_seed": 0, "val_fraction": 0.1}
+    return {"split_seed": project.dataset.seed, "val_fraction": project.dataset.val_fraction}
 
 
 def run_dir(project: Project, run_id: str) -> Path:
@@ -1048,6 +999,8 @@ def mark_run_started(project: Project, run: Run) -> None:
     run.config = run_config(project)
     run.versions = current_versions()
     run.seeds = {"recipe": int(run.recipe.get("seed", 0))}
+    if project.dataset is not None:
+        run.seeds["split"] = project.dataset.seed
     files = project.files_dir
     if files is not None:
         d = files / "runs" / run.id
@@ -1088,6 +1041,8 @@ def record_run_result(project: Project, run: Run, metrics: dict[str, Any]) -> No
         run.config["split_used"] = {
             k: data[k] for k in ("seed", "val_fraction", "test_fraction", "scale") if k in data
         }
+        if isinstance(data.get("seed"), int) and isinstance(data.get("val_fraction"), float):
+            run.config["split"] = {"seed": data["seed"], "val_fraction": data["val_fraction"]}
     run.error = None
     run.artifacts = _scan_artifacts(project, run)
     project.touch()
@@ -1183,8 +1138,7 @@ def run_project(
                     scale=project.dataset.scale,
                     allow_unsafe=allow_unsafe,
                     reporter=run_reporter,
-                    split_seed=project.dataset.seed,
-                    val_fraction=project.dataset.val_fraction,
+                    **split_params(project),
                 )
             except (Cancelled, KeyboardInterrupt) as exc:
                 record_run_failure(project, run, str(exc) or "cancelled", cancelled=True)

@@ -25,7 +25,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from engine.project.document import ProjectError
+from engine.project.common import ProjectError
 
 try:  # POSIX only; on Windows the pid check alone decides staleness.
     import fcntl

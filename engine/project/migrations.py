@@ -6,8 +6,8 @@ a pure function of the document (plus where the file sits now) and never touches
 the file on disk is only rewritten when the user saves (and then the original is kept as
 ``NAME.fwproj.v<N>.bak``). See docs/project-format.md for both formats.
 
-Adding a format: bump CURRENT_FORMAT, write ``_vN_to_vN1``, register it in MIGRATIONS, commit
-a sample file of format N under tests/data/ and a test for the step.
+Adding a format: bump FORMAT_VERSION (engine.project.common), write ``_vN_to_vN1``, register it
+in MIGRATIONS, commit a sample file of format N under tests/data/ and a test for the step.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from engine.project.document import FORMAT_VERSION, ProjectError
+from engine.project.common import FORMAT_VERSION, ProjectError
 
 CURRENT_FORMAT = FORMAT_VERSION
 
@@ -165,7 +165,85 @@ def _v1_to_v2(data: dict[str, Any], ctx: MigrationContext) -> dict[str, Any]:
     }
 
 
-MIGRATIONS: dict[int, Migration] = {1: _v1_to_v2}
+def _split_of_run(run: dict[str, Any], dataset: dict[str, Any]) -> dict[str, Any] | None:
+    """The split a format-2 run used, as far as the file says: the pipeline's own report
+    (``metrics.data``), else ``config.split_used``, else ``seeds.split``; None if unknown."""
+    metrics = run.get("metrics")
+    config = run.get("config") if isinstance(run.get("config"), dict) else {}
+    seeds = run.get("seeds") if isinstance(run.get("seeds"), dict) else {}
+    for source in (
+        metrics.get("data") if isinstance(metrics, dict) else None,
+        config.get("split_used"),
+    ):
+        if isinstance(source, dict) and _is_seed(source.get("seed")):
+            vf = source.get("val_fraction")
+            if not _is_fraction(vf):
+                vf = dataset.get("val_fraction", V1_VAL_FRACTION)
+            return {"seed": source["seed"], "val_fraction": vf}
+    if _is_seed(seeds.get("split")):
+        return {"seed": seeds["split"], "val_fraction": dataset.get("val_fraction", 0.1)}
+    return None
+
+
+def _is_seed(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and v >= 0
+
+
+def _is_fraction(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v < 1
+
+
+def _v2_to_v3(data: dict[str, Any], ctx: MigrationContext) -> dict[str, Any]:
+    """Format 2 -> 3: the split belongs to the dataset reference.
+
+    In format 2 a run started in the app split the data with its *recipe's* seed while
+    ``featherweight run`` used ``dataset.seed``, so one project's runs could be measured on
+    different test sets (image folders). Format 3 records each finished run's split in
+    ``config.split`` and every run of the project uses ``dataset.seed`` /
+    ``dataset.val_fraction``. To keep old projects on the split their runs used, the dataset's
+    split becomes the one of the most recently finished run that recorded it (a warning says
+    so when it changes, and lists runs that used another split).
+    """
+    doc = copy.deepcopy(data)
+    doc["format_version"] = 3
+    dataset = doc.get("dataset") if isinstance(doc.get("dataset"), dict) else None
+    runs = doc.get("runs") if isinstance(doc.get("runs"), list) else []
+    used: list[tuple[str, str, dict[str, Any]]] = []  # (finished, id, split)
+    for run in runs:
+        if not isinstance(run, dict):
+            continue
+        split = _split_of_run(run, dataset or {})
+        if split is None:
+            continue
+        if isinstance(run.get("config"), dict):
+            run["config"]["split"] = dict(split)
+        elif "config" not in run:
+            run["config"] = {"split": dict(split)}
+        if run.get("status") == "done":
+            used.append((str(run.get("finished") or ""), str(run.get("id")), split))
+    if dataset is None or not used:
+        return doc
+    used.sort(key=lambda u: u[0])  # ISO timestamps sort in time order
+    latest = used[-1][2]
+    current = {"seed": dataset.get("seed", 0), "val_fraction": dataset.get("val_fraction", 0.1)}
+    if latest != current:
+        dataset["seed"], dataset["val_fraction"] = latest["seed"], latest["val_fraction"]
+        ctx.warnings.append(
+            f"the dataset's split is now seed {latest['seed']}, validation fraction "
+            f"{latest['val_fraction']:g} (was seed {current['seed']}, "
+            f"{current['val_fraction']:g}): the split the latest run used; every run now "
+            "uses the dataset's split"
+        )
+    others = [rid for _, rid, split in used if split != latest]
+    if others:
+        ctx.warnings.append(
+            f"run(s) {', '.join(others)} used another split than the dataset's (their "
+            "config.split says which); rerun them to compare on the same test set"
+        )
+    return doc
+
+
+MIGRATIONS: dict[int, Migration] = {1: _v1_to_v2, 2: _v2_to_v3}
 
 
 def migrate(

@@ -3,11 +3,17 @@
 Each job maps plain JSON parameters onto engine calls; the CLI calls the same engine calls.
 
 - ``inspect``:  {"model": path|"demo", "allow_unsafe": bool} -> model report (engine.models.loading)
-- ``baseline``: {"model", "data", "scale", "allow_unsafe"} -> {"accuracy", "tflite_bytes", ...}
-- ``check_data``: {"model", "data", "scale", "allow_unsafe"} -> dataset description
+- ``baseline``: {"model", "data", "scale", "allow_unsafe", "split_seed", "val_fraction"}
+                -> {"accuracy", "tflite_bytes", ...} (reused from the baseline cache if measured)
+- ``check_data``: {"model", "data", "scale", "allow_unsafe", "split_seed", "val_fraction"}
+                -> dataset description (``DataSplits.describe()``)
 - ``compress``: {"model", "data", "recipe": dict, "out": dir, "scale", "allow_unsafe",
                 "split_seed", "val_fraction"}
                 -> metrics (the content of metrics.json)
+
+``split_seed`` / ``val_fraction`` are the dataset's split (a project's ``dataset.seed`` and
+``dataset.val_fraction``); absent or null means the defaults (seed 0, fraction 0.1), the
+same as ``featherweight compress``. The recipe's ``seed`` never chooses the split.
 - ``report``:   {"tflite": path} -> deployment report (engine.tflite.report)
 - ``export_c``: {"tflite": path, "out_dir": dir, "name": str} -> {"c": path, "h": path}
 - ``demo``:     {"out": dir} -> {"model": path, "data": path}
@@ -45,6 +51,8 @@ def _baseline(params: dict[str, Any], reporter: Reporter) -> dict[str, Any]:
         scale=params.get("scale", "auto"),
         allow_unsafe=bool(params.get("allow_unsafe")),
         reporter=reporter,
+        split_seed=params.get("split_seed"),
+        val_fraction=params.get("val_fraction"),
     )
 
 
@@ -56,6 +64,8 @@ def _check_data(params: dict[str, Any], reporter: Reporter) -> dict[str, Any]:
         params.get("data", "demo"),
         scale=params.get("scale", "auto"),
         allow_unsafe=bool(params.get("allow_unsafe")),
+        split_seed=params.get("split_seed"),
+        val_fraction=params.get("val_fraction"),
     )
 
 

@@ -13,17 +13,19 @@ from typing import Any
 import numpy as np
 
 from engine.core.errors import FeatherweightError
-from engine.core.events import Reporter
-from engine.techniques.training import (
-    SizeEstimator,
-    effective_kernels,
-    fit,
-    fresh_copy,
-    is_kernel_layer,
+from engine.models.support import cluster_support
+from engine.techniques.registry import (
+    Knob,
+    StepResult,
+    StepSpec,
+    Technique,
+    TrainContext,
+    epochs_knob,
+    learning_rate_knob,
+    register,
 )
+from engine.techniques.training import effective_kernels, fit, fresh_copy, is_kernel_layer
 
-# tfmot 0.8.1 registers no clusterable weight for DepthwiseConv2D: it stays as it is.
-CLUSTERABLE_TYPES = ("Conv1D", "Conv2D", "Conv3D", "Dense")
 INIT_NAMES = {
     "kmeans_plus_plus": "KMEANS_PLUS_PLUS",
     "linear": "LINEAR",
@@ -40,28 +42,22 @@ class ClusterResult:
     per_layer_sparsity: dict[str, float]
 
 
-def cluster_model(
-    model: Any,
-    splits: Any,
-    step: dict[str, Any],
-    *,
-    batch_size: int,
-    seed: int,
-    reporter: Reporter,
-    from_logits: bool,
-    estimator: SizeEstimator | None = None,
-) -> ClusterResult:
-    """Cluster ``model`` as ``step`` (a cluster step) says; returns the stripped model."""
+def cluster_model(model: Any, step: dict[str, Any], context: TrainContext) -> ClusterResult:
+    """Cluster ``model`` as ``step`` (a cluster step) says; returns the stripped model.
+
+    Wraps the layers ``cluster_support`` clusters whose kernel has at least ``clusters``
+    weights."""
     from engine.core.tfenv import keras2, tfmot
 
     k, mot = keras2(), tfmot()
+    reporter = context.reporter
     cl = mot.clustering.keras
     n = int(step["clusters"])
     init = getattr(cl.CentroidInitialization, INIT_NAMES[step["init"]])
     names = [
         layer.name
         for layer in model.layers
-        if type(layer).__name__ in CLUSTERABLE_TYPES
+        if cluster_support(layer).compresses
         and all(int(np.prod(w.shape)) >= n for w in layer.weights[:1])
     ]
     if not names:
@@ -90,19 +86,63 @@ def cluster_model(
         f"clustering {len(names)} layer(s) into {n} clusters"
         + (" keeping zeros" if preserve else "")
     )
-    fit(
-        wrapped,
-        splits,
-        epochs=step["epochs"],
-        learning_rate=step["learning_rate"],
-        batch_size=batch_size,
-        seed=seed,
-        reporter=reporter,
-        from_logits=from_logits,
-        estimator=estimator,
-    )
+    fit(wrapped, context, epochs=step["epochs"], learning_rate=step["learning_rate"])
     stripped = cl.strip_clustering(wrapped)
     kernels = effective_kernels(stripped)
     distinct = {name: int(len(np.unique(kernels[name]))) for name in names if name in kernels}
     per_layer = {name: float((kv == 0).mean()) for name, kv in kernels.items()}
     return ClusterResult(stripped, names, distinct, per_layer)
+
+
+def _summary(step: dict[str, Any]) -> str:
+    keep = ", keeping pruned zeros" if step.get("preserve_sparsity") else ""
+    return f"{step['clusters']} shared values per layer{keep}, {step['epochs']} epoch(s)"
+
+
+class Cluster(Technique):
+    spec = StepSpec(
+        "cluster",
+        "Weight clustering",
+        "Share weights: each layer's weights take one of a few centroid values.",
+        (
+            Knob(
+                "clusters",
+                "int",
+                16,
+                "Number of distinct values per weight tensor.",
+                minimum=2,
+                maximum=256,
+            ),
+            Knob(
+                "init",
+                "choice",
+                "kmeans_plus_plus",
+                "How centroids are first placed.",
+                choices=("kmeans_plus_plus", "linear", "density_based", "random"),
+                label="Centroid init",
+            ),
+            Knob(
+                "preserve_sparsity",
+                "bool",
+                True,
+                "Keep the zeros made by pruning (sparsity-preserving clustering).",
+            ),
+            epochs_knob(2),
+            learning_rate_knob(1e-5),
+        ),
+        stage_label="Clustering",
+        order=30,
+        summary=_summary,
+    )
+
+    def apply(self, context: TrainContext, model: Any, step: dict[str, Any]) -> StepResult:
+        result = cluster_model(model, step, context)
+        info = {
+            "clustered_layers": result.clustered_layers,
+            "distinct_values": result.distinct_values,
+            "per_layer_sparsity": result.per_layer_sparsity,
+        }
+        return StepResult(result.model, info=info)
+
+
+register(Cluster())

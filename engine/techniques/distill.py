@@ -15,8 +15,17 @@ import copy
 from typing import Any
 
 from engine.core.errors import BadInputError, UnsupportedModelError
-from engine.core.events import Reporter
-from engine.techniques.training import ReportingCallback, SizeEstimator
+from engine.techniques.registry import (
+    Knob,
+    StepResult,
+    StepSpec,
+    Technique,
+    TrainContext,
+    epochs_knob,
+    learning_rate_knob,
+    register,
+)
+from engine.techniques.training import ReportingCallback
 
 _WIDTH_KEYS = {
     "Conv1D": "filters",
@@ -110,18 +119,14 @@ def scaled_config(config: dict[str, Any], width: float) -> dict[str, Any]:
 
 def distill_model(
     teacher: Any,
-    teacher_kind: str,
-    splits: Any,
     step: dict[str, Any],
+    context: TrainContext,
     *,
-    batch_size: int,
-    seed: int,
-    reporter: Reporter,
     student: Any = None,
     student_kind: str = "logits",
-    estimator: SizeEstimator | None = None,
 ) -> Any:
-    """Train a student from ``teacher``; returns it ending like the teacher.
+    """Train a student from ``teacher`` (whose output kind is ``context.output_kind``);
+    returns it ending like the teacher.
 
     ``student`` (a Keras 2 model) replaces the width-scaled copy when given.
     Raises BadInputError when the student does not fit the data.
@@ -129,6 +134,8 @@ def distill_model(
     from engine.core.tfenv import keras2, set_seed, tf
 
     k, t = keras2(), tf()
+    splits, reporter, teacher_kind = context.splits, context.reporter, context.output_kind
+    batch_size, seed = context.batch_size, context.seed
     set_seed(seed)
     teacher_logits = logits_model(teacher, teacher_kind)
     if student is None:
@@ -194,7 +201,10 @@ def distill_model(
     distiller.compile(optimizer=k.optimizers.Adam(learning_rate=float(step["learning_rate"])))
     epochs = int(step["epochs"])
     cb = ReportingCallback(
-        reporter, splits.steps_per_epoch(batch_size), estimator, measured_model=student_logits
+        reporter,
+        splits.steps_per_epoch(batch_size),
+        context.estimator,
+        measured_model=student_logits,
     )
     distiller.fit(
         splits.dataset("train", batch_size, shuffle_seed=seed),
@@ -214,3 +224,73 @@ def distill_model(
         f"student: {final.count_params():,} parameters (teacher {teacher.count_params():,})"
     )
     return final
+
+
+def _summary(step: dict[str, Any]) -> str:
+    return (
+        f"student at {step['width']:.2g}× width, temperature {step['temperature']:g}, "
+        f"{step['epochs']} epoch(s)"
+    )
+
+
+class Distill(Technique):
+    spec = StepSpec(
+        "distill",
+        "Knowledge distillation",
+        "Train a smaller student (a narrower copy of your model, or your own) to mimic it.",
+        (
+            Knob(
+                "width",
+                "float",
+                0.5,
+                "Width of the student: fraction of the teacher's "
+                "filters/units kept in every layer.",
+                minimum=0.05,
+                maximum=1.0,
+            ),
+            Knob(
+                "student",
+                "path",
+                None,
+                "Optional Keras model file to use as the student instead of a width-scaled copy.",
+                optional=True,
+            ),
+            Knob(
+                "temperature",
+                "float",
+                4.0,
+                "Softening of the teacher's logits; higher "
+                "values pass on more about the wrong classes.",
+                minimum=1.0,
+                maximum=50.0,
+            ),
+            Knob(
+                "alpha",
+                "float",
+                0.1,
+                "Weight of the true-label loss; the rest goes to matching the teacher.",
+                minimum=0.0,
+                maximum=1.0,
+            ),
+            epochs_knob(30),
+            learning_rate_knob(2e-3),
+        ),
+        stage_label="Distilling",
+        order=10,
+        must_precede=("prune", "cluster", "qat"),
+        precede_reason="replaces the model",
+        summary=_summary,
+    )
+
+    def apply(self, context: TrainContext, model: Any, step: dict[str, Any]) -> StepResult:
+        student, student_kind = None, "logits"
+        if step.get("student"):
+            from engine.models.loading import load_model
+
+            loaded = load_model(step["student"], allow_unsafe=context.allow_unsafe)
+            student, student_kind = loaded.model, loaded.output_kind
+        out = distill_model(model, step, context, student=student, student_kind=student_kind)
+        return StepResult(out, info={"student_params": int(out.count_params())})
+
+
+register(Distill())

@@ -14,19 +14,25 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from engine.core.errors import FeatherweightError
-from engine.core.events import Reporter
+from engine.models.support import PRUNE_M_BY_N_TYPES as M_BY_N_TYPES
+from engine.models.support import prune_support
+from engine.techniques.registry import (
+    Knob,
+    StepResult,
+    StepSpec,
+    Technique,
+    TrainContext,
+    epochs_knob,
+    learning_rate_knob,
+    register,
+)
 from engine.techniques.training import (
-    SizeEstimator,
     effective_kernels,
     fit,
     fresh_copy,
     is_kernel_layer,
 )
 
-# tfmot 0.8.1 registers no prunable weight for DepthwiseConv2D (and only the pointwise
-# kernel of separable convolutions), so those stay dense and are reported as such.
-PRUNABLE_TYPES = ("Conv1D", "Conv2D", "Conv3D", "Dense")
-M_BY_N_TYPES = ("Conv2D", "Dense")  # tfmot's 2:4 pruning supports these only
 TOLERANCE = 0.005
 
 
@@ -65,28 +71,20 @@ def derive_schedule(steps_per_epoch: int, epochs: int) -> PruneSchedule:
 def prunable_layer_names(
     model: Any, skip_first: bool, skip_last: bool, structured: bool
 ) -> list[str]:
-    """Layers that will be wrapped: supported Conv/Dense kinds, minus the skipped ones."""
-    kinds = M_BY_N_TYPES if structured else PRUNABLE_TYPES
-    candidates = [layer.name for layer in model.layers if type(layer).__name__ in PRUNABLE_TYPES]
+    """Layers that will be wrapped: the ones ``prune_support`` prunes, minus the skipped
+    ones (first/last of them) and, for 2:4, those tfmot's M-by-N pruning does not take."""
+    candidates = [layer.name for layer in model.layers if prune_support(layer).compresses]
     if skip_first and candidates:
         candidates = candidates[1:]
     if skip_last and candidates:
         candidates = candidates[:-1]
+    if not structured:
+        return candidates
     by_name = {layer.name: layer for layer in model.layers}
-    return [n for n in candidates if type(by_name[n]).__name__ in kinds]
+    return [n for n in candidates if type(by_name[n]).__name__ in M_BY_N_TYPES]
 
 
-def prune_model(
-    model: Any,
-    splits: Any,
-    step: dict[str, Any],
-    *,
-    batch_size: int,
-    seed: int,
-    reporter: Reporter,
-    from_logits: bool,
-    estimator: SizeEstimator | None = None,
-) -> PruneResult:
+def prune_model(model: Any, step: dict[str, Any], context: TrainContext) -> PruneResult:
     """Prune ``model`` as ``step`` (a prune step) says; returns the stripped model.
 
     Raises FeatherweightError if the target sparsity was not reached.
@@ -95,6 +93,7 @@ def prune_model(
 
     k, mot = keras2(), tfmot()
     sp = mot.sparsity.keras
+    splits, reporter = context.splits, context.reporter
     structured = bool(step["structured_2_4"])
     names = prunable_layer_names(model, step["skip_first"], step["skip_last"], structured)
     warnings: list[str] = []
@@ -105,7 +104,7 @@ def prune_model(
     ]
     if dense:
         reporter.log(f"not pruned (skipped or unsupported by tfmot): {', '.join(dense)}")
-    sched = derive_schedule(splits.steps_per_epoch(batch_size), step["epochs"])
+    sched = derive_schedule(splits.steps_per_epoch(context.batch_size), step["epochs"])
     target = float(step["target_sparsity"])
     if structured:
         if abs(target - 0.5) > 1e-9:
@@ -140,14 +139,9 @@ def prune_model(
     )
     fit(
         wrapped,
-        splits,
+        context,
         epochs=step["epochs"],
         learning_rate=step["learning_rate"],
-        batch_size=batch_size,
-        seed=seed,
-        reporter=reporter,
-        from_logits=from_logits,
-        estimator=estimator,
         callbacks=[sp.UpdatePruningStep()],
     )
     stripped = sp.strip_pruning(wrapped)
@@ -165,3 +159,99 @@ def prune_model(
 
 def _slack(kernel: Any) -> float:
     return TOLERANCE + 1.0 / max(1, kernel.size)
+
+
+def _advice(steps: list[dict[str, Any]], index: int) -> list[str]:
+    """Warnings for a recipe that prunes: clustering that breaks or drops the zeros, and
+    zeros that shrink only the download size without sparse encoding."""
+    types = [s["type"] for s in steps]
+    warnings: list[str] = []
+    if "cluster" in types:
+        c = types.index("cluster")
+        if c < index:
+            warnings.append("clustering before pruning: pruning will break the clusters")
+        elif not steps[c].get("preserve_sparsity", True):
+            warnings.append(
+                "clustering after pruning without preserve_sparsity loses the pruned zeros"
+            )
+    if steps[-1]["type"] == "quantize" and not steps[-1].get("sparse", False):
+        warnings.append(
+            "pruned zeros shrink only the gzip (download) size; quantize.sparse also "
+            "shrinks the raw file, but pays off only at high (~80%) sparsity and sparse "
+            "int8 files run only on LiteRT's built-in kernels (not XNNPACK)"
+        )
+    return warnings
+
+
+def _summary(step: dict[str, Any]) -> str:
+    extra = ", 2:4 structured" if step.get("structured_2_4") else ""
+    return (
+        f"{step['target_sparsity'] * 100:.0f} % of weights to zero ({step['schedule']} "
+        f"schedule{extra}), fine-tuned {step['epochs']} epoch(s)"
+    )
+
+
+class Prune(Technique):
+    spec = StepSpec(
+        "prune",
+        "Pruning",
+        "Set the smallest weights to zero while fine-tuning, then strip the wrappers.",
+        (
+            Knob(
+                "target_sparsity",
+                "float",
+                0.8,
+                "Fraction of weights set to zero in every pruned layer by the end of the step.",
+                minimum=0.0,
+                maximum=0.99,
+            ),
+            Knob(
+                "schedule",
+                "choice",
+                "polynomial",
+                "Polynomial ramps sparsity up gradually; constant prunes to the target at once.",
+                choices=("polynomial", "constant"),
+            ),
+            Knob(
+                "initial_sparsity",
+                "float",
+                0.0,
+                "Sparsity at the start of a polynomial schedule.",
+                minimum=0.0,
+                maximum=0.99,
+            ),
+            epochs_knob(4),
+            learning_rate_knob(1e-4),
+            Knob(
+                "structured_2_4",
+                "bool",
+                False,
+                "2:4 structured sparsity (two zeros in "
+                "every block of four), which some accelerators run faster.",
+                label="2:4 structured",
+            ),
+            Knob(
+                "skip_first",
+                "bool",
+                False,
+                "Leave the first Conv/Dense layer dense; it is small and sensitive.",
+            ),
+            Knob("skip_last", "bool", False, "Leave the last (classifier) layer dense."),
+        ),
+        stage_label="Pruning",
+        order=20,
+        advice=_advice,
+        summary=_summary,
+    )
+
+    def apply(self, context: TrainContext, model: Any, step: dict[str, Any]) -> StepResult:
+        result = prune_model(model, step, context)
+        info = {
+            "target_sparsity": result.target,
+            "per_layer_sparsity": result.per_layer_sparsity,
+            "schedule": vars(result.schedule),
+        }
+        return StepResult(result.model, info=info, warnings=list(result.warnings))
+
+
+register(Prune())

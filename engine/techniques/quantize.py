@@ -14,56 +14,37 @@ from __future__ import annotations
 from typing import Any
 
 from engine.core.errors import FeatherweightError, UnsupportedModelError
-from engine.core.events import Reporter
-from engine.techniques.training import SizeEstimator, fit, fresh_copy
-
-QAT_LAYER_TYPES = (
-    "Conv2D",
-    "DepthwiseConv2D",
-    "Dense",
-    "Conv1D",
-    "SeparableConv2D",
-    "BatchNormalization",
-    "MaxPooling2D",
-    "AveragePooling2D",
-    "GlobalAveragePooling2D",
-    "GlobalMaxPooling2D",
-    "Flatten",
-    "Reshape",
-    "Add",
-    "Concatenate",
-    "Activation",
-    "ReLU",
-    "Dropout",
-    "ZeroPadding2D",
-    "Softmax",
-    "UpSampling2D",
+from engine.models.support import compressed_layers
+from engine.techniques.registry import (
+    Knob,
+    StepResult,
+    StepSpec,
+    Technique,
+    TrainContext,
+    epochs_knob,
+    learning_rate_knob,
+    register,
+    training_summary,
 )
+from engine.techniques.training import fit, fresh_copy
 
 
-def qat_model(
-    model: Any,
-    splits: Any,
-    step: dict[str, Any],
-    *,
-    after: set[str],
-    batch_size: int,
-    seed: int,
-    reporter: Reporter,
-    from_logits: bool,
-    estimator: SizeEstimator | None = None,
-) -> Any:
+def qat_model(model: Any, step: dict[str, Any], context: TrainContext) -> Any:
     """Quantization-aware fine-tuning; returns the QAT model (convert it with ``convert``).
 
-    ``after`` names earlier steps ("prune", "cluster") whose structure must be preserved.
+    Annotates the layers ``qat_support`` accepts (the others stay float until the int8
+    conversion). ``context.done`` names earlier steps ("prune", "cluster") whose structure
+    must be preserved.
     """
     from engine.core.tfenv import keras2, tfmot
 
     k, mot = keras2(), tfmot()
     q = mot.quantization.keras
+    after, reporter = context.done, context.reporter
+    names = set(compressed_layers(model, "qat"))
 
     def annotate(layer: Any) -> Any:
-        if type(layer).__name__ in QAT_LAYER_TYPES:
+        if layer.name in names:
             return q.quantize_annotate_layer(layer)
         return layer
 
@@ -84,17 +65,7 @@ def qat_model(
         scheme = None
     with q.quantize_scope():
         qmodel = q.quantize_apply(annotated, scheme) if scheme else q.quantize_apply(annotated)
-    fit(
-        qmodel,
-        splits,
-        epochs=step["epochs"],
-        learning_rate=step["learning_rate"],
-        batch_size=batch_size,
-        seed=seed,
-        reporter=reporter,
-        from_logits=from_logits,
-        estimator=estimator,
-    )
+    fit(qmodel, context, epochs=step["epochs"], learning_rate=step["learning_rate"])
     return qmodel
 
 
@@ -143,3 +114,81 @@ def convert(
     except Exception as exc:  # the converter raises many types; name it for the user
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise FeatherweightError(f"TFLite conversion ({mode}) failed: {first}") from exc
+
+
+class QAT(Technique):
+    spec = StepSpec(
+        "qat",
+        "Quantization-aware training",
+        "Fine-tune with simulated int8 so the final int8 model loses less accuracy; keeps "
+        "earlier sparsity and clusters.",
+        (epochs_knob(2), learning_rate_knob(1e-5)),
+        stage_label="Quantization-aware training",
+        order=50,
+        requires_final={"mode": "int8"},
+        last_before_final=True,
+        summary=training_summary,
+    )
+
+    def apply(self, context: TrainContext, model: Any, step: dict[str, Any]) -> StepResult:
+        return StepResult(model, export_model=qat_model(model, step, context))
+
+
+def _summary(step: dict[str, Any]) -> str:
+    io = f", {step['io']} input/output" if step["mode"] == "int8" else ""
+    sparse = ", sparse encoding" if step.get("sparse") else ""
+    return f"{step['mode']} .tflite{io}{sparse}"
+
+
+class Quantize(Technique):
+    """The final conversion: a spec only (``final=True``); the pipeline's convert stage
+    calls ``convert`` with it."""
+
+    spec = StepSpec(
+        "quantize",
+        "Quantization / export",
+        "Convert to .tflite: float32, float16, dynamic-range or full-integer int8.",
+        (
+            Knob(
+                "mode",
+                "choice",
+                "int8",
+                "int8: weights and activations 8-bit (needs "
+                "calibration data); dynamic: 8-bit weights only; float16: half-size weights.",
+                choices=("int8", "dynamic", "float16", "float32"),
+            ),
+            Knob(
+                "io",
+                "choice",
+                "float",
+                "Input/output type of an int8 model: float keeps "
+                "your pre-processing; int8 is what microcontrollers want.",
+                choices=("float", "int8"),
+                label="Input/output type",
+            ),
+            Knob(
+                "calibration_samples",
+                "int",
+                300,
+                "Training samples used to calibrate int8 activation ranges.",
+                minimum=1,
+                maximum=100000,
+            ),
+            Knob(
+                "sparse",
+                "bool",
+                False,
+                "Sparse encoding of weights, so pruning also "
+                "shrinks the raw file (experimental in LiteRT).",
+                label="Sparse encoding",
+            ),
+        ),
+        stage_label="Converting to .tflite",
+        order=100,
+        final=True,
+        summary=_summary,
+    )
+
+
+register(QAT())
+register(Quantize())

@@ -18,14 +18,16 @@ from __future__ import annotations
 import gzip
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from engine.core.events import Reporter
+from engine.models.support import KERNEL_ATTRS as _KERNEL_ATTRS
+from engine.models.support import KERNEL_LAYER_TYPES, is_kernel_layer
 
-KERNEL_LAYER_TYPES = ("Conv1D", "Conv2D", "Conv3D", "Dense", "DepthwiseConv2D", "SeparableConv2D")
-_KERNEL_ATTRS = ("kernel", "depthwise_kernel", "pointwise_kernel")
+if TYPE_CHECKING:
+    from engine.techniques.registry import TrainContext
 
 
 def inner_layer(layer: Any) -> Any:
@@ -44,10 +46,6 @@ def fresh_copy(model: Any) -> Any:
     copy = keras2().models.clone_model(model)
     copy.set_weights(model.get_weights())
     return copy
-
-
-def is_kernel_layer(layer: Any) -> bool:
-    return type(inner_layer(layer)).__name__ in KERNEL_LAYER_TYPES
 
 
 def _value(v: Any) -> np.ndarray:
@@ -257,27 +255,24 @@ def compile_for_training(
 
 def fit(
     model: Any,
-    splits: Any,
+    context: TrainContext,
     *,
     epochs: int,
     learning_rate: float,
-    batch_size: int,
-    seed: int,
-    reporter: Reporter,
-    from_logits: bool,
-    estimator: SizeEstimator | None = None,
     callbacks: Sequence[Any] = (),
     compile_model: bool = True,
 ) -> Any:
-    """Fine-tune ``model`` on train (validating on val); reports per batch/epoch; returns
-    the Keras History. Raises ``Cancelled`` when the reporter's token is cancelled."""
+    """Fine-tune ``model`` on the context's train split (validating on val) with its batch
+    size, seed, loss (``from_logits``), reporter and size estimator; returns the Keras
+    History. Raises ``Cancelled`` when the reporter's token is cancelled."""
     from engine.core.tfenv import set_seed
 
+    splits, batch_size, seed = context.splits, context.batch_size, context.seed
     set_seed(seed)
     if compile_model:
-        compile_for_training(model, learning_rate, from_logits)
+        compile_for_training(model, learning_rate, context.from_logits)
     steps = splits.steps_per_epoch(batch_size)
-    cb = ReportingCallback(reporter, steps, estimator)
+    cb = ReportingCallback(context.reporter, steps, context.estimator)
     history = model.fit(
         splits.dataset("train", batch_size, shuffle_seed=seed),
         validation_data=splits.dataset("val", batch_size),
@@ -285,7 +280,7 @@ def fit(
         verbose=0,
         callbacks=[*callbacks, cb],
     )
-    reporter.advance_epochs(epochs)
+    context.reporter.advance_epochs(epochs)
     return history
 
 

@@ -25,6 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from engine.core.errors import BadInputError
+from engine.tflite.flatbuffer import read_model
+from engine.tflite.flatbuffer import schema as flatbuffer_schema
 
 METADATA_NAME = "featherweight"
 METADATA_FORMAT = "featherweight.metadata"
@@ -54,10 +56,9 @@ def write_metadata(
     ``mean`` and ``std`` go together (both or neither); ``std`` must be non-zero.
     Returns the written path. Raises BadInputError on bad arguments or unreadable files.
     """
-    from ai_edge_litert import schema_py_generated as schema
     from ai_edge_litert.tools import flatbuffer_utils
 
-    from engine.tflite.report import read_model
+    schema = flatbuffer_schema()
 
     if (mean is None) != (std is None):
         raise BadInputError("input normalization needs both mean and std")
@@ -122,7 +123,5 @@ def metadata_from_model(model: Any) -> dict[str, Any] | None:
 
 def read_metadata(tflite_path: str | Path) -> dict[str, Any] | None:
     """The Featherweight metadata stored in a ``.tflite`` file, or None if it has none."""
-    from engine.tflite.report import read_model
-
     _, model = read_model(tflite_path)
     return metadata_from_model(model)

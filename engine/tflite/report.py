@@ -37,10 +37,19 @@ from typing import Any
 import numpy as np
 
 from engine.core.errors import BadInputError
+from engine.tflite.flatbuffer import TFLITE_FILE_IDENTIFIER, read_model, schema
+from engine.tflite.metadata import metadata_from_model
+
+__all__ = [
+    "TFLITE_FILE_IDENTIFIER",
+    "format_tflite_report",
+    "read_model",
+    "report_tflite",
+    "write_report",
+]
 
 REPORT_FORMAT_VERSION = 1
 ARENA_ALIGNMENT = 16  # TFLite Micro aligns every arena allocation to 16 bytes
-TFLITE_FILE_IDENTIFIER = b"TFL3"
 
 _DTYPE_BYTES = {
     "FLOAT32": 4,
@@ -70,15 +79,8 @@ _NP_TYPES = {"INT8": "np.int8", "UINT8": "np.uint8", "INT16": "np.int16"}
 
 
 @cache
-def _schema() -> Any:
-    from ai_edge_litert import schema_py_generated
-
-    return schema_py_generated
-
-
-@cache
 def _enum_names(enum_name: str) -> dict[int, str]:
-    enum = getattr(_schema(), enum_name)
+    enum = getattr(schema(), enum_name)
     return {v: k for k, v in vars(enum).items() if not k.startswith("_") and isinstance(v, int)}
 
 
@@ -88,27 +90,6 @@ def tflm_op_list() -> dict[str, Any]:
     from engine.core.demo import resources_dir
 
     return json.loads((resources_dir() / "tflm_ops.json").read_text(encoding="utf-8"))
-
-
-def read_model(path: str | Path) -> tuple[bytes, Any]:
-    """Read a ``.tflite`` file as ``(bytes, ModelT)``.
-
-    Raises BadInputError if the file is missing or is not a TFLite flatbuffer.
-    """
-    from ai_edge_litert.tools import flatbuffer_utils
-
-    p = Path(path)
-    try:
-        data = p.read_bytes()
-    except OSError as exc:
-        raise BadInputError(f"cannot read {p}: {exc.strerror or exc}") from None
-    if len(data) < 8 or data[4:8] != TFLITE_FILE_IDENTIFIER:
-        raise BadInputError(f"{p} is not a .tflite model (no TFL3 flatbuffer identifier)")
-    try:
-        model = flatbuffer_utils.read_model_from_bytearray(bytearray(data))
-    except Exception as exc:  # a corrupt flatbuffer raises anything from struct/index errors
-        raise BadInputError(f"{p} is not a readable .tflite model: {exc}") from None
-    return data, model
 
 
 def _text(value: Any) -> str:
@@ -121,7 +102,7 @@ def _op_name(opcode: Any) -> tuple[str, str]:
     """``(name, kind)`` of an OperatorCodeT; kind is builtin, flex or custom."""
     code = max(opcode.builtinCode, opcode.deprecatedBuiltinCode)
     names = _enum_names("BuiltinOperator")
-    if code == _schema().BuiltinOperator.CUSTOM:
+    if code == schema().BuiltinOperator.CUSTOM:
         custom = _text(opcode.customCode)
         return custom, ("flex" if custom.startswith("Flex") else "custom")
     return names.get(code, f"BUILTIN_{code}"), "builtin"
@@ -455,8 +436,6 @@ def report_tflite(path: str | Path) -> dict[str, Any]:
 
     Raises BadInputError if the file is missing or not a TFLite model.
     """
-    from engine.tflite.metadata import metadata_from_model
-
     data, model = read_model(path)
     ops, sequence = _collect_ops(model)
     flex = sorted(o["name"] for o in ops if o["kind"] == "flex")

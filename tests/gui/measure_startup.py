@@ -2,7 +2,7 @@
 
     python tests/gui/measure_startup.py [runs]
 
-Starts ``python -m engine --quit-after-paint`` (the real app: the worker starts too) and
+Starts ``python -m gui --quit-after-paint`` (the real app: the worker starts too) and
 times the wall clock from ``Popen`` to the app's "painted" line; then times a bare
 ``import tensorflow``. Prints the medians. Uses whatever QT_QPA_PLATFORM is set
 (offscreen, or xcb under Xvfb).
@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def painted_once() -> float:
     t0 = time.perf_counter()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "engine", "--quit-after-paint"],
+        [sys.executable, "-m", "gui", "--quit-after-paint"],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,

@@ -4,19 +4,26 @@
 
 Runs inspect / check_data / baseline on the demo and a small compress (prune 80 % for 2
 epochs + int8), and stores every event the worker sent (without ``id``/``v``), so the fast
-GUI tests replay what the engine really says.
+GUI tests replay what the engine really says. The dataset jobs carry the dataset's split
+(``split_seed``, ``val_fraction``) as the GUI sends it.
+
+``run_jobs`` is also used by tests/gui/test_recordings_shape.py, which fails when the
+engine's real events no longer have the recordings' shape (then run this script).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
+RECORDINGS = HERE / "recordings"
 RECIPE = {
     "schema_version": 1,
     "name": "prune-int8",
@@ -27,57 +34,80 @@ RECIPE = {
         {"type": "quantize", "mode": "int8"},
     ],
 }
+# The split of a new project's dataset reference (engine.project.document.DatasetRef).
+SPLIT = {"split_seed": 0, "val_fraction": 0.1}
 
 
-def main() -> int:
-    out_dir = Path(tempfile.mkdtemp()) / "run"
-    jobs = [
-        ("inspect", {"model": "demo"}),
-        ("check_data", {"model": "demo", "data": "demo", "scale": "auto"}),
-        ("baseline", {"model": "demo", "data": "demo", "scale": "auto"}),
-        (
-            "compress",
-            {
-                "model": "demo",
-                "data": "demo",
-                "scale": "auto",
-                "recipe": RECIPE,
-                "out": str(out_dir),
-            },
-        ),
+def recorded_jobs(out_dir: Path) -> list[tuple[str, dict[str, Any]]]:
+    """The jobs the recordings hold, with the parameters the GUI sends (the dataset jobs
+    carry the dataset's split, engine/service/jobs.py)."""
+    demo = {"model": "demo", "data": "demo", "scale": "auto", "allow_unsafe": False, **SPLIT}
+    return [
+        ("inspect", {"model": "demo", "allow_unsafe": False}),
+        ("check_data", dict(demo)),
+        ("baseline", dict(demo)),
+        ("compress", {**demo, "recipe": RECIPE, "out": str(out_dir)}),
     ]
+
+
+def run_jobs(jobs: list[tuple[str, dict[str, Any]]], cache_dir: Path) -> list[list[dict[str, Any]]]:
+    """Run ``jobs`` one after the other in one real worker whose per-user cache is
+    ``cache_dir`` (an empty one: the baseline is measured, as on a first run); every job's
+    events (without ``accepted``, ``id`` and ``v``), its last one being ``result``,
+    ``error`` or ``cancelled``."""
+    env = {
+        **os.environ,
+        "XDG_CACHE_HOME": str(cache_dir),
+        "FEATHERWEIGHT_CACHE_DIR": str(cache_dir),
+    }
     proc = subprocess.Popen(
         [sys.executable, "-m", "engine.service.worker"],
         cwd=ROOT,
+        env=env,
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
     )
     assert proc.stdin and proc.stdout
-    for n, (job, params) in enumerate(jobs):
-        job_id = f"rec-{n}"
-        proc.stdin.write(
-            json.dumps({"op": "submit", "id": job_id, "job": job, "params": params}) + "\n"
-        )
-        proc.stdin.flush()
-        events = []
-        for line in proc.stdout:
-            ev = json.loads(line)
-            if ev.get("id") != job_id or ev["type"] == "accepted":
-                continue
-            ev.pop("id")
-            ev.pop("v", None)
-            events.append(ev)
-            if ev["type"] in ("result", "error", "cancelled"):
-                break
+    answers = []
+    try:
+        for n, (job, params) in enumerate(jobs):
+            job_id = f"rec-{n}"
+            request = {"op": "submit", "id": job_id, "job": job, "params": params}
+            proc.stdin.write(json.dumps(request) + "\n")
+            proc.stdin.flush()
+            events: list[dict[str, Any]] = []
+            for line in proc.stdout:
+                ev = json.loads(line)
+                if ev.get("id") != job_id or ev["type"] == "accepted":
+                    continue
+                ev.pop("id")
+                ev.pop("v", None)
+                events.append(ev)
+                if ev["type"] in ("result", "error", "cancelled"):
+                    break
+            if not events:
+                raise RuntimeError(f"the worker stopped during {job} (exit {proc.poll()})")
+            answers.append(events)
+        proc.stdin.write('{"op": "shutdown"}\n')
+        proc.stdin.close()
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    return answers
+
+
+def main() -> int:
+    tmp = Path(tempfile.mkdtemp())
+    jobs = recorded_jobs(tmp / "run")
+    for (job, _params), events in zip(jobs, run_jobs(jobs, tmp / "cache")):
         if events[-1]["type"] != "result":
             raise SystemExit(f"{job} failed: {events[-1]}")
-        path = HERE / "recordings" / f"{job}.jsonl"
+        path = RECORDINGS / f"{job}.jsonl"
         path.write_text("".join(json.dumps(e) + "\n" for e in events))
         print(f"{job}: {len(events)} events -> {path}")
-    proc.stdin.write('{"op": "shutdown"}\n')
-    proc.stdin.close()
-    proc.wait(timeout=30)
     return 0
 
 

@@ -377,3 +377,80 @@ def test_a_project_saved_headless_gets_its_model_report_from_the_engine(
         assert w.project.open(path)
     assert w.model_tab.table.rowCount() == 6
     assert w.project.project.ui["baseline"]["accuracy"] == w.session.baseline["accuracy"]
+
+
+def spy_submit(w):
+    """Record every job the window submits (name, params); the jobs still run."""
+    sent = []
+    submit = w.client.submit
+
+    def spy(name, params=None):
+        sent.append((name, params))
+        return submit(name, params)
+
+    w.client.submit = spy
+    return sent
+
+
+def test_the_project_owns_runs_through_hooks_not_patches(make_window):
+    w = make_window()
+    tab = w.compress_tab
+    assert "start_run" not in vars(tab) and "save_recipe_file" not in vars(tab)
+    assert tab.run_hooks is w.project  # the tab's one run owner
+
+
+def test_a_run_sends_the_dataset_split_of_the_project_not_the_recipe_seed(
+    make_window, qtbot, tmp_path
+):
+    w = make_window()
+    open_demo(w, qtbot)
+    sent = spy_submit(w)
+    w.project.sync_content()
+    dataset = w.project.project.dataset
+    dataset.seed, dataset.val_fraction = 7, 0.2  # as a project file may hold them
+    w.compress_tab.seed.setValue(3)  # the recipe's seed: training only
+    run = run_recipe(w, qtbot, "split")
+    params = [p for name, p in sent if name == "compress"][-1]
+    # What ``featherweight run`` passes for this project (engine run_project).
+    assert (params["split_seed"], params["val_fraction"]) == (7, 0.2)
+    assert params["recipe"]["seed"] == 3
+    assert params["out"] == run.out_dir and Path(run.out_dir).name == run.id
+    assert w.session.data.split_seed == 7 and w.session.data.val_fraction == 0.2
+    engine_run = w.project.engine_run(run)
+    assert engine_run.config["dataset"]["seed"] == 7
+    assert engine_run.config["dataset"]["val_fraction"] == 0.2
+    # Reopened, the project keeps its split and a new run uses it.
+    path = tmp_path / "split.fwproj"
+    assert w.project.save_as(path)
+    w.close()
+    w2 = make_window()
+    assert w2.project.open(path)
+    assert (w2.session.data.split_seed, w2.session.data.val_fraction) == (7, 0.2)
+    sent2 = spy_submit(w2)
+    w2.compress_tab.seed.setValue(11)
+    run_recipe(w2, qtbot, "again")
+    params2 = [p for name, p in sent2 if name == "compress"][-1]
+    assert (params2["split_seed"], params2["val_fraction"]) == (7, 0.2)
+
+
+def test_without_a_project_the_tab_uses_its_own_folder_and_the_data_split(make_window, qtbot):
+    w = make_window()
+    open_demo(w, qtbot)
+    tab = w.compress_tab
+    tab.set_run_hooks(None)
+    w.session.data.split_seed, w.session.data.val_fraction = 5, 0.15
+    sent = spy_submit(w)
+    with qtbot.waitSignal(tab.runFinished, timeout=10_000) as blocker:
+        assert tab.start_run() is not None, tab.message.text()
+    params = [p for name, p in sent if name == "compress"][-1]
+    assert (params["split_seed"], params["val_fraction"]) == (5, 0.15)
+    assert Path(params["out"]).parent == tab.runs_dir
+    assert blocker.args[0].status == "finished"
+    assert w.project.project.runs == []  # no owner: the project recorded nothing
+
+
+def test_data_choice_split_defaults_are_those_of_a_new_dataset_reference():
+    from gui.state import DataChoice
+
+    ref = ep.DatasetRef("demo", None)
+    assert (DataChoice().split_seed, DataChoice().val_fraction) == (ref.seed, ref.val_fraction)

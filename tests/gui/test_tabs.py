@@ -15,7 +15,7 @@ from PySide6.QtGui import QDropEvent
 from PySide6.QtWidgets import QCheckBox, QComboBox, QDoubleSpinBox, QLineEdit, QSpinBox
 
 from engine.core.errors import RecipeError
-from engine.pipeline.recipe import STEP_SPECS, validate_recipe
+from engine.pipeline.recipe import STEP_ORDER, STEP_SPECS, validate_recipe
 from gui.compress_tab import REVIEW, RUN, SETTINGS
 from gui.results_tab import ResultsTab
 from gui.state import RunRecord, Session
@@ -476,3 +476,61 @@ def test_a_stored_session_restores_all_tabs(window, tmp_path, qtbot):
     assert window.model_tab.baseline_labels["accuracy"].text().endswith("%")
     assert window.results_tab.rows == [None, restored]
     assert window.compress_tab.charts.points_drawn == 4
+
+
+# -- technique registry -------------------------------------------------------------------
+@pytest.fixture
+def identity_technique():
+    """A tiny technique registered for one test (the registry is read when a tab is built)."""
+    from engine.techniques import registry
+
+    class Identity(registry.Technique):
+        spec = registry.StepSpec(
+            type="identity",
+            label="Identity (test)",
+            help="Leaves the model as it is.",
+            knobs=(
+                registry.Knob(
+                    "strength", "float", 0.5, "How much nothing.", minimum=0.0, maximum=1.0
+                ),
+            ),
+            order=45,
+        )
+
+        def apply(self, context, model, step):
+            return registry.StepResult(model=model)
+
+    registry.register(Identity())
+    yield "identity"
+    registry.unregister("identity")
+
+
+def test_a_newly_registered_technique_gets_a_form_review_and_run(
+    identity_technique, make_window, qtbot
+):
+    w = make_window()
+    with qtbot.waitSignal(w.model_tab.modelChanged, timeout=10_000):
+        w.open_demo()
+    tab = w.compress_tab
+    assert tab.technique_boxes["identity"].text() == "Identity (test)"
+    assert tab.step_order == list(STEP_ORDER) and "identity" in tab.step_order
+    editor = tab.editors["identity"]["strength"]
+    assert isinstance(editor.widget, QDoubleSpinBox) and editor.value() == 0.5
+    assert "How much nothing." in editor.widget.toolTip()
+    tab.technique_boxes["identity"].setChecked(True)
+    editor.set_value(0.7)
+    assert not tab.step_boxes["identity"].isHidden()
+    assert not tab.validation.text().startswith("✗"), tab.validation.text()
+    tab.go_to(REVIEW)
+    assert "Identity (test)</b>: strength 0.7" in tab.summary.text()
+    sent = []
+    submit = w.client.submit
+    w.client.submit = lambda name, params=None: sent.append((name, params)) or submit(name, params)
+    with qtbot.waitSignal(tab.runFinished, timeout=10_000):
+        assert tab.start_run() is not None, tab.message.text()
+    steps = [p for n, p in sent if n == "compress"][0]["recipe"]["steps"]
+    assert [s["type"] for s in steps] == ["prune", "identity", "quantize"]
+    assert steps[1]["strength"] == 0.7
+    from gui.results_tab import recipe_text
+
+    assert "→ identity →" in recipe_text({"steps": steps})

@@ -1,0 +1,114 @@
+"""Models and data for the large-model benchmark case (``run.py --large``).
+
+A ``keras.applications.ResNet50(weights=None, input_shape=(32, 32, 3), classes=10)`` saved by
+Keras 3 (what most users have today), trained briefly on scikit-learn's digits upscaled from
+8×8×1 to 32×32×3. No download: the digits ship with scikit-learn, the weights start random.
+
+    python benchmarks/models.py [--epochs 1]     # build (or reuse) the cached files
+
+The trained model and the dataset are cached in ``benchmarks/.cache/`` (or
+``$FEATHERWEIGHT_BENCH_CACHE``): ``resnet50_digits32.keras`` and ``digits32.npz``
+(``x_train, y_train, x_test, y_test``, uint8 images 0..255, the engine's ``.npz`` format). A
+file is rebuilt only when it is missing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+MODEL_FILE = "resnet50_digits32.keras"
+DATA_FILE = "digits32.npz"
+SIDE = 32
+DATA_SEED = 0
+
+
+def cache_dir() -> Path:
+    """Folder of the benchmark's generated files (created on demand)."""
+    path = Path(os.environ.get("FEATHERWEIGHT_BENCH_CACHE") or Path(__file__).parent / ".cache")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def upscale(x: np.ndarray, side: int = SIDE) -> np.ndarray:
+    """(N, 8, 8, 1) uint8 -> (N, side, side, 3) uint8 by pixel repetition (nearest neighbour)."""
+    factor = side // x.shape[1]
+    big = np.repeat(np.repeat(x, factor, axis=1), factor, axis=2)
+    return np.repeat(big, 3, axis=3)
+
+
+def digits32(path: Path | None = None) -> Path:
+    """Write (if missing) the digits at 32×32×3 as an ``.npz`` the engine reads; return it."""
+    from engine.core.demo import digits_arrays
+
+    path = path or cache_dir() / DATA_FILE
+    if not path.exists():
+        d = digits_arrays(DATA_SEED)
+        tmp = path.with_suffix(".tmp.npz")
+        np.savez(
+            tmp,
+            x_train=upscale(d["x_train"]),
+            y_train=d["y_train"],
+            x_test=upscale(d["x_test"]),
+            y_test=d["y_test"],
+        )
+        os.replace(tmp, path)
+    return path
+
+
+def build_resnet50() -> object:
+    """The untrained Keras 3 ResNet50 (random weights, 10 classes, 32×32×3 input)."""
+    from engine.core.tfenv import keras3
+
+    keras = keras3()
+    return keras.applications.ResNet50(weights=None, input_shape=(SIDE, SIDE, 3), classes=10)
+
+
+def resnet50_digits32(epochs: int = 1, path: Path | None = None) -> Path:
+    """Train (if missing) the ResNet50 on the 32×32 digits for ``epochs`` and save it with
+    Keras 3; return the file. Inputs are scaled 1/255, as the engine's 'auto' does for uint8."""
+    path = path or cache_dir() / MODEL_FILE
+    if path.exists():
+        return path
+    from engine.core.tfenv import keras3
+
+    keras = keras3()
+    keras.utils.set_random_seed(DATA_SEED)
+    with np.load(digits32()) as f:
+        x = f["x_train"].astype(np.float32) / 255.0
+        y = f["y_train"]
+    model = build_resnet50()
+    model.compile(  # type: ignore[attr-defined]
+        optimizer=keras.optimizers.Adam(1e-3),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    t0 = time.perf_counter()
+    model.fit(x, y, batch_size=32, epochs=epochs, verbose=2)  # type: ignore[attr-defined]
+    print(f"trained {epochs} epoch(s) in {time.perf_counter() - t0:.0f} s", flush=True)
+    tmp = path.with_name(path.stem + ".tmp.keras")
+    model.save(tmp)  # type: ignore[attr-defined]
+    os.replace(tmp, path)
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--epochs", type=int, default=1)
+    args = parser.parse_args(argv)
+    print(digits32())
+    print(resnet50_digits32(args.epochs))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,248 @@
+"""``DataSplits`` (train / validation / test, shaped and scaled for one model) and the rules
+shared by every dataset source: scaling (``resolve_scale``, ``apply_scale``) and the stratified
+split (``stratified_split``).
+
+The sources live beside it: ``engine.data.datasets`` (demo, ``.npz``, ``load_data``) and
+``engine.data.image_folders`` (folders of images); both import this module, never each other's
+internals. Streaming image pixels is ``engine.data.pixels`` (no import back).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from engine.core.errors import DataError
+
+DEFAULT_VAL_FRACTION = 0.1
+DEFAULT_CALIBRATION_SAMPLES = 300
+SCALE_RULES = ("auto", "1/255", "-1..1", "none")
+SPLITS = ("train", "val", "test")
+# The split seed when nothing says otherwise (``featherweight compress`` without a project,
+# a new project's dataset). Never the recipe's seed: the split belongs to the dataset.
+DEFAULT_SPLIT_SEED = 0
+
+
+@dataclass(frozen=True)
+class SplitSpec:
+    """How a dataset is split: the seed and the validation fraction (of the training data).
+
+    Part of the dataset reference (a project's ``dataset.seed`` / ``dataset.val_fraction``),
+    never of a recipe: every run of one project sees the same train / validation / test files.
+    """
+
+    seed: int = DEFAULT_SPLIT_SEED
+    val_fraction: float = DEFAULT_VAL_FRACTION
+
+    @classmethod
+    def of(cls, value: Any = None) -> SplitSpec:
+        """From None (defaults), a SplitSpec, ``(seed, val_fraction)`` (either may be None for
+        its default) or ``{"seed", "val_fraction"}``. Raises DataError for bad values."""
+        if isinstance(value, SplitSpec):
+            return value
+        if value is None:
+            seed, vf = None, None
+        elif isinstance(value, dict):
+            seed, vf = value.get("seed"), value.get("val_fraction")
+        elif isinstance(value, (tuple, list)) and len(value) == 2:
+            seed, vf = value
+        else:
+            raise DataError(f"a split is (seed, validation fraction), got {value!r}")
+        seed = DEFAULT_SPLIT_SEED if seed is None else seed
+        vf = DEFAULT_VAL_FRACTION if vf is None else vf
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+            raise DataError(f"the split seed must be a non-negative integer, got {seed!r}")
+        if isinstance(vf, bool) or not isinstance(vf, (int, float)) or not 0.0 < vf < 0.9:
+            raise DataError(f"validation fraction must be between 0 and 0.9, got {vf!r}")
+        return cls(int(seed), float(vf))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"seed": self.seed, "val_fraction": self.val_fraction}
+
+
+@dataclass
+class DataSplits:
+    """Train / validation / test splits shaped and scaled for one model."""
+
+    source: str
+    kind: str  # "arrays" | "images"
+    num_classes: int
+    input_shape: tuple[int, ...]  # without the batch dimension
+    scale: str  # the rule actually applied, e.g. "1/255"
+    seed: int
+    val_fraction: float
+    x_train: np.ndarray | None = None
+    y_train: np.ndarray | None = None
+    x_val: np.ndarray | None = None
+    y_val: np.ndarray | None = None
+    x_test: np.ndarray | None = None
+    y_test: np.ndarray | None = None
+    files: dict[str, list[tuple[str, int]]] = field(default_factory=dict)  # image folders
+    class_names: list[str] = field(default_factory=list)
+    test_fraction: float | None = None  # None: the test split was given, not carved here
+    split_rule: str = ""  # how train / val / test were made, in words
+    notes: list[str] = field(default_factory=list)  # things the user should know
+    scale_reason: str = ""  # why ``scale`` was chosen (auto rule or the user's choice)
+
+    @property
+    def n_train(self) -> int:
+        return len(self.y_train) if self.y_train is not None else len(self.files["train"])
+
+    @property
+    def n_val(self) -> int:
+        return len(self.y_val) if self.y_val is not None else len(self.files["val"])
+
+    @property
+    def n_test(self) -> int:
+        return len(self.y_test) if self.y_test is not None else len(self.files["test"])
+
+    def steps_per_epoch(self, batch_size: int) -> int:
+        return max(1, -(-self.n_train // batch_size))
+
+    def dataset(self, split: str, batch_size: int, shuffle_seed: int | None = None) -> Any:
+        """A batched ``tf.data.Dataset`` of (x float32, y int64) for ``split``.
+
+        With ``shuffle_seed`` the whole split is shuffled, differently each epoch but the
+        same sequence for the same seed.
+        """
+        from engine.core.tfenv import tf
+
+        _check_split(split)
+        t = tf()
+        if self.kind == "arrays":
+            x, y = self.arrays(split)
+            ds = t.data.Dataset.from_tensor_slices((x, y))
+            if shuffle_seed is not None:
+                ds = ds.shuffle(len(y), seed=shuffle_seed, reshuffle_each_iteration=True)
+            return ds.batch(batch_size).prefetch(2)
+        from engine.data.pixels import image_dataset
+
+        return image_dataset(self, split, batch_size, shuffle_seed)
+
+    def arrays(self, split: str) -> tuple[np.ndarray, np.ndarray]:
+        """In-memory arrays for array datasets (raises for streamed image folders)."""
+        _check_split(split)
+        if self.kind != "arrays":
+            raise ValueError("arrays() is only available for in-memory datasets")
+        x = getattr(self, f"x_{split}")
+        y = getattr(self, f"y_{split}")
+        return x, y
+
+    def batches(self, split: str, batch_size: int = 256) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Iterate (x, y) NumPy batches of a split in a fixed order (for LiteRT evaluation)."""
+        if self.kind == "arrays":
+            x, y = self.arrays(split)
+            for i in range(0, len(y), batch_size):
+                yield x[i : i + batch_size], y[i : i + batch_size]
+            return
+        yield from self.dataset(split, batch_size).as_numpy_iterator()
+
+    def calibration(self, n: int = DEFAULT_CALIBRATION_SAMPLES) -> Iterator[np.ndarray]:
+        """The first ``min(n, n_train)`` training samples (their order is already shuffled by
+        the split seed), one at a time with a batch dimension, float32 (for int8)."""
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+            raise DataError(f"calibration needs a positive number of samples, got {n!r}")
+        seen = 0
+        for xb, _ in self.batches("train", batch_size=min(int(n), 256)):
+            for i in range(len(xb)):
+                if seen >= n:
+                    return
+                yield xb[i : i + 1].astype(np.float32)
+                seen += 1
+
+    def describe(self) -> dict[str, Any]:
+        """A JSON-ready summary: sizes, scaling rule, split rule with its seed and fractions."""
+        return {
+            "source": self.source,
+            "kind": self.kind,
+            "num_classes": self.num_classes,
+            "input_shape": list(self.input_shape),
+            "scale": self.scale,
+            "scale_rule": SCALE_DESCRIPTIONS[self.scale],
+            "scale_reason": self.scale_reason,
+            "seed": self.seed,
+            "val_fraction": self.val_fraction,
+            "test_fraction": self.test_fraction,
+            "split_rule": self.split_rule,
+            "n_train": self.n_train,
+            "n_val": self.n_val,
+            "n_test": self.n_test,
+            "class_names": self.class_names,
+            "notes": list(self.notes),
+        }
+
+
+SCALE_DESCRIPTIONS = {
+    "1/255": "x / 255 (0..255 pixels -> 0..1)",
+    "-1..1": "x / 127.5 - 1 (0..255 pixels -> -1..1)",
+    "none": "unchanged (data already scaled, or the model rescales)",
+}
+
+
+def _check_split(split: str) -> None:
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}; use one of {', '.join(SPLITS)}")
+
+
+def resolve_scale(scale: str | None, dtype: np.dtype, model_has_rescaling: bool) -> str:
+    """The scaling rule to apply: explicit, or ``auto`` (1/255 for integer pixels unless
+    the model starts with a Rescaling layer; floats are taken as already scaled)."""
+    rule = scale or "auto"
+    if rule not in SCALE_RULES:
+        raise DataError(f"unknown scaling rule {rule!r}; use one of {', '.join(SCALE_RULES)}")
+    if rule != "auto":
+        return rule
+    if model_has_rescaling:
+        return "none"
+    return "1/255" if np.issubdtype(dtype, np.integer) else "none"
+
+
+def scale_reason(scale: str | None, dtype: np.dtype, model_has_rescaling: bool) -> str:
+    """Why ``resolve_scale`` picks its rule, in words (for ``describe()``)."""
+    if (scale or "auto") != "auto":
+        return "chosen explicitly"
+    if model_has_rescaling:
+        return "auto: the model starts with a Rescaling layer, so pixels are passed unscaled"
+    if np.issubdtype(dtype, np.integer):
+        return "auto: integer pixels (0..255) are scaled by 1/255"
+    return "auto: floating-point data is taken as already scaled"
+
+
+def apply_scale(x: np.ndarray, rule: str) -> np.ndarray:
+    """``x`` as float32 scaled by ``rule`` (one of ``1/255``, ``-1..1``, ``none``)."""
+    x = x.astype(np.float32)
+    if rule == "1/255":
+        return x / 255.0
+    if rule == "-1..1":
+        return x / 127.5 - 1.0
+    return x
+
+
+def stratified_split(
+    labels: np.ndarray, fraction: float, rng: np.random.Generator, keep_order: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
+    """Indices ``(rest, taken)``: ``fraction`` of each class taken at random by ``rng``.
+
+    A class with at least 3 samples gives at least one and keeps at least one. ``taken`` is
+    in index order; ``rest`` is shuffled by ``rng`` unless ``keep_order``.
+    """
+    taken: list[np.ndarray] = []
+    rest: list[np.ndarray] = []
+    for c in np.unique(labels):
+        idx = rng.permutation(np.flatnonzero(labels == c))
+        k = int(round(len(idx) * fraction))
+        if len(idx) >= 3:
+            k = min(max(k, 1), len(idx) - 1)
+        taken.append(idx[:k])
+        rest.append(idx[k:])
+    taken_idx = np.sort(np.concatenate(taken)) if taken else np.zeros(0, np.int64)
+    rest_idx = np.concatenate(rest) if rest else np.zeros(0, np.int64)
+    if taken_idx.size == 0 and rest_idx.size >= 2:  # only tiny classes: take one sample
+        pick = int(rng.integers(rest_idx.size))
+        taken_idx = rest_idx[pick : pick + 1]
+        rest_idx = np.delete(rest_idx, pick)
+    rest_idx = np.sort(rest_idx) if keep_order else rng.permutation(rest_idx)
+    return rest_idx.astype(np.int64), taken_idx.astype(np.int64)
