@@ -70,6 +70,19 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true", help="print metrics.json to stdout")
     s.add_argument("--allow-unsafe", action="store_true")
     s.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    s.add_argument(
+        "--split-seed",
+        type=int,
+        default=None,
+        help="seed of the dataset's train/validation/test split (default 0; the recipe's "
+        "seed only seeds training)",
+    )
+    s.add_argument(
+        "--val-fraction",
+        type=float,
+        default=None,
+        help="fraction of the training data held out for validation (default 0.1)",
+    )
 
     s = sub.add_parser("run", parents=[common], help="run a project's pending recipes headless")
     s.add_argument("project")
@@ -326,6 +339,8 @@ def _cmd_compress(args: argparse.Namespace) -> int:
         scale=args.scale,
         allow_unsafe=args.allow_unsafe,
         reporter=Reporter(_progress_printer(args.quiet, epochs)),
+        split_seed=args.split_seed,
+        val_fraction=args.val_fraction,
     )
     if args.json:
         print(json.dumps(metrics, indent=2))

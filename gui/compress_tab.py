@@ -48,7 +48,14 @@ from PySide6.QtWidgets import (
 
 from engine.core.errors import RecipeError
 from engine.pipeline import recipe as recipe_module
-from engine.pipeline.recipe import Knob, Recipe, StepSpec, parse_recipe_text, validate_recipe
+from engine.pipeline.recipe import (
+    SCHEMA_VERSION,
+    Knob,
+    Recipe,
+    StepSpec,
+    parse_recipe_text,
+    validate_recipe,
+)
 from gui.charts import LiveCharts
 from gui.data_picker import DataPicker
 from gui.errors import ErrorReporter
@@ -552,7 +559,7 @@ class CompressTab(QWidget):
                 step[name] = ed.value()
             steps.append(step)
         return {
-            "schema_version": 1,
+            "schema_version": SCHEMA_VERSION,
             "name": self.recipe_name.text().strip() or "recipe",
             "seed": self.seed.value(),
             "batch_size": self.batch.value(),

@@ -9,6 +9,12 @@ from pathlib import Path
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# The baseline cache of this test session only: a later run (or the user's own cache) never
+# answers for a measurement a test expects to happen.
+if "FEATHERWEIGHT_CACHE_DIR" not in os.environ:
+    import tempfile
+
+    os.environ["FEATHERWEIGHT_CACHE_DIR"] = tempfile.mkdtemp(prefix="featherweight-test-cache-")
 
 import pytest  # noqa: E402
 

@@ -47,7 +47,9 @@ __all__ = [
     "validate_recipe",
 ]
 
-SCHEMA_VERSION = 1
+# 2: ``seed`` seeds training only; the data split belongs to the dataset reference (a v1
+# recipe's seed also chose the split in the app). v1 documents load unchanged as v2.
+SCHEMA_VERSION = 2
 
 
 # Live views of the technique registry (filled in place when a technique registers).
@@ -161,7 +163,7 @@ def validate_recipe(data: Any) -> Recipe:
         raise RecipeError("a recipe must be a JSON object with 'schema_version' and 'steps'")
     version = data.get("schema_version")
     if version is None:
-        raise RecipeError("recipe has no 'schema_version' (expected 1)")
+        raise RecipeError(f"recipe has no 'schema_version' (expected {SCHEMA_VERSION})")
     if not isinstance(version, int) or isinstance(version, bool):
         raise RecipeError(f"recipe 'schema_version' must be an integer, got {version!r}")
     if version > SCHEMA_VERSION:

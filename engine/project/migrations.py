@@ -169,8 +169,8 @@ def _split_of_run(run: dict[str, Any], dataset: dict[str, Any]) -> dict[str, Any
     """The split a format-2 run used, as far as the file says: the pipeline's own report
     (``metrics.data``), else ``config.split_used``, else ``seeds.split``; None if unknown."""
     metrics = run.get("metrics")
-    config = run.get("config") if isinstance(run.get("config"), dict) else {}
-    seeds = run.get("seeds") if isinstance(run.get("seeds"), dict) else {}
+    config: dict[str, Any] = run["config"] if isinstance(run.get("config"), dict) else {}
+    seeds: dict[str, Any] = run["seeds"] if isinstance(run.get("seeds"), dict) else {}
     for source in (
         metrics.get("data") if isinstance(metrics, dict) else None,
         config.get("split_used"),
@@ -207,7 +207,7 @@ def _v2_to_v3(data: dict[str, Any], ctx: MigrationContext) -> dict[str, Any]:
     doc = copy.deepcopy(data)
     doc["format_version"] = 3
     dataset = doc.get("dataset") if isinstance(doc.get("dataset"), dict) else None
-    runs = doc.get("runs") if isinstance(doc.get("runs"), list) else []
+    runs: list[Any] = doc["runs"] if isinstance(doc.get("runs"), list) else []
     used: list[tuple[str, str, dict[str, Any]]] = []  # (finished, id, split)
     for run in runs:
         if not isinstance(run, dict):
