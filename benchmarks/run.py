@@ -230,9 +230,12 @@ def run_engine(
     files_before = files_under(cache)
     c0 = time.process_time()
     t0 = time.perf_counter()
-    m = compress("demo", "demo", recipe, out)
+    # The plain script splits with load_data(..., seed=seed): the engine must use that split.
+    m = compress("demo", "demo", recipe, out, split_seed=seed)
     wall = time.perf_counter() - t0
     cpu = time.process_time() - c0
+    if m["data"]["seed"] != seed:
+        raise RuntimeError(f"engine split seed {m['data']['seed']} != {seed}: not the same split")
     return {
         "side": side,
         "recipe": name,
