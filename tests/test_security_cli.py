@@ -25,6 +25,10 @@ def test_refusal_hint_points_to_allow_unsafe_only_when_it_can_work(tmp_path):
     assert len(lines) == 1, out.stderr
     assert "doubler" in lines[0] and "rerun with --allow-unsafe if you trust the file" in lines[0]
     assert "allow_unsafe=True" not in lines[0]
+    from engine.models.safety import find_unsafe, read_stored_model
+
+    # The Lambda is one item (the GUI lists items), not again as its own bytecode option.
+    assert [i.layer for i in find_unsafe(read_stored_model(lam))] == ["doubler"]
 
     # A custom class: no code to define it, so trusting cannot help and the hint says so.
     config = model.to_json().replace('"Dense"', '"MyCustomDense"')

@@ -141,6 +141,7 @@ TRAINING_KEYS = frozenset({"compile_config", "training_config"})
 # Old wording of the hint; kept for modules that still append it. Featherweight's own hints
 # are added by the CLI ("rerun with --allow-unsafe ...") and the GUI (its trust question).
 ALLOW_HINT = "open it only if you trust the file"
+BYTECODE_REASON = "stores Python bytecode that runs on load"
 
 
 @dataclass
@@ -728,7 +729,13 @@ def find_unsafe(stored: StoredModel) -> list[UnsafeItem]:
     unique: dict[tuple[str, str, str, str], UnsafeItem] = {}
     for item in found:
         unique.setdefault((item.where, item.layer, item.class_name, item.reason), item)
-    return list(unique.values())
+    # A Lambda layer is named once: its own bytecode option is part of the same item.
+    lambdas = {(i.where, i.layer) for i in unique.values() if i.class_name in CODE_LAYERS}
+    return [
+        i
+        for i in unique.values()
+        if not (i.reason == BYTECODE_REASON and (i.where, i.layer) in lambdas)
+    ]
 
 
 def _clean(text: Any, limit: int = 120) -> str:
@@ -803,9 +810,7 @@ def _check_options(
             )
         elif key in ("function_type", "output_shape_type", "mask_type") and value == "lambda":
             if owner != "Lambda":  # a Lambda is refused as such
-                found.append(
-                    UnsafeItem(layer, owner, "stores Python bytecode that runs on load", where)
-                )
+                found.append(UnsafeItem(layer, owner, BYTECODE_REASON, where))
         elif isinstance(key, str):
             kind = _named_option_kind(key)
             if kind is not None and value not in rules.named_options.get(kind, frozenset()):
@@ -843,7 +848,7 @@ def _check_object(
         refuse(cls, "a Lambda layer runs Python code stored in the file")
         return
     if cls == "__lambda__":
-        refuse("lambda", "stores Python bytecode that runs on load")
+        refuse("lambda", BYTECODE_REASON)
         return
     if cls in CODE_LAYERS:
         refuse(cls, "loads or runs code from outside Keras")
