@@ -249,16 +249,7 @@ def prune(
             **args,
         )
     model_for_pruning = tfmot.sparsity.keras.prune_low_magnitude(model, pruning_schedule=schedule)
-    compile_for_finetune(model_for_pruning, step["learning_rate"])
-    model_for_pruning.fit(
-        d["x_train"],
-        d["y_train"],
-        batch_size=batch_size,
-        epochs=step["epochs"],
-        validation_data=(d["x_val"], d["y_val"]),
-        callbacks=[tfmot.sparsity.keras.UpdatePruningStep()],
-        verbose=0,
-    )
+    _finetune(model_for_pruning, step, d, batch_size, [tfmot.sparsity.keras.UpdatePruningStep()])
     return tfmot.sparsity.keras.strip_pruning(model_for_pruning)
 
 
@@ -273,15 +264,7 @@ def cluster(model: Any, step: dict[str, Any], d: dict[str, np.ndarray], batch_si
         "preserve_sparsity": step["preserve_sparsity"],
     }
     clustered_model = tfmot.clustering.keras.cluster_weights(model, **clustering_params)
-    compile_for_finetune(clustered_model, step["learning_rate"])
-    clustered_model.fit(
-        d["x_train"],
-        d["y_train"],
-        batch_size=batch_size,
-        epochs=step["epochs"],
-        validation_data=(d["x_val"], d["y_val"]),
-        verbose=0,
-    )
+    _finetune(clustered_model, step, d, batch_size)
     return tfmot.clustering.keras.strip_clustering(clustered_model)
 
 
@@ -307,16 +290,7 @@ def qat(
         qat_model = tfmot.quantization.keras.quantize_apply(annotated, scheme)
     else:
         qat_model = tfmot.quantization.keras.quantize_apply(annotated)
-    compile_for_finetune(qat_model, step["learning_rate"])
-    qat_model.fit(
-        d["x_train"],
-        d["y_train"],
-        batch_size=batch_size,
-        epochs=step["epochs"],
-        validation_data=(d["x_val"], d["y_val"]),
-        verbose=0,
-    )
-    return qat_model
+    return _finetune(qat_model, step, d, batch_size)
 
 
 def distill(teacher: Any, step: dict[str, Any], d: dict[str, np.ndarray], batch_size: int) -> Any:
@@ -415,7 +389,14 @@ def distill(teacher: Any, step: dict[str, Any], d: dict[str, np.ndarray], batch_
     return deployable
 
 
-def _finetune(model: Any, step: dict[str, Any], d: dict[str, np.ndarray], batch_size: int) -> Any:
+def _finetune(
+    model: Any,
+    step: dict[str, Any],
+    d: dict[str, np.ndarray],
+    batch_size: int,
+    callbacks: list[Any] | None = None,
+) -> Any:
+    """Compile and fit on the train split, watching validation (the tfmot guides' loop)."""
     compile_for_finetune(model, step["learning_rate"])
     model.fit(
         d["x_train"],
@@ -423,6 +404,7 @@ def _finetune(model: Any, step: dict[str, Any], d: dict[str, np.ndarray], batch_
         batch_size=batch_size,
         epochs=step["epochs"],
         validation_data=(d["x_val"], d["y_val"]),
+        callbacks=callbacks or [],
         verbose=0,
     )
     return model
