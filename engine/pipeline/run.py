@@ -307,7 +307,12 @@ def _run(
                 "without it); it pays off only at high sparsity"
             )
         keras_file = _save_keras(
-            export_model, work, splits, quantized="qat" in done, warnings=warnings
+            export_model,
+            work,
+            splits,
+            quantized="qat" in done,
+            warnings=warnings,
+            verify=export_model is not prepared.loaded.model,
         )
         if keras_file is None and "qat" in done:
             keras_file = _save_keras(model, work, splits, quantized=False, warnings=warnings)
@@ -390,11 +395,19 @@ def _write_metadata(tflite: Path, splits: Any) -> None:
 
 
 def _save_keras(
-    model: Any, work: Path, splits: Any, *, quantized: bool, warnings: list[str]
+    model: Any,
+    work: Path,
+    splits: Any,
+    *,
+    quantized: bool,
+    warnings: list[str],
+    verify: bool = True,
 ) -> str | None:
-    """Save the compressed Keras 2 model and check it loads back with the same outputs.
+    """Save the compressed Keras 2 model and, with ``verify``, check it loads back the same.
 
-    A QAT model is written as ``model.h5`` (load it inside
+    ``verify`` is off for the very model ``prepare`` loaded (a recipe without training):
+    loading it already checked it, and reloading a large model costs seconds. A QAT model
+    is written as ``model.h5`` (load it inside
     ``tfmot.quantization.keras.quantize_scope()``): tfmot's quantize layers do not
     round-trip through ``.keras`` (tf_keras expects 5 variables, finds 3). Returns the file
     name, or None (with a warning) when the model could not be saved faithfully.
@@ -412,10 +425,11 @@ def _save_keras(
     try:
         with scope:
             model.save(path)
-            again = keras2().models.load_model(path, compile=False)
-        diff = float(np.max(np.abs(np.asarray(again(x)) - np.asarray(model(x)))))
-        if diff > 1e-4:
-            raise ValueError(f"reloaded model differs from the trained one (max {diff:.2g})")
+            again = keras2().models.load_model(path, compile=False) if verify else None
+        if again is not None:
+            diff = float(np.max(np.abs(np.asarray(again(x)) - np.asarray(model(x)))))
+            if diff > 1e-4:
+                raise ValueError(f"reloaded model differs from the trained one (max {diff:.2g})")
     except Exception as exc:  # saving is a convenience; the .tflite is the product
         path.unlink(missing_ok=True)
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__

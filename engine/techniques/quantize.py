@@ -11,6 +11,11 @@
 
 from __future__ import annotations
 
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from engine.core.errors import FeatherweightError, UnsupportedModelError
@@ -81,14 +86,31 @@ def convert(
     ``sparse`` overrides ``step["sparse"]`` (used to build the non-sparse twin that
     sparsity is measured on). Raises FeatherweightError when the converter fails.
     """
-    import numpy as np
-
     from engine.core.tfenv import tf
 
     t = tf()
     mode = step["mode"]
     use_sparse = step.get("sparse", False) if sparse is None else sparse
-    conv = t.lite.TFLiteConverter.from_keras_model(model)
+    try:
+        with _converter(model, lean=True) as conv:
+            if conv is not None:
+                return bytes(_configured(t, conv, splits, step, mode, use_sparse).convert())
+    except Exception:  # noqa: S110 - the usual path below reports the converter's error
+        pass
+    try:
+        with _converter(model, lean=False) as conv:
+            return bytes(_configured(t, conv, splits, step, mode, use_sparse).convert())
+    except Exception as exc:  # the converter raises many types; name it for the user
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise FeatherweightError(f"TFLite conversion ({mode}) failed: {first}") from exc
+
+
+def _configured(
+    t: Any, conv: Any, splits: Any, step: dict[str, Any], mode: str, use_sparse: bool
+) -> Any:
+    """``conv`` set up for ``mode`` (optimizations, representative data, I/O types)."""
+    import numpy as np
+
     opts = []
     if mode != "float32":
         opts.append(t.lite.Optimize.DEFAULT)
@@ -109,11 +131,53 @@ def convert(
         if step.get("io", "float") == "int8":
             conv.inference_input_type = t.int8
             conv.inference_output_type = t.int8
+    return conv
+
+
+@contextmanager
+def _converter(model: Any, *, lean: bool) -> Iterator[Any]:
+    """A ``TFLiteConverter`` for ``model``; with ``lean``, from a lean SavedModel (or None).
+
+    ``from_keras_model`` saves the whole Keras model first, tracing every layer's call
+    functions; on a 50-layer model that is half the conversion time. The lean SavedModel
+    tracks only the variables and one ``serving_default`` function with the same input and
+    output names, which converts to the same kernels. ``convert`` falls back to
+    ``from_keras_model`` when the lean path yields None (several inputs, a failing save)
+    or its conversion fails.
+    """
+    from engine.core.tfenv import tf
+
+    t = tf()
+    if not lean:
+        yield t.lite.TFLiteConverter.from_keras_model(model)
+        return
+    folder = tempfile.mkdtemp(prefix="fw-convert-")
     try:
-        return bytes(conv.convert())
-    except Exception as exc:  # the converter raises many types; name it for the user
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise FeatherweightError(f"TFLite conversion ({mode}) failed: {first}") from exc
+        yield _lean_converter(t, model, Path(folder))
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _lean_converter(t: Any, model: Any, folder: Path) -> Any | None:
+    """The lean-SavedModel converter, or None when ``model`` cannot be written that way."""
+    inputs = list(getattr(model, "inputs", None) or [])
+    if len(inputs) != 1:
+        return None
+    spec = inputs[0]
+    name = spec.name.split(":")[0]
+    names = list(model.output_names)
+    signature = t.TensorSpec([None, *spec.shape[1:]], spec.dtype, name=name)
+
+    def serve(x: Any) -> dict[str, Any]:
+        out = model(x, training=False)
+        outs = out if isinstance(out, (list, tuple)) else [out]
+        return dict(zip(names, outs, strict=True))
+
+    module = t.Module()
+    module.variables_ = list(model.variables)
+    module.serve = t.function(serve, input_signature=[signature])
+    t.saved_model.save(module, str(folder), signatures={"serving_default": module.serve})
+    return t.lite.TFLiteConverter.from_saved_model(str(folder))
 
 
 class QAT(Technique):
