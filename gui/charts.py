@@ -54,6 +54,25 @@ def _title_with_key(title: str, series: list) -> str:
     return f"<b>{title}</b>&nbsp;&nbsp;" + "&nbsp;&nbsp;".join(keys)
 
 
+def integer_step(x0: float, x1: float, max_ticks: int = 8) -> int:
+    """The smallest of 1, 2, 5, 10, 20, 50 … that puts at most ``max_ticks`` ticks on
+    [x0, x1]."""
+    span = max(1.0, float(x1) - float(x0))
+    step = 1
+    while span / step > max_ticks:
+        digits = str(step)
+        step = {1: 2, 2: 5, 5: 10}[int(digits[0])] * 10 ** (len(digits) - 1)
+    return step
+
+
+def set_integer_ticks(plot: Any, x0: float, x1: float, axis: str = "bottom") -> int:
+    """Whole-number ticks only (epochs): 1, 2, 3 … or 2, 4 … / 5, 10 … on long runs.
+    Returns the tick step."""
+    step = integer_step(x0, x1)
+    plot.getAxis(axis).setTickSpacing(levels=[(step, 0)])
+    return step
+
+
 def make_plot(title: str, x_label: str = "epoch") -> Any:
     """A PlotWidget in the app's style (grid, no context menu, light axes)."""
     w = pg().PlotWidget()
@@ -112,6 +131,8 @@ class LiveCharts(QWidget):
             # Ranges are set by _fit_range: pyqtgraph's auto-range re-lays-out and re-labels
             # the axes on every setData (~40-70 ms of GUI-thread time per redraw, measured).
             plot.disableAutoRange()
+            plot.setRange(xRange=(0, 4), yRange=(0, 1), padding=0.02)
+            set_integer_ticks(plot, 0, 4)  # empty charts too: epochs, never 0.2 / 0.4
             self.plots[title] = plot
             self._grid.addWidget(plot, i // 2, i % 2)
 
@@ -191,6 +212,9 @@ class LiveCharts(QWidget):
         """Set the view only when points leave it: grow with headroom while a run is live
         (so most new points need no re-layout), fit exactly when showing a finished run."""
         if not xs:
+            if title not in self._ranges:  # no points yet: a clean epoch axis, not stale ones
+                self.plots[title].setRange(xRange=(0, 4), yRange=(0, 1), padding=0.02)
+                set_integer_ticks(self.plots[title], 0, 4)
             return
         live = self._live
         x0, x1, y0, y1 = min(xs), max(xs), min(ys), max(ys)
@@ -203,6 +227,7 @@ class LiveCharts(QWidget):
         view = (min(x0, 0.0), x_end, y0 - pad, y1 + pad)
         self._ranges[title] = view
         self.plots[title].setRange(xRange=view[:2], yRange=view[2:], padding=0.02)
+        set_integer_ticks(self.plots[title], view[0], view[1])  # epochs are whole numbers
 
     def redraw_next(self) -> None:
         """Timer tick: redraw at most ONE stale chart, so a tick never repaints all four

@@ -6,6 +6,16 @@ technique gets a form; the recipe is validated with ``engine.pipeline.recipe.val
 on every change and its message shown inline. The run page shows the stage, a progress bar
 with the time left, a Cancel button, the log and live charts.
 
+Honest signals (issue 12): the finish line is coloured by the run's accuracy-budget verdict
+(``engine.pipeline.budget``: within / over / collapsed, against the run's own baseline) and,
+over budget, lists what to try (``budget.suggestions``) with a button for each cheap change
+(it edits the wizard's recipe and opens the Review page; "int8 alone" loads the int8
+example). While a run trains, a validation accuracy that already trips
+``budget.training_alarm`` shows a warning bar with *Cancel* (once per run). A recipe without
+a training step shows a short note instead of empty training charts. Example recipes are
+listed by name and description with an estimated time for the loaded model
+(``engine.pipeline.estimate``).
+
 Who owns a run: by default the tab writes into ``runs_dir`` and splits the data as
 ``session.data`` says. A window hands the run lifecycle to its project through
 ``set_run_hooks`` (``gui.state.RunHooks``: ``before_start`` decides the folder, the run id and
@@ -29,6 +39,7 @@ from PySide6.QtWidgets import (
     QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
+    QFrame,
     QGridLayout,
     QGroupBox,
     QHBoxLayout,
@@ -47,7 +58,9 @@ from PySide6.QtWidgets import (
 )
 
 from engine.core.errors import RecipeError
+from engine.pipeline import budget
 from engine.pipeline import recipe as recipe_module
+from engine.pipeline.estimate import estimate_seconds, fmt_estimate
 from engine.pipeline.recipe import (
     SCHEMA_VERSION,
     Knob,
@@ -59,7 +72,7 @@ from engine.pipeline.recipe import (
 from gui.charts import LiveCharts
 from gui.data_picker import DataPicker
 from gui.errors import ErrorReporter
-from gui.format import fmt_bytes, fmt_drop, fmt_duration, fmt_pct, fmt_ratio
+from gui.format import fmt_bytes, fmt_duration, fmt_pct, fmt_ratio
 from gui.runner import EngineClient, Job
 from gui.state import RunHooks, RunPlan, RunRecord, Session
 
@@ -68,6 +81,25 @@ TECHNIQUES, SETTINGS, DATA, REVIEW, RUN = range(5)
 ERROR_STYLE = "color: #b00020;"
 WARN_STYLE = "color: #8a6d00;"
 OK_STYLE = "color: #1b5e20;"
+try:
+    from gui.format import VERDICT_COLORS, VERDICT_MARKS
+except ImportError:  # pragma: no cover - gui.format (H2) defines them; same values
+    VERDICT_COLORS = {"within": "#2e7d32", "over": "#b26a00", "collapsed": "#c62828"}
+    VERDICT_MARKS = {"within": "✓", "over": "⚠", "collapsed": "✗"}
+ALARM_STYLE = (
+    "QFrame#trainingAlarm { background: #fdecea; border: 1px solid #c62828; border-radius: 4px; }"
+)
+# Buttons for the suggestions whose change is cheap (an edit of the wizard's recipe).
+SUGGESTION_BUTTONS = {
+    "lower_sparsity": "Lower sparsity",
+    "skip_edges": "Skip first/last layers",
+    "more_clusters": "More clusters",
+    "more_epochs": "More epochs",
+    "int8_only": "int8 alone",
+    "qat": "Add QAT",
+}
+INT8_EXAMPLE = "int8_ptq.json"
+DEFAULT_TECHNIQUES = ("prune", "quantize")
 
 
 class KnobEditor:
@@ -201,6 +233,10 @@ class CompressTab(QWidget):
         self._stage = (0, 1, "")  # index, count, label
         self._frac = 0.0
         self._t0 = 0.0
+        self.budget = budget.DEFAULT_BUDGET_PTS
+        self._alarmed = False  # the training alarm was shown for the current run
+        self._alarm_prev: tuple[int, float] | None = None  # (step, val accuracy) last epoch
+        self._stage_name = ""  # the engine's name of the running stage ("prune", …)
         self.editors: dict[str, dict[str, KnobEditor]] = {}
         self.step_boxes: dict[str, QGroupBox] = {}
 
@@ -259,24 +295,37 @@ class CompressTab(QWidget):
             help_label = _note(spec.help)
             help_label.setContentsMargins(24, 0, 0, 4)
             lay.addWidget(help_label)
-        for t in ("prune", "quantize"):  # the usual start; any registered set works
+        for t in DEFAULT_TECHNIQUES:  # the usual start; any registered set works
             if t in self.technique_boxes:
                 self.technique_boxes[t].setChecked(True)
         row = QHBoxLayout()
         row.addWidget(QLabel("Or start from an example:"))
         self.examples = QComboBox()
         self.examples.addItem("—", None)
+        self._example_docs: dict[str, dict[str, Any]] = {}
         for path in self._example_recipes():
-            self.examples.addItem(path.stem.replace("_", " "), str(path))
+            doc = _read_example(path)
+            if doc is None:
+                continue
+            self._example_docs[str(path)] = doc
+            self.examples.addItem(_example_text(doc, ""), str(path))
         self.examples.activated.connect(self._on_example)
+        self.examples.currentIndexChanged.connect(self._show_example_note)
         self.examples.setMinimumWidth(260)
-        row.addWidget(self.examples)
+        self.examples.setSizeAdjustPolicy(
+            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
+        )
+        self.examples.setMinimumContentsLength(40)
+        row.addWidget(self.examples, 1)
         load = QPushButton("Load recipe…")
         load.clicked.connect(self.load_recipe_dialog)
         row.addWidget(load)
-        row.addStretch(1)
         lay.addLayout(row)
+        self.example_note = _note("")
+        self.example_note.setObjectName("exampleNote")
+        lay.addWidget(self.example_note)
         lay.addStretch(1)
+        self.refresh_estimates()
         return page
 
     def _build_settings(self) -> QWidget:
@@ -418,10 +467,25 @@ class CompressTab(QWidget):
         row.addWidget(self.time_left)
         lay.addLayout(row)
         self.stage_label = QLabel("")
+        self.stage_label.setWordWrap(True)
         lay.addWidget(self.stage_label)
+        lay.addWidget(self._build_alarm())
+        lay.addWidget(self._build_suggestions())
         split = QSplitter(Qt.Orientation.Vertical)
+        chart_box = QWidget()
+        cb = QVBoxLayout(chart_box)
+        cb.setContentsMargins(0, 0, 0, 0)
+        self.no_charts_note = _note(
+            "This recipe has no training step, so there are no training charts: the run "
+            "converts the model to .tflite and measures it."
+        )
+        self.no_charts_note.setObjectName("noChartsNote")
+        self.no_charts_note.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.no_charts_note.setVisible(False)
+        cb.addWidget(self.no_charts_note)
         self.charts = LiveCharts()
-        split.addWidget(self.charts)
+        cb.addWidget(self.charts, 1)
+        split.addWidget(chart_box)
         self.log = QPlainTextEdit()
         self.log.setReadOnly(True)
         self.log.setMaximumBlockCount(5000)
@@ -433,6 +497,41 @@ class CompressTab(QWidget):
         split.setSizes([420, 110])
         lay.addWidget(split, 1)
         return page
+
+    def _build_alarm(self) -> QWidget:
+        """The warning bar a collapsing validation accuracy raises during training."""
+        bar = QFrame()
+        bar.setObjectName("trainingAlarm")
+        bar.setStyleSheet(ALARM_STYLE)
+        row = QHBoxLayout(bar)
+        row.setContentsMargins(8, 4, 8, 4)
+        self.alarm_label = QLabel("")
+        self.alarm_label.setWordWrap(True)
+        self.alarm_label.setStyleSheet(f"color: {VERDICT_COLORS['collapsed']};")
+        row.addWidget(self.alarm_label, 1)
+        self.alarm_cancel = QPushButton("Cancel the run")
+        self.alarm_cancel.clicked.connect(self.cancel_run)
+        row.addWidget(self.alarm_cancel)
+        self.alarm_bar = bar
+        bar.setVisible(False)
+        return bar
+
+    def _build_suggestions(self) -> QWidget:
+        """What to try after a run over budget: one line each, a button when cheap."""
+        box = QWidget()
+        box.setObjectName("suggestions")
+        lay = QVBoxLayout(box)
+        lay.setContentsMargins(0, 0, 0, 0)
+        self.suggestions_label = QLabel("")
+        self.suggestions_label.setWordWrap(True)
+        self.suggestions_label.setTextFormat(Qt.TextFormat.RichText)
+        lay.addWidget(self.suggestions_label)
+        self._suggestion_row = QHBoxLayout()
+        lay.addLayout(self._suggestion_row)
+        self.suggestion_buttons: dict[str, QPushButton] = {}
+        self.suggestions_box = box
+        box.setVisible(False)
+        return box
 
     # -- navigation -----------------------------------------------------------------------
     def go_to(self, index: int) -> None:
@@ -450,6 +549,8 @@ class CompressTab(QWidget):
             self.next_button.setText("New recipe")
         else:
             self.next_button.setText("Next →")
+        if index == TECHNIQUES:
+            self.refresh_estimates()
         if index == DATA:
             self.refresh_data()
         if index == REVIEW:
@@ -466,6 +567,9 @@ class CompressTab(QWidget):
         self.cancel_button.setEnabled(False)
         self.cancel_button.setText("Cancel")
         self.time_left.setText("")
+        self.alarm_bar.setVisible(False)
+        self._show_suggestions(None)
+        self._show_charts_for(run.recipe if run is not None else None)
         if run is None:
             self.run_title.setText("No run yet")
             self.progress.setValue(0)
@@ -482,8 +586,7 @@ class CompressTab(QWidget):
         if run.status == "finished":
             self.progress.setValue(self.progress.maximum())
             self.progress.setFormat("100 % — done")
-            self.stage_label.setStyleSheet(OK_STYLE)
-            self.stage_label.setText(_finished_text(run))
+            self._show_finish_line(run)
         else:
             self.progress.setValue(0)
             self.progress.setFormat(run.status)
@@ -696,7 +799,14 @@ class CompressTab(QWidget):
             f" (scaling {data.scale})."
         )
         warn = "".join(f"<br><span style='{WARN_STYLE}'>⚠ {w}</span>" for w in recipe.warnings)
-        self.summary.setText(where + "<br>" + "<br>".join(lines) + warn)
+        est = fmt_estimate(self.estimate(recipe.to_dict()))
+        when = (
+            f"<br>Estimated time on this computer: <b>{est}</b> (an estimate from the "
+            "baseline measurement)."
+            if est
+            else ""
+        )
+        self.summary.setText(where + "<br>" + "<br>".join(lines) + warn + when)
         self.recipe_json.setPlainText(json.dumps(recipe.to_dict(), indent=2))
 
     def refresh_data(self) -> None:
@@ -711,6 +821,7 @@ class CompressTab(QWidget):
             self.model_line.setStyleSheet("")
             self.model_line.setText(f"Model: <b>{model.display_name}</b>")
         self.data_picker.show_choice(self.session.data)
+        self.refresh_estimates()
 
     # -- running --------------------------------------------------------------------------
     def set_run_hooks(self, hooks: RunHooks | None) -> None:
@@ -738,6 +849,8 @@ class CompressTab(QWidget):
             return "A compression is already running. Wait for it to finish or cancel it first."
         if self.session.model is None:
             return "Open a model first (Model tab, or File → Open demo)."
+        if not self.session.data.spec:
+            return "Choose a dataset for this model first (Model tab → Dataset)."
         if self.session.data.error:
             return f"The dataset does not fit the model: {self.session.data.error}"
         return ""
@@ -802,10 +915,10 @@ class CompressTab(QWidget):
         job.metric.connect(self._on_metric)
         job.log.connect(self._on_log)
         job.finished.connect(self._on_finished)
+        if hooks is not None:
+            hooks.on_started(run)  # the run's owner may number it (run.name) first
         self._reset_run_view(run)
         self.go_to(RUN)
-        if hooks is not None:
-            hooks.on_started(run)
         self.runStarted.emit(run)
         return run
 
@@ -836,6 +949,11 @@ class CompressTab(QWidget):
         self.cancel_button.setEnabled(True)
         self.cancel_button.setText("Cancel")
         self.results_button.setEnabled(False)
+        self.alarm_bar.setVisible(False)
+        self._alarmed = False
+        self._alarm_prev = None
+        self._show_suggestions(None)
+        self._show_charts_for(run.recipe)
         self._stage = (0, 1, "")
         self._frac = 0.0
         self._t0 = time.monotonic()
@@ -852,6 +970,7 @@ class CompressTab(QWidget):
         label = str(ev.get("label") or ev.get("stage", ""))
         if ev.get("state") == "start":
             self._stage = (idx, count, label)
+            self._stage_name = str(ev.get("stage", ""))
             self._set_fraction(idx / count)
             self.stage_label.setText(f"Step {idx + 1} of {count}: {label}")
             self._append_log(f"▶ {label}")
@@ -886,6 +1005,53 @@ class CompressTab(QWidget):
         self.charts.mark_dirty()
         if "val_accuracy" in values or "sparsity" in values:
             self._append_log(f"  epoch {float(ev.get('epoch', 0)):g}: " + _metric_text(values))
+        self._check_alarm(float(ev.get("epoch", 0.0)), values)
+
+    def _check_alarm(self, epoch: float, values: dict[str, Any]) -> None:
+        """Show the warning bar (once per run) when validation accuracy has collapsed and is
+        not coming back: at collapse level on two epochs in a row of one step, the second no
+        better than the first, and, while pruning, only once the sparsity has reached its
+        target (accuracy dips while the schedule removes weights, then recovers)."""
+        base = (self.session.baseline or {}).get("accuracy")
+        val_accuracy = values.get("val_accuracy")
+        if self._alarmed or not self.running:
+            return
+        if not isinstance(val_accuracy, (int, float)) or not isinstance(base, (int, float)):
+            return
+        step = self._stage[0]
+        previous, self._alarm_prev = self._alarm_prev, (step, float(val_accuracy))
+        if not budget.training_alarm(float(base), float(val_accuracy), self.budget):
+            return
+        if previous is None or previous[0] != step:
+            return
+        if not budget.training_alarm(float(base), previous[1], self.budget):
+            return
+        if float(val_accuracy) > previous[1] + 0.005:  # recovering
+            return
+        target = self._prune_target()
+        sparsity = values.get("sparsity")
+        if target and isinstance(sparsity, (int, float)) and sparsity < 0.98 * target:
+            return
+        self._alarmed = True
+        drop = budget.drop_pts(float(base), float(val_accuracy))
+        self.alarm_label.setText(
+            f"⚠ Validation accuracy {val_accuracy * 100:.1f} % at epoch {epoch:g} is "
+            f"{drop:.1f} points below the original model's {base * 100:.1f} % (budget "
+            f"{self.budget:g} point{'s' if self.budget != 1 else ''}) and not recovering: "
+            "cancel and try a gentler recipe?"
+        )
+        self.alarm_cancel.setEnabled(True)
+        self.alarm_bar.setVisible(True)
+        self._append_log(f"⚠ validation accuracy collapsed ({drop:.1f} points below the baseline)")
+
+    def _prune_target(self) -> float | None:
+        """The running recipe's target sparsity while its pruning step runs, else None."""
+        if self.run is None or self._stage_name != "prune":
+            return None
+        for step in self.run.recipe.get("steps", []):
+            if isinstance(step, dict) and step.get("type") == "prune":
+                return float(step.get("target_sparsity") or 0.0) or None
+        return None
 
     def _on_log(self, ev: dict[str, Any]) -> None:
         level = ev.get("level", "info")
@@ -915,13 +1081,14 @@ class CompressTab(QWidget):
             self._set_fraction(1.0)
             self.progress.setFormat("100 % — done")
             self.run_title.setText(f"Finished {run.name}")
-            self.stage_label.setStyleSheet(OK_STYLE)
-            self.stage_label.setText(_finished_text(run))
+            self._show_finish_line(run)
             self.results_button.setEnabled(True)
             self._append_log(f"✓ finished; files in {run.out_dir}")
         elif state == "cancelled":
             run.status = "cancelled"
             self.run_title.setText(f"Cancelled {run.name}")
+            self._frac = 0.0
+            self.progress.setValue(0)
             self.progress.setFormat("cancelled")
             self.stage_label.setStyleSheet(WARN_STYLE)
             self.stage_label.setText("Cancelled. Nothing from this run was kept.")
@@ -937,21 +1104,264 @@ class CompressTab(QWidget):
             self._append_log(f"✗ {run.error}")
             if err.get("kind") != "crashed":  # the crash itself is reported by the window
                 self.errors.report("The run failed", run.error, str(err.get("details", "")))
+        self.alarm_cancel.setEnabled(False)
+        self.alarm_bar.setVisible(False)  # the finish line (or the cancel) now says it
         self.charts.finish_live()
         if self._hooks is not None:
             self._hooks.on_done(run)
         self.runFinished.emit(run)
 
+    # -- honest signals -------------------------------------------------------------------
+    def set_accuracy_budget(self, pts: float) -> None:
+        """The project's accuracy budget (points); recolours the finished run shown."""
+        self.budget = budget.check_budget(pts)
+        if self.run is not None and self.run.status == "finished" and not self.running:
+            self._show_finish_line(self.run)
 
-def _finished_text(run: RunRecord) -> str:
-    """The one-line summary of a finished run (sizes, ratios, accuracy)."""
+    def verdict(self, run: RunRecord | None = None) -> str | None:
+        """The budget verdict of ``run`` (default: the run shown), None without accuracies."""
+        return _run_verdict(run or self.run, self.budget)
+
+    def _show_finish_line(self, run: RunRecord) -> None:
+        v = _run_verdict(run, self.budget)
+        color = VERDICT_COLORS.get(v or "within", VERDICT_COLORS["within"])
+        self.stage_label.setStyleSheet(f"color: {color};")
+        self.stage_label.setText(_finished_text(run, self.budget))
+        if v is None or v == "within":
+            self._show_suggestions(None)
+        else:
+            self._show_suggestions(run, budget.suggestions(run.recipe or {}, v))
+
+    def _show_suggestions(
+        self, run: RunRecord | None, items: list[budget.Suggestion] | None = None
+    ) -> None:
+        for button in self.suggestion_buttons.values():
+            self._suggestion_row.removeWidget(button)
+            button.deleteLater()
+        self.suggestion_buttons = {}
+        while self._suggestion_row.count():
+            self._suggestion_row.takeAt(0)
+        if run is None or not items:
+            self.suggestions_label.setText("")
+            self.suggestions_box.setVisible(False)
+            return
+        lines = "".join(f"<li>{s.text}</li>" for s in items)
+        self.suggestions_label.setText(f"<b>What to try next:</b><ul>{lines}</ul>")
+        recipe = dict(run.recipe or {})
+        for s in items:
+            label = SUGGESTION_BUTTONS.get(s.action)
+            if label is None:
+                continue
+            button = QPushButton(label)
+            button.setToolTip(s.text + "\nChanges the wizard's recipe; review it, then run.")
+            button.clicked.connect(lambda _c=False, a=s.action: self.apply_suggestion(a, recipe))
+            self._suggestion_row.addWidget(button)
+            self.suggestion_buttons[s.action] = button
+        self._suggestion_row.addStretch(1)
+        bar = self.log.verticalScrollBar()
+        at_end = bar.value() >= bar.maximum()
+        self.suggestions_box.setVisible(True)
+        # The box takes its height from the log: keep the log's last line (the result) shown.
+        page_layout = self.suggestions_box.parentWidget().layout()
+        if at_end and page_layout is not None:
+            page_layout.activate()
+            bar.setValue(bar.maximum())
+
+    def apply_suggestion(self, action: str, recipe: dict[str, Any]) -> bool:
+        """Put ``recipe`` changed as ``action`` says (a ``budget.Suggestion.action``) into the
+        wizard and open the Review page; nothing runs. False for an unknown action or a
+        recipe that is no longer valid."""
+        if self.running:
+            return False
+        if action == "int8_only":
+            example = self.examples_dir / INT8_EXAMPLE if self.examples_dir else None
+            if example is not None and example.is_file() and self.load_recipe_file(example):
+                self.go_to(REVIEW)
+                return True
+            changed: dict[str, Any] | None = {
+                "schema_version": SCHEMA_VERSION,
+                "name": "int8",
+                "steps": [{"type": "quantize", "mode": "int8"}],
+            }
+        else:
+            changed = _changed_recipe(recipe, action)
+        if changed is None:
+            return False
+        try:
+            self.set_recipe(validate_recipe(changed))
+        except RecipeError as exc:
+            self.errors.report("Cannot apply the suggestion", str(exc))
+            return False
+        self.go_to(REVIEW)
+        return True
+
+    def _show_charts_for(self, recipe: dict[str, Any] | None) -> None:
+        """Training charts only for recipes that train; a short note for the others."""
+        trains = recipe is None or _has_training(recipe)
+        self.charts.setVisible(trains)
+        self.no_charts_note.setVisible(not trains)
+
+    # -- estimates ------------------------------------------------------------------------
+    def estimate(self, recipe: dict[str, Any]) -> float | None:
+        """Estimated seconds of ``recipe`` on the session's model and data (None: unknown)."""
+        desc = self.session.data.description or {}
+        return estimate_seconds(
+            recipe,
+            self.session.baseline,
+            desc.get("n_train"),
+            n_val=desc.get("n_val"),
+            n_test=desc.get("n_test"),
+        )
+
+    def refresh_estimates(self) -> None:
+        """Re-label the example recipes with their estimated time for the loaded model (call
+        when the model, the data or the baseline change)."""
+        for i in range(1, self.examples.count()):
+            doc = self._example_docs.get(self.examples.itemData(i))
+            if doc is None:
+                continue
+            est = fmt_estimate(self.estimate(doc))
+            self.examples.setItemText(i, _example_text(doc, est))
+            tip = str(doc.get("description", ""))
+            if est:
+                tip += f"\nEstimated time for the loaded model: {est} (an estimate)."
+            self.examples.setItemData(i, tip, Qt.ItemDataRole.ToolTipRole)
+        view = self.examples.view()  # the list shows whole lines, wider than the box
+        view.setMinimumWidth(view.sizeHintForColumn(0) + 24)
+        self._show_example_note()
+
+    def _show_example_note(self, *_args: Any) -> None:
+        doc = self._example_docs.get(self.examples.currentData() or "")
+        if doc is None:
+            self.example_note.setText("")
+            return
+        est = fmt_estimate(self.estimate(doc))
+        when = (
+            f" Estimated time for the loaded model: {est} (an estimate)."
+            if est
+            else " (Open a model and its data to see an estimated time.)"
+        )
+        self.example_note.setText(f"{doc.get('description', '')}{when}")
+
+    # -- reset ----------------------------------------------------------------------------
+    def reset(self) -> None:
+        """Back to a fresh launch: wizard on page 1 with the default recipe, no run shown,
+        no log, no charts, no example chosen. Not while a run is going (RuntimeError)."""
+        if self.running:
+            raise RuntimeError("a run is going: cancel it before resetting the Compress tab")
+        self.job = None
+        for t, box in self.technique_boxes.items():
+            box.blockSignals(True)
+            box.setChecked(t in DEFAULT_TECHNIQUES)
+            box.blockSignals(False)
+        for eds in self.editors.values():
+            for ed in eds.values():
+                ed.set_value(ed.knob.default)
+        self.recipe_name.setText("my-recipe")
+        self.seed.setValue(0)
+        self.batch.setValue(32)
+        self.examples.setCurrentIndex(0)
+        self._on_techniques_changed()
+        self.show_run(None)
+        self._stage = (0, 1, "")
+        self._frac = 0.0
+        self.review_status.setText("")
+        self.refresh_estimates()
+        self.go_to(TECHNIQUES)
+        self.message.setText("")
+
+
+def _run_verdict(run: RunRecord | None, budget_pts: float) -> budget.Verdict | None:
+    """The verdict of a finished run against its own baseline (None without accuracies)."""
+    if run is None:
+        return None
+    base, comp = run.baseline.get("accuracy"), run.compressed.get("accuracy")
+    if not isinstance(base, (int, float)) or not isinstance(comp, (int, float)):
+        return None
+    return budget.verdict(float(base), float(comp), budget_pts)
+
+
+def _finished_text(run: RunRecord, budget_pts: float = budget.DEFAULT_BUDGET_PTS) -> str:
+    """The one-line summary of a finished run (sizes, ratios, accuracy, budget verdict)."""
     c, m = run.compressed, run.metrics or {}
+    v = _run_verdict(run, budget_pts)
+    mark = VERDICT_MARKS.get(v or "within", "✓")
+    change = ""
+    if v is not None:
+        base, comp = float(run.baseline["accuracy"]), float(c["accuracy"])
+        change = f" ({budget.change_text(base, comp)}; {budget.verdict_text(v, budget_pts)})"
     return (
-        f"✓ gzip {fmt_bytes(c.get('tflite_gzip_bytes'))} "
+        f"{mark} gzip {fmt_bytes(c.get('tflite_gzip_bytes'))} "
         f"({fmt_ratio(m.get('ratio_gzip'))} smaller), "
         f"raw {fmt_bytes(c.get('tflite_bytes'))} ({fmt_ratio(m.get('ratio_raw'))}), "
-        f"accuracy {fmt_pct(c.get('accuracy'))} (drop: {fmt_drop(m.get('accuracy_drop'))})."
+        f"accuracy {fmt_pct(c.get('accuracy'))}{change}."
     )
+
+
+def _has_training(recipe: dict[str, Any]) -> bool:
+    """True when a step of ``recipe`` trains (has ``epochs``)."""
+    return any(isinstance(s, dict) and "epochs" in s for s in recipe.get("steps", []))
+
+
+def _changed_recipe(recipe: dict[str, Any], action: str) -> dict[str, Any] | None:
+    """``recipe`` (a dict) with the change a suggestion names; None when it does not apply."""
+    out = json.loads(json.dumps(recipe))
+    steps = {s.get("type"): s for s in out.get("steps", []) if isinstance(s, dict)}
+    name = str(out.get("name") or "recipe")
+    if action == "lower_sparsity" and "prune" in steps:
+        p = steps["prune"]
+        lower = max(0.0, round(float(p.get("target_sparsity", 0.8)) - 0.2, 2))
+        p["target_sparsity"] = lower
+        p["initial_sparsity"] = min(float(p.get("initial_sparsity", 0.0) or 0.0), lower)
+        out["name"] = f"{name}-sp{lower * 100:.0f}"
+    elif action == "skip_edges" and "prune" in steps:
+        steps["prune"]["skip_first"] = steps["prune"]["skip_last"] = True
+        out["name"] = f"{name}-skip-edges"
+    elif action == "more_clusters" and "cluster" in steps:
+        c = steps["cluster"]
+        spec = recipe_module.STEP_SPECS.get("cluster")
+        top = int(spec.knob("clusters").maximum or 256) if spec else 256
+        c["clusters"] = min(top, int(c.get("clusters", 16)) * 2)
+        out["name"] = f"{name}-c{c['clusters']}"
+    elif action == "more_epochs":
+        trained = [s for s in steps.values() if isinstance(s.get("epochs"), int)]
+        if not trained:
+            return None
+        for s in trained:
+            s["epochs"] = min(1000, s["epochs"] * 2)
+        out["name"] = f"{name}-more-epochs"
+    elif action == "qat" and "qat" not in steps:
+        final = out["steps"][-1] if out.get("steps") else None
+        if not final or final.get("type") != "quantize" or final.get("mode") != "int8":
+            return None
+        out["steps"].insert(len(out["steps"]) - 1, {"type": "qat"})
+        out["name"] = f"{name}-qat"
+    else:
+        return None
+    return out
+
+
+def _read_example(path: Path) -> dict[str, Any] | None:
+    """An example recipe file as a dict (None when unreadable or not a recipe)."""
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    if not isinstance(doc, dict):
+        return None
+    doc.setdefault("name", path.stem)
+    return doc
+
+
+def _example_text(doc: dict[str, Any], estimate: str) -> str:
+    """'prune80-int8 — Prune 80 % of … (≈ 40 s)': how an example is listed."""
+    text = str(doc.get("name", ""))
+    desc = str(doc.get("description", "")).strip()
+    if desc:
+        text += f" — {desc}"
+    if estimate:
+        text += f"  ({estimate})"
+    return text
 
 
 def _metric_text(values: dict[str, Any]) -> str:

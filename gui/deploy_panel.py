@@ -5,8 +5,9 @@ Shows the engine's deployment report (``report.json`` in the run folder, written
 custom ops highlighted), the LiteRT and TFLite Micro verdicts, the memory estimate, the int8
 I/O contract with copyable quantize/dequantize snippets, and the C-array export.
 
-``load_report(run)`` and ``deploy_badge(report)`` are also used by the runs table's
-"Deploy" column.
+``load_report(run)`` and ``deploy_badge(report, metrics, budget_pts)`` are also used by the runs
+table's "Deploy" column. The badge is never green for a run over the accuracy budget: a model
+that deploys but lost too much accuracy is not ready to ship.
 """
 
 from __future__ import annotations
@@ -38,8 +39,16 @@ from PySide6.QtWidgets import (
 )
 
 from engine.core.errors import BadInputError
+from engine.pipeline.budget import DEFAULT_BUDGET_PTS, check_budget
 from gui.errors import ErrorReporter
-from gui.format import fmt_bytes
+from gui.format import (
+    VERDICT_COLORS,
+    VERDICT_MARKS,
+    fmt_bytes,
+    fmt_pct,
+    run_verdict,
+    verdict_tooltip,
+)
 from gui.state import RunRecord
 
 FLEX_COLOR = "#c62828"
@@ -86,11 +95,8 @@ def _read(src: Path) -> dict[str, Any] | None:
         return None
 
 
-def deploy_badge(report: dict[str, Any] | None) -> tuple[str, str, str] | None:
-    """``(text, color, tooltip)`` for the runs table: a warning when the model uses Flex ops
-    or ops TFLite Micro lacks; a check mark when it fits both; None without a report."""
-    if report is None:
-        return None
+def _ops_badge(report: dict[str, Any]) -> tuple[str, str, str]:
+    """The badge from the ops alone (Flex, custom, TFLite Micro gaps, or fits both)."""
     flex = report.get("flex_ops") or []
     verdicts = report.get("verdicts") or {}
     tflm = verdicts.get("tflite_micro") or {}
@@ -111,6 +117,39 @@ def deploy_badge(report: dict[str, Any] | None) -> tuple[str, str, str] | None:
         OK_COLOR,
         "Only LiteRT built-in ops, all in TensorFlow Lite for Microcontrollers' kernel list.",
     )
+
+
+def deploy_badge(
+    report: dict[str, Any] | None,
+    metrics: dict[str, Any] | None = None,
+    budget_pts: float = DEFAULT_BUDGET_PTS,
+) -> tuple[str, str, str] | None:
+    """``(text, color, tooltip)`` for the runs table; None without a report.
+
+    From the ops: a warning when the model uses Flex ops or ops TFLite Micro lacks, a check
+    mark when it fits both. With the run's ``metrics``, the accuracy budget overrides the
+    check mark: a run over budget gets "⚠ over budget" (amber), a collapsed one "✗ accuracy
+    collapsed" (red), with the reason in the tooltip; an ops warning keeps its text and gains
+    the reason (red when collapsed). Never green for a run over budget.
+    """
+    if report is None:
+        return None
+    text, color, tip = _ops_badge(report)
+    v = run_verdict(metrics, budget_pts)
+    if v is None or v == "within":
+        return text, color, tip
+    reason = verdict_tooltip(metrics, budget_pts)
+    if text.startswith("✓"):
+        label = "over budget" if v == "over" else "accuracy collapsed"
+        return (
+            f"{VERDICT_MARKS[v]} {label}",
+            VERDICT_COLORS[v],
+            f"Accuracy {reason}: not ready to ship, although its ops run on LiteRT and "
+            "TensorFlow Lite for Microcontrollers.",
+        )
+    if v == "collapsed":
+        color = VERDICT_COLORS["collapsed"]
+    return text, color, f"{tip}\nAccuracy: {reason}."
 
 
 def _dims(shape: Any) -> str:
@@ -157,9 +196,12 @@ def _table(headers: list[str]) -> QTableWidget:
 
 class DeployPanel(QWidget):
     """Deployment view of one run: ``set_run(run)`` (None clears it). ``exportTfliteRequested``
-    asks the Results tab to run its ``.tflite`` export."""
+    asks the Results tab to run its ``.tflite`` export; ``exported(path)`` follows every
+    file written (the Results tab confirms it in the status bar). ``set_accuracy_budget``
+    sets the budget the badge judges the run's accuracy by."""
 
     exportTfliteRequested = Signal()
+    exported = Signal(str)
 
     OP_HEADERS = ["Op", "Count", "Kind", "In types", "Out types"]
     IO_HEADERS = ["", "Type", "Shape", "Scale", "Zero point"]
@@ -179,6 +221,7 @@ class DeployPanel(QWidget):
         self.confirm_overwrite: Callable[[list[Path]], bool] = self._ask_overwrite
         self.run: RunRecord | None = None
         self.report: dict[str, Any] | None = None
+        self.budget: float = DEFAULT_BUDGET_PTS
 
         lay = QVBoxLayout(self)
         lay.setContentsMargins(4, 4, 4, 4)
@@ -304,6 +347,12 @@ class DeployPanel(QWidget):
         self.set_run(None)
 
     # -- view -----------------------------------------------------------------------------
+    def set_accuracy_budget(self, pts: float) -> None:
+        """Judge accuracy by ``pts`` points from now on (ValueError outside 0–100)."""
+        self.budget = check_budget(pts)
+        if self.run is not None:
+            self.set_run(self.run)
+
     def set_run(self, run: RunRecord | None) -> None:
         """Show ``run``'s deployment report (its report.json), or say why there is none."""
         self.run = run
@@ -331,10 +380,20 @@ class DeployPanel(QWidget):
             self._show_snippets({"needed": False, "note": "", "python": "", "c": ""})
             self.metadata_label.setText("")
             return
-        badge = deploy_badge(r)
+        metrics = run.metrics if run else None
+        badge = deploy_badge(r, metrics, self.budget)
         head = f"<b>{html.escape(run.name if run else '')}</b> — model.tflite"
         if badge:
             head += f" &nbsp;<span style='color:{badge[1]}'><b>{html.escape(badge[0])}</b></span>"
+        v = run_verdict(metrics, self.budget)
+        if v is not None and run is not None:
+            acc = fmt_pct(run.compressed.get("accuracy"))
+            base = fmt_pct(run.baseline.get("accuracy"))
+            head += (
+                f"<br><span style='color:{VERDICT_COLORS[v]}'>{VERDICT_MARKS[v]} .tflite "
+                f"accuracy {acc} (baseline {base}) — "
+                f"{html.escape(verdict_tooltip(metrics, self.budget))}</span>"
+            )
         self.summary.setText(head)
         self.summary.setToolTip(badge[2] if badge else "")
         self._show_ops(r.get("ops") or [])
@@ -505,10 +564,12 @@ class DeployPanel(QWidget):
         if existing and not self.confirm_overwrite(existing):
             return None
         try:
-            return write_c_array(src, out_dir, name)
+            paths = write_c_array(src, out_dir, name)
         except BadInputError as exc:
             self.errors.report("Export failed", str(exc))
             return None
+        self.exported.emit(str(paths[0]))
+        return paths
 
     def _ask_overwrite(self, paths: list[Path]) -> bool:
         names = ", ".join(p.name for p in paths)

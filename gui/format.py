@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from engine.pipeline.budget import change_text, verdict, verdict_text
+
 
 def _num(value: Any) -> float | None:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -74,3 +76,30 @@ def fmt_drop(value: Any) -> str:
     if abs(v) < 5e-5:
         return "none"
     return f"{abs(v) * 100:.2f} pts" + (" better" if v < 0 else "")
+
+
+# -- accuracy budget: one look for every place that judges a run ----------------------------
+VERDICT_COLORS = {"within": "#2e7d32", "over": "#b26a00", "collapsed": "#c62828"}
+VERDICT_MARKS = {"within": "✓", "over": "⚠", "collapsed": "✗"}
+
+
+def run_verdict(metrics: dict[str, Any] | None, budget_pts: float) -> str | None:
+    """``within`` / ``over`` / ``collapsed`` for a run's metrics (its compressed ``accuracy``
+    against its own ``baseline.accuracy``), or None when either accuracy is missing."""
+    m = metrics or {}
+    base = _num((m.get("baseline") or {}).get("accuracy"))
+    comp = _num((m.get("compressed") or {}).get("accuracy"))
+    if base is None or comp is None:
+        return None
+    return verdict(base, comp, budget_pts)
+
+
+def verdict_tooltip(metrics: dict[str, Any] | None, budget_pts: float) -> str:
+    """'over the 1-point budget · drop 3.20 pts' (empty without both accuracies)."""
+    v = run_verdict(metrics, budget_pts)
+    if v is None:
+        return ""
+    m = metrics or {}
+    base = float(m["baseline"]["accuracy"])
+    comp = float(m["compressed"]["accuracy"])
+    return f"{verdict_text(v, budget_pts)} · {change_text(base, comp)}"  # type: ignore[arg-type]

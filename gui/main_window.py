@@ -1,9 +1,20 @@
-"""The main window: three tabs, File/Help menus, status bar, drag-and-drop, settings, close.
+"""The main window: three tabs, File/Run/View/Help menus, status bar, drag-and-drop, settings,
+close.
 
 Project files (New / Open / Save / Save As / recent, lock, autosave, recovery) and the run
 lifecycle are handled by ``self.project`` (gui/project_controller.py), which is the Compress
 tab's run hooks and sees this window as its ``ProjectHost``; the title is
 ``NAME[*] — Featherweight``.
+
+Every way of opening a model or choosing a dataset (menus, buttons, the data pickers, drag
+and drop) goes through ``open_model`` / ``choose_data``, which ask the project first when the
+change would start another comparison (``ProjectController.confirm_subject_change``). The
+accuracy budget is the project's: the Results tab edits it (``budgetChanged``), the window
+stores it and hands it to the tabs that judge runs (``set_accuracy_budget``).
+
+Questions and dialogs tests answer instead of a person: ``confirm_close``,
+``ask_model_path`` (Open model…), ``ask_savedmodel_folder`` (Open SavedModel folder…) and
+``open_url`` (Help → User guide).
 """
 
 from __future__ import annotations
@@ -12,22 +23,30 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QSettings, QStandardPaths, Qt
+from PySide6.QtCore import QSettings, QStandardPaths, Qt, QUrl
 from PySide6.QtGui import (
     QAction,
     QCloseEvent,
+    QDesktopServices,
     QDragEnterEvent,
     QDropEvent,
+    QGuiApplication,
     QKeySequence,
     QShowEvent,
 )
 from PySide6.QtWidgets import (
+    QDialog,
+    QDialogButtonBox,
     QFileDialog,
+    QHeaderView,
     QLabel,
     QMainWindow,
     QMenu,
     QMessageBox,
+    QTableWidget,
+    QTableWidgetItem,
     QTabWidget,
+    QVBoxLayout,
 )
 
 import engine
@@ -41,8 +60,34 @@ from gui.settings import AppSettings
 from gui.state import ModelInfo, RunRecord, Session
 
 MODEL_SUFFIXES = (".keras", ".h5", ".hdf5")
+SAVED_MODEL_FILE = "saved_model.pb"
+MODEL_FILTER = (
+    "Keras models and SavedModels (*.keras *.h5 *.hdf5 saved_model.pb);;"
+    "Keras files (*.keras *.h5 *.hdf5);;SavedModel (saved_model.pb);;All files (*)"
+)
 DEFAULT_SIZE = (1280, 800)
 MODEL_TAB, COMPRESS_TAB, RESULTS_TAB = range(3)
+
+
+def model_spec(path: str | Path) -> str:
+    """What the engine opens for a picked path: a SavedModel's ``saved_model.pb`` stands for
+    its folder; anything else is itself."""
+    p = Path(path)
+    if p.name == SAVED_MODEL_FILE:
+        return str(p.parent)
+    return str(p)
+
+
+def is_saved_model_dir(path: str | Path) -> bool:
+    p = Path(path)
+    return p.is_dir() and (p / SAVED_MODEL_FILE).is_file()
+
+
+def user_guide_path() -> Path:
+    """docs/user-guide.md beside resources/ (source tree, bundle or install)."""
+    from engine.core.demo import resources_dir
+
+    return resources_dir().parent / "docs" / "user-guide.md"
 
 
 def examples_dir() -> Path:
@@ -78,8 +123,14 @@ class MainWindow(QMainWindow):
         self.client = EngineClient(worker_command, cancel_grace_s=cancel_grace_s, parent=self)
         # Injectable questions (tests answer them without a modal dialog).
         self.confirm_close: Callable[[], bool] = self._ask_close
+        self.ask_model_path: Callable[[], str] = self._ask_model_path
+        self.ask_savedmodel_folder: Callable[[], str] = self._ask_savedmodel_folder
+        self.open_url: Callable[[QUrl], bool] = QDesktopServices.openUrl
         self._closing = False
         self._charts_warm = False
+        self._shown = False
+        self._launch_clean = False  # the demo opened at launch is the project's clean state
+        self._applying_budget = False
 
         self.tabs = QTabWidget()
         self.model_tab = ModelTab(self.client, self.session, self.errors, self.settings.last_folder)
@@ -104,8 +155,10 @@ class MainWindow(QMainWindow):
         self.model_tab.demoRequested.connect(self.open_demo)
         self.model_tab.modelChanged.connect(self._on_model_changed)
         self.model_tab.dataChanged.connect(lambda _d: self.compress_tab.refresh_data())
-        self.model_tab.baselineChanged.connect(lambda _b: self.results_tab.refresh())
-        self.compress_tab.dataChosen.connect(self.model_tab.set_data)
+        self.model_tab.baselineChanged.connect(lambda _b: self._refresh_results())
+        self.model_tab.baselineChanged.connect(lambda _b: self.compress_tab.refresh_estimates())
+        self.compress_tab.dataChosen.connect(self.choose_data)
+        self._route_model_tab_picker()
         self.compress_tab.showResultsRequested.connect(
             lambda: self.tabs.setCurrentIndex(RESULTS_TAB)
         )
@@ -124,16 +177,20 @@ class MainWindow(QMainWindow):
         self.model_tab.modelChanged.connect(lambda _m: self._content_changed())
         self.model_tab.dataChanged.connect(lambda _d: self._content_changed())
         self.model_tab.baselineChanged.connect(lambda _b: self._content_changed())
+        self.model_tab.baselineChanged.connect(self._on_baseline_for_launch)
+        self.results_tab.budgetChanged.connect(self.set_accuracy_budget)
 
         self._build_menus()
         self._build_status_bar()
         self.update_title()
+        self._apply_budget(self.session.accuracy_budget)
         geometry = self.settings.geometry()
         if geometry is None or not self.restoreGeometry(geometry):
             self.resize(*DEFAULT_SIZE)
 
     def showEvent(self, event: QShowEvent) -> None:  # noqa: N802
         super().showEvent(event)
+        self._shown = True
         if not self._charts_warm:
             self._charts_warm = True
             # Build the live charts (imports pyqtgraph, ~0.3 s) just after the window is up,
@@ -160,7 +217,11 @@ class MainWindow(QMainWindow):
         self.act_save_project_as.triggered.connect(lambda: self.project.save_as())
         self.act_open = QAction("&Open model…", self)
         self.act_open.setShortcut(QKeySequence.StandardKey.Open)
+        self.act_open.setToolTip("A .keras or .h5 file, or a SavedModel's saved_model.pb")
         self.act_open.triggered.connect(self.open_model_dialog)
+        self.act_open_savedmodel = QAction("Open Saved&Model folder…", self)
+        self.act_open_savedmodel.setShortcut(QKeySequence("Ctrl+Shift+M"))
+        self.act_open_savedmodel.triggered.connect(self.open_savedmodel_dialog)
         self.act_demo = QAction("Open &demo", self)
         self.act_demo.setShortcut(QKeySequence("Ctrl+D"))
         self.act_demo.triggered.connect(self.open_demo)
@@ -183,6 +244,7 @@ class MainWindow(QMainWindow):
         file_menu.addAction(self.act_save_project_as)
         file_menu.addSeparator()
         file_menu.addAction(self.act_open)
+        file_menu.addAction(self.act_open_savedmodel)
         file_menu.addAction(self.act_demo)
         file_menu.addMenu(self.recent_menu)
         self.project_separator = file_menu.addSeparator()
@@ -210,9 +272,25 @@ class MainWindow(QMainWindow):
             view_menu.addAction(act)
 
         help_menu = self.menuBar().addMenu("&Help")
+        self.act_user_guide = QAction("&User guide", self)
+        self.act_user_guide.setShortcut(QKeySequence.StandardKey.HelpContents)
+        self.act_user_guide.triggered.connect(self.show_user_guide)
+        self.act_shortcuts = QAction("&Keyboard shortcuts", self)
+        self.act_shortcuts.setShortcut(QKeySequence("Ctrl+/"))
+        self.act_shortcuts.triggered.connect(self.show_shortcuts)
+        self.act_report = QAction("&Report a problem", self)
+        self.act_report.setToolTip(
+            "Copies the versions and the last run's log to the clipboard, to paste in a report"
+        )
+        self.act_report.triggered.connect(self.report_problem)
         self.act_about = QAction("&About Featherweight", self)
         self.act_about.triggered.connect(self.show_about)
+        help_menu.addAction(self.act_user_guide)
+        help_menu.addAction(self.act_shortcuts)
+        help_menu.addAction(self.act_report)
+        help_menu.addSeparator()
         help_menu.addAction(self.act_about)
+        self.help_menu = help_menu
 
     def _build_status_bar(self) -> None:
         self.engine_label = QLabel()
@@ -312,6 +390,39 @@ class MainWindow(QMainWindow):
         """Ask the engine about the model again (report, dataset check, baseline)."""
         self.model_tab.open_model(spec, allow_unsafe)
 
+    def reset_views(self) -> None:
+        """Every tab as at a fresh launch: no model, no dataset path, no run, log or chart,
+        the wizard on its first page (New project, and before another project is shown)."""
+        self._launch_clean = False
+        self.model_tab.reset()
+        self.compress_tab.reset()
+        self.results_tab.reset()
+
+    # -- accuracy budget ------------------------------------------------------------------
+    def set_accuracy_budget(self, points: float) -> None:
+        """The user changed the budget (Results tab): store it in the project (an unsaved
+        change) and judge every run against it."""
+        if self._applying_budget:
+            return
+        value = self.project.set_accuracy_budget(points)
+        self._apply_budget(value)
+        self.update_title()
+
+    def _apply_budget(self, points: float) -> None:
+        """Hand the budget to the tabs that judge runs (the Results tab forwards it to its
+        deploy panel)."""
+        self._applying_budget = True
+        try:
+            self.compress_tab.set_accuracy_budget(points)
+            self.results_tab.set_accuracy_budget(points)
+        finally:
+            self._applying_budget = False
+
+    def _refresh_results(self) -> None:
+        """Re-read the session in the Results tab, its subject up to date first."""
+        self.project.sync_content()
+        self.results_tab.refresh()
+
     def _content_changed(self) -> None:
         self.update_title()
 
@@ -346,6 +457,126 @@ class MainWindow(QMainWindow):
         self.about_box = box
         return box
 
+    # -- help -----------------------------------------------------------------------------
+    def show_user_guide(self) -> bool:
+        """Open docs/user-guide.md with the desktop's viewer (the docs folder if the file
+        is missing). False, with a status message, when neither can be opened."""
+        guide = user_guide_path()
+        target = guide if guide.is_file() else guide.parent
+        if not target.exists():
+            self.statusBar().showMessage(
+                f"The user guide is not installed here (looked for {guide})", 10000
+            )
+            return False
+        ok = bool(self.open_url(QUrl.fromLocalFile(str(target))))
+        self.statusBar().showMessage(
+            f"Opened {target}" if ok else f"Could not open {target}: open it by hand", 10000
+        )
+        return ok
+
+    def shortcut_rows(self) -> list[tuple[str, str]]:
+        """``(what, keys)`` for every action of the window that has a shortcut: menu
+        actions as "Menu → Item", then any other action, as the actions say them now."""
+        rows: list[tuple[str, str]] = []
+        seen: set[int] = set()
+
+        def text(action: QAction) -> str:
+            return action.text().replace("&&", "\0").replace("&", "").replace("\0", "&")
+
+        def walk(menu: QMenu, path: str) -> None:
+            for act in menu.actions():
+                sub = act.menu()
+                if isinstance(sub, QMenu):
+                    walk(sub, f"{path} → {text(act)}")
+                elif not act.isSeparator() and not act.shortcut().isEmpty():
+                    seen.add(id(act))
+                    keys = act.shortcut().toString(QKeySequence.SequenceFormat.NativeText)
+                    rows.append((f"{path} → {text(act)}", keys))
+
+        for top in self.menuBar().actions():
+            sub = top.menu()
+            if isinstance(sub, QMenu):
+                walk(sub, text(top))
+        for act in self.findChildren(QAction):
+            if id(act) not in seen and not act.shortcut().isEmpty() and act.text():
+                keys = act.shortcut().toString(QKeySequence.SequenceFormat.NativeText)
+                rows.append((text(act), keys))
+        return rows
+
+    def show_shortcuts(self) -> QDialog:
+        """A dialog listing ``shortcut_rows`` (non-blocking)."""
+        dlg = QDialog(self)
+        dlg.setWindowTitle("Keyboard shortcuts")
+        lay = QVBoxLayout(dlg)
+        rows = self.shortcut_rows()
+        table = QTableWidget(len(rows), 2, dlg)
+        table.setHorizontalHeaderLabels(["Action", "Shortcut"])
+        table.verticalHeader().setVisible(False)
+        table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        for i, (what, keys) in enumerate(rows):
+            table.setItem(i, 0, QTableWidgetItem(what))
+            table.setItem(i, 1, QTableWidgetItem(keys))
+        table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        table.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
+        lay.addWidget(table)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close, dlg)
+        buttons.rejected.connect(dlg.close)
+        lay.addWidget(buttons)
+        dlg.resize(520, 480)
+        dlg.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dlg.open()
+        self.shortcuts_dialog = dlg
+        return dlg
+
+    def problem_report(self) -> str:
+        """Plain text for a bug report: app, library and system versions, the engine's
+        state, and the last run (recipe, status, error, log)."""
+        import platform
+
+        from PySide6 import __version__ as pyside_version
+        from PySide6.QtCore import qVersion
+
+        from engine.project.document import current_versions
+
+        lines = [f"Featherweight {engine.__version__} — problem report", ""]
+        lines.append(f"System: {platform.platform()} ({platform.machine()})")
+        lines.append(f"Python: {platform.python_version()}")
+        lines.append(f"Qt: {qVersion()}, PySide6: {pyside_version}")
+        versions = {**current_versions(), **self.client.versions}
+        for key in sorted(versions):
+            lines.append(f"{key}: {versions[key]}")
+        lines.append(f"Engine: {self.client.state} {self.client.state_message}".rstrip())
+        run = getattr(self.compress_tab, "run", None) or (
+            self.session.runs[-1] if self.session.runs else None
+        )
+        lines.append("")
+        if run is None:
+            lines.append("No run yet.")
+        else:
+            import json
+
+            lines.append(f"Last run: {run.name} — {run.status}")
+            if run.error:
+                lines.append(f"Error: {run.error}")
+            if run.subject_label:
+                lines.append(f"On: {run.subject_label}")
+            lines.append("Recipe: " + json.dumps(run.recipe, sort_keys=True))
+            lines.append("Log:")
+            lines.extend(f"  {line}" for line in run.log)
+        return "\n".join(lines) + "\n"
+
+    def report_problem(self) -> str:
+        """Copy ``problem_report`` to the clipboard and say so in the status bar."""
+        text = self.problem_report()
+        QGuiApplication.clipboard().setText(text)
+        run = getattr(self.compress_tab, "run", None)
+        what = f"the log of {run.name}" if run is not None else "no run log yet"
+        self.statusBar().showMessage(
+            f"Copied the versions and {what} to the clipboard: paste it into your report",
+            15000,
+        )
+        return text
+
     def set_session(self, session: Session) -> None:
         """Show another session (e.g. a reopened project) in all three tabs.
 
@@ -362,37 +593,111 @@ class MainWindow(QMainWindow):
         self.model_tab.show_baseline(session.baseline)
         self.compress_tab.refresh_data()
         self.compress_tab.show_run(session.runs[-1] if session.runs else None)
+        self._apply_budget(session.accuracy_budget)
         self.results_tab.refresh()
         if hasattr(self, "project"):
             session.project = self.project.project if session.project is None else session.project
             self.update_title()
 
     # -- actions --------------------------------------------------------------------------
-    def open_model_dialog(self) -> None:
+    def _ask_model_path(self) -> str:
         path, _ = QFileDialog.getOpenFileName(
-            self,
-            "Open model",
-            self.settings.last_folder("model"),
-            "Keras models (*.keras *.h5 *.hdf5);;All files (*)",
+            self, "Open model", self.settings.last_folder("model"), MODEL_FILTER
         )
+        return path
+
+    def _ask_savedmodel_folder(self) -> str:
+        return QFileDialog.getExistingDirectory(
+            self, "Open SavedModel folder", self.settings.last_folder("model")
+        )
+
+    def open_model_dialog(self) -> None:
+        """Open model…: a .keras/.h5 file, or a SavedModel's saved_model.pb (opens its
+        folder)."""
+        path = self.ask_model_path()
         if path:
             self.open_model(path)
 
-    def open_model(self, spec: str) -> None:
-        """Open a model ("demo" or a path) in the Model tab."""
+    def open_savedmodel_dialog(self) -> None:
+        """File → Open SavedModel folder…: a folder holding saved_model.pb."""
+        folder = self.ask_savedmodel_folder()
+        if not folder:
+            return
+        if not is_saved_model_dir(folder):
+            self.errors.report(
+                "Not a SavedModel folder",
+                f"{Path(folder).name} has no {SAVED_MODEL_FILE}: choose the folder a Keras 2 "
+                "model.save(folder) wrote (it holds saved_model.pb and keras_metadata.pb)",
+            )
+            return
+        self.open_model(folder)
+
+    def open_model(self, spec: str) -> bool:
+        """Open a model ("demo", a file, a SavedModel folder or its saved_model.pb) in the
+        Model tab. When the current comparison has runs, the project asks first (new
+        project / new comparison / cancel); False when it does not open now."""
+        spec = spec if spec == "demo" else model_spec(spec)
+        name = "the demo model" if spec == "demo" else Path(spec).name
+        if not self.project.confirm_subject_change(
+            "model", name, lambda: self.open_model(spec), model=spec
+        ):
+            return False
         if spec != "demo":
             self.settings.set_last_folder("model", spec)
+            self._launch_clean = False
         self.tabs.setCurrentIndex(MODEL_TAB)
         self.model_tab.open_model(spec)
+        return True
 
-    def open_demo(self) -> None:
+    def open_demo(self) -> bool:
         """The demo model with the demo dataset: one click to a working setup."""
+        if not self.project.confirm_subject_change(
+            "model", "the demo", self.open_demo, model="demo", data=("demo", "auto")
+        ):
+            return False
+        p = self.project.project
+        # Opened while the app starts (``featherweight --demo``) into an empty project: the
+        # demo is where the app starts, not an unsaved change (see _on_baseline_for_launch).
+        self._launch_clean = not self._shown and not p.runs and p.model is None
         self.session.data.spec = "demo"
         self.session.data.scale = "auto"
         self.model_tab.data_picker.show_choice(self.session.data)
-        self.open_model("demo")
+        self.tabs.setCurrentIndex(MODEL_TAB)
+        self.model_tab.open_model("demo")
+        return True
 
-    def _on_model_changed(self, info: ModelInfo) -> None:
+    def _on_baseline_for_launch(self, baseline: Any) -> None:
+        if baseline is not None and self._launch_clean:
+            self._launch_clean = False
+            self.project.mark_unchanged()
+
+    def choose_data(self, spec: str, scale: str) -> bool:
+        """A dataset picked anywhere (Model tab, Compress tab, a drop): the project asks
+        first when it would start another comparison. False when it is not used now (the
+        pickers show the current dataset again)."""
+        name = "the demo digits" if spec == "demo" else Path(spec).name
+        if not self.project.confirm_subject_change(
+            "dataset", name, lambda: self.choose_data(spec, scale), data=(spec, scale)
+        ):
+            self.model_tab.data_picker.show_choice(self.session.data)
+            self.compress_tab.refresh_data()
+            return False
+        self._launch_clean = False
+        self.model_tab.set_data(spec, scale)
+        return True
+
+    def _route_model_tab_picker(self) -> None:
+        """The Model tab's picker sets the data through ``choose_data`` (which may ask)."""
+        picker = self.model_tab.data_picker
+        try:
+            picker.changed.disconnect(self.model_tab.set_data)
+        except (RuntimeError, TypeError):
+            return  # wired differently: the tab handles its picker itself
+        picker.changed.connect(self.choose_data)
+
+    def _on_model_changed(self, info: ModelInfo | None) -> None:
+        if info is None:
+            return
         if info.spec != "demo":
             self.settings.add_recent_model(info.spec)
         self.statusBar().showMessage(f"Opened {info.display_name}", 5000)
@@ -404,6 +709,10 @@ class MainWindow(QMainWindow):
         self.compress_tab.start_run()
 
     def _on_run_started(self, run: RunRecord) -> None:
+        self._launch_clean = False
+        if not run.subject:  # a run the project does not own (no hooks): the current subject
+            self.project.sync_content()
+            run.subject, run.subject_label = self.session.subject, self.session.subject_label
         self.update_title()
         self.statusBar().showMessage(f"Running {run.name}… (you can keep using the app)", 5000)
 
@@ -413,6 +722,10 @@ class MainWindow(QMainWindow):
         if run.status == "finished":
             self.results_tab.select_run(run)
             self.statusBar().showMessage(f"{run.name} finished — see the Results tab", 10000)
+        elif run.status == "cancelled":
+            self.statusBar().showMessage(
+                f"{run.name}: nothing was kept (no run number, no files)", 10000
+            )
         else:
             self.statusBar().showMessage(f"{run.name} {run.status}", 10000)
 
@@ -434,11 +747,11 @@ class MainWindow(QMainWindow):
         suffix = path.suffix.lower()
         if suffix == ".fwproj":
             self.project.open(path)
-        elif suffix in MODEL_SUFFIXES or (path.is_dir() and (path / "saved_model.pb").exists()):
+        elif suffix in MODEL_SUFFIXES or path.name == SAVED_MODEL_FILE or is_saved_model_dir(path):
             self.open_model(str(path))
         elif suffix == ".npz" or path.is_dir():
             self.tabs.setCurrentIndex(MODEL_TAB)
-            self.model_tab.set_data(str(path), self.session.data.scale)
+            self.choose_data(str(path), self.session.data.scale)
         elif suffix == ".json":
             self.tabs.setCurrentIndex(COMPRESS_TAB)
             self.compress_tab.load_recipe_file(path)

@@ -1,5 +1,15 @@
 """Model tab: open a model (dialog, drop, recent, demo), its per-layer report and totals,
-the dataset choice with the engine's verdict, and the baseline accuracy on that dataset."""
+the dataset choice with the engine's verdict, and the baseline accuracy on that dataset.
+
+Per layer and technique the table shows what a run does (``engine.models.support``, the one
+source): ✓ compressed, ○ supported but left dense (e.g. DepthwiseConv2D under pruning: tfmot
+wraps it and prunes none of its weights), · no weights, ✗ not supported.
+
+The dataset is checked and the baseline measured once per model + dataset + split + scaling
+(the engine also caches the baseline on disk). A user's own model is never checked against
+the demo digits unless the user picks them: opening a different, non-demo model while the
+demo digits are chosen clears the choice and asks for a dataset.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QKeyEvent, QShowEvent
+from PySide6.QtGui import QColor, QKeyEvent, QShowEvent
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
@@ -27,6 +37,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from engine.models.keras3_import import import_summary
+from engine.models.support import EFFECT_LEGEND, EFFECT_MARKS, effect_tooltip
 from gui.data_picker import DataPicker
 from gui.errors import ErrorReporter
 from gui.format import first_of, fmt_bytes, fmt_int, fmt_ms, fmt_pct
@@ -35,6 +47,15 @@ from gui.state import DataChoice, ModelInfo, Session
 
 TECHNIQUES = (("prune", "Prune"), ("cluster", "Cluster"), ("qat", "QAT"))
 COLUMNS = ("Layer", "Type", "Output shape", "Params", "Prune", "Cluster", "QAT")
+LEGEND_EFFECTS = ("compressed", "kept_dense", "no_weights", "unsupported")
+EFFECT_COLORS = {
+    "compressed": "#2e7d32",
+    "kept_dense": "#5f6b7a",
+    "unsupported": "#b00020",
+}
+# The engine's own duplicate of the import line (engine.models.loading adds it as a warning).
+_IMPORT_WARNING = "imported from keras 3: outputs match"
+NO_DATA_BASELINE = "Choose a dataset to measure the baseline."
 
 
 def layer_support(row: dict[str, Any], technique: str) -> tuple[bool | None, str]:
@@ -56,6 +77,50 @@ def layer_support(row: dict[str, Any], technique: str) -> tuple[bool | None, str
     if isinstance(value, str):
         return value.lower() in ("yes", "true", "supported"), reason
     return (bool(value) if value is not None else None), reason
+
+
+def layer_effect(row: dict[str, Any], technique: str) -> tuple[str | None, str]:
+    """(effect, reason): what a run of ``technique`` does to the layer — one of
+    ``engine.models.support.EFFECTS``, or None when the report says nothing. Reports
+    without ``effects`` (stored by older versions) are read from their reasons."""
+    ok, reason = layer_support(row, technique)
+    effects = row.get("effects")
+    if isinstance(effects, dict) and isinstance(effects.get(technique), str):
+        return str(effects[technique]), reason
+    if ok is None:
+        return None, reason
+    if not ok:
+        return "unsupported", reason
+    if reason == "input" or first_of(row, "type", "class", "class_name") == "InputLayer":
+        return "input", reason
+    if reason == "no weights" or (row.get("params") == 0 and technique != "qat"):
+        return "no_weights", reason
+    if reason.startswith("kept"):
+        return "kept_dense", reason
+    return "compressed", reason
+
+
+def effect_summary(rows: list[dict[str, Any]]) -> str:
+    """Per technique, how many layers a run compresses and which stay dense, by type."""
+    parts = []
+    for tech, label in TECHNIQUES:
+        compressed = 0
+        dense: dict[str, int] = {}
+        for row in rows:
+            effect, _ = layer_effect(row, tech)
+            if effect == "compressed":
+                compressed += 1
+            elif effect == "kept_dense":
+                cls = str(first_of(row, "type", "class", "class_name") or "?")
+                dense[cls] = dense.get(cls, 0) + 1
+        done = {"prune": "pruned", "cluster": "clustered", "qat": "quantized"}[tech]
+        text = f"{label}: {compressed} {done}"
+        if dense:
+            n = sum(dense.values())
+            kinds = ", ".join(f"{c} {k}" for c, k in sorted(dense.items(), key=lambda i: -i[1]))
+            text += f", {n} left dense ({kinds})"
+        parts.append(text)
+    return " · ".join(parts)
 
 
 def _shape(value: Any) -> str:
@@ -261,6 +326,10 @@ class ModelTab(QWidget):
         self._inspect_job: Job | None = None
         self._data_job: Job | None = None
         self._baseline_job: Job | None = None
+        # What the dataset check and the baseline were last asked for (model, data, split,
+        # scaling) and whether the baseline failed: the same choice is not checked again.
+        self._checked_key: tuple[Any, ...] | None = None
+        self._baseline_failed = False
         folder = last_folder or (lambda _k: "")
 
         outer = QVBoxLayout(self)
@@ -292,7 +361,8 @@ class ModelTab(QWidget):
         split = QSplitter(Qt.Orientation.Horizontal)
         self.layers_stack = QStackedWidget()
         self.empty = QLabel(
-            "<div style='font-size:15pt; color:#666'>Drop a .keras or .h5 model here</div>"
+            "<div style='font-size:15pt; color:#666'>Drop a .keras or .h5 model or a "
+            "SavedModel folder here</div>"
             "<p style='color:#777'>or use <b>Open model…</b> (Ctrl+O), <b>File → Open recent</b>, "
             "or try everything on the bundled digits model with <b>Open demo</b> (Ctrl+D).</p>"
         )
@@ -311,7 +381,32 @@ class ModelTab(QWidget):
         hh = self.table.horizontalHeader()
         hh.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         hh.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        self.layers_stack.addWidget(self.table)
+        for c, (_tech, label) in enumerate(TECHNIQUES, start=4):
+            header = QTableWidgetItem(label)
+            header.setToolTip(
+                f"What a {label.lower()} run does to each layer: "
+                + ", ".join(f"{EFFECT_MARKS[e]} {EFFECT_LEGEND[e]}" for e in LEGEND_EFFECTS)
+            )
+            self.table.setHorizontalHeaderItem(c, header)
+        layers_page = QWidget()
+        page_lay = QVBoxLayout(layers_page)
+        page_lay.setContentsMargins(0, 0, 0, 0)
+        page_lay.addWidget(self.table, 1)
+        self.legend = QLabel(
+            "   ".join(f"{EFFECT_MARKS[e]} {EFFECT_LEGEND[e]}" for e in LEGEND_EFFECTS)
+        )
+        self.legend.setStyleSheet("color: #555;")
+        self.legend.setToolTip(
+            "○ supported but left dense: the technique runs on a model holding this layer, "
+            "but its weights stay as they are (tfmot prunes and clusters no weight of "
+            "DepthwiseConv2D or BatchNormalization). Hover a cell for the reason."
+        )
+        page_lay.addWidget(self.legend)
+        self.effects_note = QLabel("")
+        self.effects_note.setWordWrap(True)
+        self.effects_note.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        page_lay.addWidget(self.effects_note)
+        self.layers_stack.addWidget(layers_page)
         split.addWidget(self.layers_stack)
 
         side = QWidget()
@@ -380,13 +475,19 @@ class ModelTab(QWidget):
         return job
 
     def _on_inspected(self, spec: str, allow_unsafe: bool, report: dict[str, Any]) -> None:
+        previous = self.session.model
         info = ModelInfo(spec=spec, report=report, allow_unsafe=allow_unsafe)
         self.session.model = info
         self.session.baseline = None
         self.show_model(info)
         self.modelChanged.emit(info)
         self.baselineChanged.emit(None)
-        self.set_data(self.session.data.spec, self.session.data.scale)
+        data = self.session.data.spec
+        if spec != "demo" and data == "demo" and (previous is None or previous.spec != spec):
+            # A user's model is never measured on the demo digits it was not given: the
+            # user picks its dataset (or the demo digits, explicitly).
+            data = ""
+        self.set_data(data, self.session.data.scale)
 
     def _on_inspect_failed(self, spec: str, err: dict[str, Any]) -> None:
         self.show_model(self.session.model)
@@ -435,9 +536,36 @@ class ModelTab(QWidget):
     def _ask_trust(self, summary: str) -> bool:
         return ask_trust(self, summary, self._trust_items, self._trust_name or "This model")
 
+    def _data_key(self, spec: str, scale: str) -> tuple[Any, ...]:
+        data, model = self.session.data, self.session.model
+        return (
+            model,  # compared with ``is``: a model opened again is checked again
+            model.allow_unsafe if model is not None else None,
+            spec,
+            scale,
+            int(data.split_seed),
+            float(data.val_fraction),
+        )
+
     def set_data(self, spec: str, scale: str) -> None:
-        """Choose the dataset; the engine checks it against the model, then the baseline runs."""
+        """Choose the dataset (``""``: none, the user must pick one); the engine checks it
+        against the model, then the baseline runs — once per model + data + split +
+        scaling: choosing what is already checked (or being checked) asks nothing again."""
         old_choice = self.session.data
+        key = self._data_key(spec, scale)
+        if (
+            self.session.model is not None
+            and spec
+            and self._checked_key is not None
+            and key[0] is self._checked_key[0]
+            and key[1:] == self._checked_key[1:]
+            and old_choice.spec == spec
+            and old_choice.scale == scale
+            and not old_choice.error
+            and not self._baseline_failed
+        ):
+            self.data_picker.show_choice(old_choice, checking=self._checking())
+            return
         # The split belongs to the project's dataset reference: a new choice keeps it.
         self.session.data = DataChoice(
             spec=spec,
@@ -449,13 +577,18 @@ class ModelTab(QWidget):
         self.show_baseline(None)
         self.baselineChanged.emit(None)
         model = self.session.model
-        if model is None:
-            self.data_picker.show_choice(self.session.data)
-            self.dataChanged.emit(self.session.data)
-            return
         for old in (self._data_job, self._baseline_job):
             if old is not None and not old.done:
                 self.client.cancel(old)
+        self._checked_key, self._baseline_failed = None, False
+        if model is None or not spec:
+            self.data_picker.show_choice(self.session.data)
+            if model is not None:
+                self.baseline_status.setStyleSheet("color: #555;")
+                self.baseline_status.setText(NO_DATA_BASELINE)
+            self.dataChanged.emit(self.session.data)
+            return
+        self._checked_key = key
         self.data_picker.show_choice(self.session.data, checking=True)
         self.dataChanged.emit(self.session.data)
         params = {
@@ -470,6 +603,13 @@ class ModelTab(QWidget):
         self._data_job = job
         job.succeeded.connect(lambda d, c=choice, p=params: self._on_data_ok(c, d, p))
         job.failed.connect(lambda e, c=choice: self._on_data_failed(c, e))
+        job.cancelled.connect(lambda _m, c=choice: self._forget_check(c))
+
+    def _forget_check(self, choice: DataChoice) -> None:
+        """A check or baseline of the current choice stopped early: the same choice runs
+        again when it is picked again."""
+        if choice is self.session.data:
+            self._checked_key = None
 
     def _on_data_ok(self, choice: DataChoice, desc: dict[str, Any], params: dict) -> None:
         if choice is not self.session.data:
@@ -499,6 +639,7 @@ class ModelTab(QWidget):
         job.succeeded.connect(lambda b, c=choice: self._on_baseline(c, b))
         job.failed.connect(lambda e: self._on_baseline_failed(e))
         job.cancelled.connect(lambda _m: self.baseline_status.setText(""))
+        job.cancelled.connect(lambda _m, c=choice: self._forget_check(c))
         return job
 
     def _on_baseline(self, choice: DataChoice, baseline: dict[str, Any]) -> None:
@@ -508,9 +649,27 @@ class ModelTab(QWidget):
         self.show_baseline(baseline)
         self.baselineChanged.emit(baseline)
 
+    def _checking(self) -> bool:
+        """Whether the dataset check is still going."""
+        return self._data_job is not None and not self._data_job.done
+
     def _on_baseline_failed(self, err: dict[str, Any]) -> None:
+        self._baseline_failed = True
         self.baseline_status.setStyleSheet("color: #b00020;")
         self.baseline_status.setText(f"✗ {err.get('message')}")
+
+    def reset(self) -> None:
+        """Back to a fresh launch: no model, no dataset path, no baseline, no job going.
+
+        Leaves ``session`` alone (the window replaces it); call it with *New project*."""
+        for job in (self._inspect_job, self._data_job, self._baseline_job):
+            if job is not None and not job.done:
+                self.client.cancel(job)
+        self._inspect_job = self._data_job = self._baseline_job = None
+        self._checked_key, self._baseline_failed = None, False
+        self.show_model(None)
+        self.show_baseline(None)
+        self.data_picker.reset()
 
     # -- view -----------------------------------------------------------------------------
     def show_model(self, info: ModelInfo | None) -> None:
@@ -518,6 +677,7 @@ class ModelTab(QWidget):
         self.table.setRowCount(0)
         self.layers_stack.setCurrentIndex(0 if info is None else 1)
         if info is None:
+            self.effects_note.setText("")
             self.title.setText(
                 "No model yet. Open a model, drop one on the window, or try the demo."
             )
@@ -533,26 +693,25 @@ class ModelTab(QWidget):
         self.title.setText(f"{info.display_name} — {name} ({rep.get('model_class', 'Keras')})")
         notes = []
         diff = first_of(rep, "import_max_abs_diff")
-        tol = 1e-5
+        tol = 1e-4
         if isinstance(rep.get("import_check"), dict):
             diff = first_of(rep["import_check"], "max_abs_diff")
             tol = float(rep["import_check"].get("tolerance") or tol)
         fmt = str(rep.get("source_format", ""))
         for problem in rep.get("problems") or []:
             notes.append(f"✗ {problem}")
+        imported = diff is not None or fmt.startswith("keras3")
         if diff is not None:
-            ok = float(diff) <= tol
-            notes.append(
-                f"Imported from Keras 3: outputs {'match' if ok else 'DIFFER'} "
-                f"(max abs difference {float(diff):.2g} on sample input)."
-            )
-        elif fmt.startswith("keras3"):
-            notes.append("Imported from Keras 3.")
+            notes.append(import_summary(float(diff), tol) + ".")
+        elif imported:
+            notes.append("Converted from Keras 3 to Keras 2.")
         if info.allow_unsafe:
             notes.append("Loaded with code execution allowed (you trusted this file).")
         for w in rep.get("warnings") or []:
+            if imported and str(w).lower().startswith(_IMPORT_WARNING):
+                continue  # the import line above says it once
             notes.append(f"⚠ {w}")
-        self.subtitle.setText("  ".join(notes) if notes else f"Path: {info.spec}")
+        self.subtitle.setText("\n".join(notes) if notes else f"Path: {info.spec}")
         layers = info.layers
         self.table.setRowCount(len(layers))
         for r, row in enumerate(layers):
@@ -569,20 +728,20 @@ class ModelTab(QWidget):
                         Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
                     )
                 self.table.setItem(r, c, item)
+            cls = cells[1]
             for c, (tech, _label) in enumerate(TECHNIQUES, start=4):
-                ok, reason = layer_support(row, tech)
-                text = "—" if ok is None else ("✓" if ok else "✗")
-                if ok and (reason == "no weights" or (row.get("params") == 0 and tech != "qat")):
-                    ok, text = None, "·"  # nothing to compress in this layer
-                item = QTableWidgetItem(text)
+                effect, reason = layer_effect(row, tech)
+                item = QTableWidgetItem(EFFECT_MARKS.get(effect or "", "—"))
                 item.setTextAlignment(Qt.AlignmentFlag.AlignCenter)
-                if reason:
-                    item.setToolTip(reason)
-                if ok is False:
-                    item.setForeground(Qt.GlobalColor.darkRed)
-                elif ok:
-                    item.setForeground(Qt.GlobalColor.darkGreen)
+                item.setData(Qt.ItemDataRole.UserRole, effect)
+                tip = effect_tooltip(tech, effect or "", reason, cls) if effect else reason
+                if tip:
+                    item.setToolTip(tip)
+                color = EFFECT_COLORS.get(effect or "")
+                if color:
+                    item.setForeground(QColor(color))
                 self.table.setItem(r, c, item)
+        self.effects_note.setText(effect_summary(layers))
         t = info.totals
         self.totals["params"].setText(fmt_int(first_of(t, "params", "total_params")))
         self.totals["float32"].setText(

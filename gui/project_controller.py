@@ -13,14 +13,23 @@ Reopening builds a ``Session`` back from the ``Project`` (``session_from_project
 The controller knows the window only through ``ProjectHost`` (below): it never imports
 gui.main_window and never touches another class's widgets.
 
+A comparison is about one *subject* (model + dataset + split): every run records the
+subject it ran on (``RunRecord.subject``, from its config) and the session names the current
+one (``Session.subject``, kept up to date by ``sync_content``). Changing the model or dataset
+while the current subject has runs asks first (``confirm_subject_change``): a new project, a
+new comparison in this project, or cancel. Runs get numbers (#1, #2 …) only when they finish
+or fail; a cancelled run is dropped from the project with its folder.
+
 Questions that would block a test are attributes: ``ask_unsaved`` ("save" | "discard" |
 "cancel"), ``ask_save_path``, ``ask_open_path``, ``ask_restore(recovery_path) -> bool``,
-``ask_locate(problem) -> str | None`` (a new path, or None to continue without it).
+``ask_locate(problem) -> str | None`` (a new path, or None to continue without it),
+``ask_new_comparison(what, name) -> str`` ("new_project" | "new_comparison" | "cancel").
 """
 
 from __future__ import annotations
 
 import os
+import re
 import threading
 import time
 from calendar import timegm
@@ -49,6 +58,8 @@ STATUS_TO_GUI = {
 VIEW_KEYS = ("tab", "selected_run", "wizard", "wizard_page", "compress_run")
 DEFAULT_AUTOSAVE_S = 180.0
 LOCK_PROGRAM = "Featherweight (desktop app)"
+NUMBERED = ("finished", "failed")  # statuses that keep a run number
+_NUMBER = re.compile(r"^#(\d+) ")
 
 
 class ProjectHost(Protocol):
@@ -77,6 +88,9 @@ class ProjectHost(Protocol):
     def reinspect_model(self, spec: str, allow_unsafe: bool) -> None:
         """Ask the engine for the model's report (and dataset check, baseline)."""
 
+    def reset_views(self) -> None:
+        """Put every tab back as at a fresh launch (before another project is shown)."""
+
 
 def _epoch(iso: str | None) -> float | None:
     if not iso:
@@ -87,28 +101,57 @@ def _epoch(iso: str | None) -> float | None:
         return None
 
 
+def run_number(rec: RunRecord) -> int | None:
+    """The number in a run's name ("#3 prune80" -> 3), None when it has none."""
+    m = _NUMBER.match(rec.name)
+    return int(m.group(1)) if m else None
+
+
+def next_run_number(runs: list[RunRecord], exclude: RunRecord | None = None) -> int:
+    """The number the next finished or failed run gets: one more than the highest number
+    of the runs that keep theirs (cancelled and pending runs have none)."""
+    numbers = [
+        n
+        for r in runs
+        if r is not exclude and r.status in NUMBERED and (n := run_number(r)) is not None
+    ]
+    return max(numbers, default=0) + 1
+
+
 def run_record_from_run(project: Project, run: Run, index: int) -> RunRecord:
-    """The tabs' view of an engine run (series rebuilt from the stored metric events)."""
+    """The tabs' view of an engine run (series rebuilt from the stored metric events).
+
+    A run without a stored name is named ``#<index + 1> <recipe name>`` (``index``: its
+    place among the runs that keep a number) when it finished or failed, else by its
+    recipe name and status."""
     names = project.ui.get("run_names") or {}
     logs = project.ui.get("run_logs") or {}
     cfg = run.config or {}
     model = (cfg.get("model") or {}).get("path", "")
     data = cfg.get("dataset") or {}
     files = project.files_dir
+    status = STATUS_TO_GUI.get(run.status, run.status)
+    recipe_name = str(run.recipe.get("name", "recipe"))
+    default_name = (
+        f"#{index + 1} {recipe_name}" if status in NUMBERED else f"{recipe_name} ({status})"
+    )
+    subject, label = ep.run_subject(project, run)
     rec = RunRecord(
         id=run.id,
-        name=str(names.get(run.id) or f"#{index + 1} {run.recipe.get('name', 'recipe')}"),
+        name=str(names.get(run.id) or default_name),
         recipe=dict(run.recipe),
         model=str(model),
         data=str(data.get("path", "")),
         scale=str(data.get("scale", "auto")),
         out_dir=str(files / "runs" / run.id) if files is not None else "",
-        status=STATUS_TO_GUI.get(run.status, run.status),
+        status=status,
         metrics=run.metrics,
         log=[str(x) for x in logs.get(run.id, [])],
         error=run.error or "",
         started=_epoch(run.started) or 0.0,
         ended=_epoch(run.finished),
+        subject=subject,
+        subject_label=label,
     )
     for ev in run.series:
         values = ev.get("values")
@@ -143,15 +186,46 @@ def session_from_project(project: Project) -> Session:
             val_fraction=ds.val_fraction,
         )
     baseline = ui.get("baseline")
-    runs = [run_record_from_run(project, r, i) for i, r in enumerate(project.runs)]
-    return Session(
+    runs = []
+    numbered = 0
+    for run in project.runs:
+        runs.append(run_record_from_run(project, run, numbered))
+        if STATUS_TO_GUI.get(run.status) in NUMBERED:
+            numbered += 1
+    subject, label = ep.project_subject(project)
+    session = Session(
         model=model,
         data=data,
         baseline=baseline if isinstance(baseline, dict) else None,
         runs=runs,
         project_path=str(project.path) if project.path else None,
         project=project,
+        subject=subject,
+        subject_label=label,
+        accuracy_budget=project.accuracy_budget,
     )
+    distinguish_subjects(session)
+    return session
+
+
+def distinguish_subjects(session: Session) -> None:
+    """Make the labels of different subjects differ: two subjects read the same when a
+    file changed under the same name; the second and later get " (2)", " (3)" …"""
+    pairs = [(r.subject, r.subject_label) for r in session.runs]
+    pairs.append((session.subject, session.subject_label))
+    base = {k: re.sub(r" \(\d+\)$", "", lab) for k, lab in pairs}
+    seen: dict[str, list[str]] = {}
+    for key, _lab in pairs:
+        keys = seen.setdefault(base[key], [])
+        if key not in keys:
+            keys.append(key)
+    final = {}
+    for label, keys in seen.items():
+        for i, key in enumerate(keys):
+            final[key] = label if i == 0 else f"{label} ({i + 1})"
+    for r in session.runs:
+        r.subject_label = final[r.subject]
+    session.subject_label = final[session.subject]
 
 
 def restore_question(recovery: Path) -> str:
@@ -237,6 +311,7 @@ class ProjectController(QObject):
         self.ask_open_path: Callable[[], str] = self._ask_open_path
         self.ask_restore: Callable[[Path], bool] = self._ask_restore
         self.ask_locate: Callable[[ep.ReferenceProblem], str | None] = self._ask_locate
+        self.ask_new_comparison: Callable[[str, str], str] = self._ask_new_comparison
         self._mark_clean()
         host.session.project = self.project
 
@@ -255,6 +330,12 @@ class ProjectController(QObject):
     def _mark_clean(self) -> None:
         self.sync_content()
         self._clean_fp = self._content_fp()
+
+    def mark_unchanged(self) -> None:
+        """Take what the project holds now as its unsaved-changes baseline (the state the
+        app was launched into, e.g. ``featherweight --demo``, is not a change)."""
+        self._mark_clean()
+        self.changed.emit()
 
     def is_dirty(self) -> bool:
         """Unsaved changes (what the project holds, not which tab is open)."""
@@ -294,7 +375,13 @@ class ProjectController(QObject):
                 self._model_key = key
             p.ui["model_report"] = s.model.report
         key2 = (s.data.spec, s.data.scale)
-        if s.model is not None and key2 != self._data_key:
+        if s.model is not None and key2 != self._data_key and not s.data.spec:
+            # No dataset chosen for this model (yet): the project has none either.
+            if p.dataset is not None:
+                p.dataset = None
+                p.touch()
+            self._data_key = key2
+        elif s.model is not None and key2 != self._data_key:
             try:
                 spec = s.data.spec
                 want = spec if spec == "demo" else os.path.abspath(spec)
@@ -317,6 +404,9 @@ class ProjectController(QObject):
         if s.model is not None:
             p.ui["data_description"] = s.data.description
             p.ui["baseline"] = s.baseline
+        s.subject, s.subject_label = ep.project_subject(p)
+        s.accuracy_budget = p.accuracy_budget
+        distinguish_subjects(s)
         p.ui["run_names"] = {r.id: rec.name for rec, r in self._runs.values()}
         p.ui["run_names"].update(
             {k: v for k, v in (p.ui.get("run_names") or {}).items() if k not in p.ui["run_names"]}
@@ -390,6 +480,12 @@ class ProjectController(QObject):
         run.seeds = {"recipe": int(run.recipe.get("seed", 0))}
         if p.dataset is not None:
             run.seeds["split"] = int(p.dataset.seed)
+        session = self.host.session
+        rec.subject, rec.subject_label = ep.run_subject(p, run)
+        if rec.subject == session.subject:
+            rec.subject_label = session.subject_label
+        # The number it keeps if it finishes or fails (a cancelled run gives it back).
+        rec.name = f"#{next_run_number(session.runs, rec)} {rec.recipe.get('name', 'recipe')}"
         self._runs[id(rec)] = (rec, run)
         self._running = rec
         p.touch()
@@ -410,6 +506,16 @@ class ProjectController(QObject):
             return
         run = pair[1]
         p = self.project
+        if rec.status == "cancelled":
+            # Nothing of a cancelled run is kept: no number, no entry, no files.
+            del self._runs[id(rec)]
+            ep.remove_run(p, run.id)
+            session = self.host.session
+            if rec in session.runs:
+                session.runs.remove(rec)
+            rec.name = f"{rec.recipe.get('name', 'recipe')} (cancelled)"
+            self.changed.emit()
+            return
         if rec.status == "finished":
             metrics = rec.metrics or {}
             if not run.series and isinstance(metrics.get("series"), list):
@@ -430,6 +536,94 @@ class ProjectController(QObject):
     def engine_run(self, rec: RunRecord) -> Run | None:
         pair = self._runs.get(id(rec))
         return pair[1] if pair else None
+
+    # -- budget and subject -----------------------------------------------------------------
+    def set_accuracy_budget(self, points: float) -> float:
+        """Store the project-wide accuracy budget (points; an unsaved change when it
+        differs). Returns the value stored (clamped to 0-100)."""
+        value = ep.set_accuracy_budget(self.project, min(100.0, max(0.0, float(points))))
+        self.host.session.accuracy_budget = value
+        self.changed.emit()
+        return value
+
+    def runs_on_current_subject(self) -> list[RunRecord]:
+        """The session's runs compared on the current model + dataset + split (any status
+        but cancelled)."""
+        self.sync_content()
+        s = self.host.session
+        return [r for r in s.runs if r.subject == s.subject and r.status != "cancelled"]
+
+    def subject_would_change(
+        self, model: str | None = None, data: tuple[str, str] | None = None
+    ) -> bool:
+        """Would opening ``model`` (a spec) and/or choosing ``data`` (spec, scale) change
+        what runs are compared on? Paths are compared as absolute paths."""
+        s = self.host.session
+
+        def same(a: str, b: str) -> bool:
+            if a == "demo" or b == "demo":
+                return a == b
+            return os.path.abspath(a) == os.path.abspath(b)
+
+        if model is not None and (s.model is None or not same(model, s.model.spec)):
+            return s.model is not None
+        if data is not None:
+            spec, scale = data
+            return not (same(spec, s.data.spec) and scale == s.data.scale)
+        return False
+
+    def confirm_subject_change(
+        self,
+        what: str,
+        name: str,
+        proceed: Callable[[], Any],
+        model: str | None = None,
+        data: tuple[str, str] | None = None,
+    ) -> bool:
+        """Before another model (``what`` "model") or dataset ("dataset") named ``name``
+        replaces the current one. True: go ahead now (nothing to ask, or the user chose a
+        new comparison in this project). False: do not — the user cancelled, or chose a new
+        project, in which case ``proceed`` is called once the new project is shown (after
+        the unsaved-changes question, if any)."""
+        if not self.subject_would_change(model, data) or not self.runs_on_current_subject():
+            return True
+        answer = self.ask_new_comparison(what, name)
+        if answer == "new_comparison":
+            self.host.show_status(
+                f"New comparison in {self.title}: runs of the previous {what} stay in the "
+                "Results tab under their own model and dataset",
+                10000,
+            )
+            return True
+        if answer == "new_project":
+            self.new(then=proceed)
+        return False
+
+    def _ask_new_comparison(self, what: str, name: str) -> str:
+        box = QMessageBox(self.parent_widget)
+        box.setWindowTitle(f"Open another {what}?")
+        box.setIcon(QMessageBox.Icon.Question)
+        box.setText(
+            f"This project has runs of another {what}. Runs are only compared with runs of "
+            f"the same model, dataset and split. How do you want to open {name}?"
+        )
+        box.setInformativeText(
+            "A new project starts empty. A new comparison keeps this project's runs: the "
+            "Results tab shows each model and dataset on its own, against its own baseline."
+        )
+        new_project = box.addButton("New project", QMessageBox.ButtonRole.AcceptRole)
+        new_comparison = box.addButton(
+            "New comparison in this project", QMessageBox.ButtonRole.ActionRole
+        )
+        box.addButton(QMessageBox.StandardButton.Cancel)
+        box.setDefaultButton(new_comparison)
+        box.exec()
+        clicked = box.clickedButton()
+        if clicked is new_project:
+            return "new_project"
+        if clicked is new_comparison:
+            return "new_comparison"
+        return "cancel"
 
     # -- opening --------------------------------------------------------------------------
     def _release_lock(self) -> None:
@@ -512,14 +706,19 @@ class ProjectController(QObject):
             return True
         return False
 
-    def new(self) -> bool:
-        if not self.can_switch(self.new):
+    def new(self, then: Callable[[], Any] | None = None) -> bool:
+        """A fresh untitled project; every tab goes back to its launch state. ``then`` runs
+        once it is shown (also when the unsaved-changes question is answered later)."""
+        if not self.can_switch(lambda: self.new(then)):
             return False
         self.pool.waitForDone()
         self._release_lock()
         self.read_only = False
+        self.host.reset_views()
         self._install(ep.new_project(data_dir=self.data_dir))
         self.host.show_status("New project", 5000)
+        if then is not None:
+            then()
         return True
 
     def set_target_path(self, path: str | Path) -> None:
@@ -576,6 +775,7 @@ class ProjectController(QObject):
             if interrupted:
                 dirty = True
         self.read_only = read_only
+        self.host.reset_views()
         self._install(project, dirty=dirty)
         self.host.settings.add_recent_project(str(p))
         self.host.show_status(

@@ -14,6 +14,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from engine.pipeline.budget import DEFAULT_BUDGET_PTS
+
 SERIES = (
     "loss",
     "val_loss",
@@ -92,7 +94,12 @@ class DataChoice:
 
 @dataclass
 class RunRecord:
-    """One compression run: its recipe, live series, final metrics and artifacts."""
+    """One compression run: its recipe, live series, final metrics and artifacts.
+
+    ``subject`` is the key of what it ran on (model + dataset + split,
+    ``engine.project.document.subject_key``; "" outside a project) and ``subject_label``
+    its readable form; a run is only ever compared with runs of the same subject and with
+    that subject's baseline."""
 
     id: str
     name: str
@@ -108,6 +115,8 @@ class RunRecord:
     error: str = ""
     started: float = field(default_factory=time.time)
     ended: float | None = None
+    subject: str = ""
+    subject_label: str = ""
 
     def add_metric(self, epoch: float, values: dict[str, Any]) -> None:
         for key, value in values.items():
@@ -147,7 +156,12 @@ class RunRecord:
 @dataclass
 class Session:
     """Everything the window shows: model, dataset, baseline, runs. ``project`` is the
-    engine ``Project`` this session is a view of (None for a bare session in tests)."""
+    engine ``Project`` this session is a view of (None for a bare session in tests).
+
+    ``subject`` / ``subject_label`` name the current model + dataset + split (the window's
+    project controller keeps them up to date; "" in a bare session, where every run has
+    the subject ""). ``baseline`` is the current subject's. ``accuracy_budget`` is the
+    project's budget in percentage points."""
 
     model: ModelInfo | None = None
     data: DataChoice = field(default_factory=DataChoice)
@@ -155,9 +169,40 @@ class Session:
     runs: list[RunRecord] = field(default_factory=list)
     project_path: str | None = None
     project: Any = None  # engine.project.document.Project (not imported: keeps this module light)
+    subject: str = ""
+    subject_label: str = ""
+    accuracy_budget: float = DEFAULT_BUDGET_PTS
 
     def finished_runs(self) -> list[RunRecord]:
         return [r for r in self.runs if r.status == "finished"]
+
+    def subjects(self) -> list[tuple[str, str, int]]:
+        """``(subject, label, number of runs)`` for each subject with runs, in the order of
+        their first run; the current subject is included (first if it has no runs yet)."""
+        found: dict[str, list[Any]] = {}
+        for r in self.runs:
+            entry = found.setdefault(r.subject, [r.subject_label, 0])
+            entry[0] = entry[0] or r.subject_label
+            entry[1] += 1
+        out = [(k, str(v[0]), int(v[1])) for k, v in found.items()]
+        if self.subject not in found:
+            out.insert(0, (self.subject, self.subject_label, 0))
+        return out
+
+    def runs_of(self, subject: str) -> list[RunRecord]:
+        """The runs compared on ``subject`` (in run order)."""
+        return [r for r in self.runs if r.subject == subject]
+
+    def baseline_of(self, subject: str) -> dict[str, Any]:
+        """The baseline every run of ``subject`` is compared with: the session's baseline
+        for the current subject (when measured), else the ``metrics["baseline"]`` of the
+        subject's newest finished run ({} when there is none)."""
+        if subject == self.subject and self.baseline:
+            return self.baseline
+        for r in reversed(self.runs_of(subject)):
+            if r.status == "finished" and r.baseline:
+                return r.baseline
+        return {}
 
 
 @dataclass

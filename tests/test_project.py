@@ -341,7 +341,7 @@ def test_migration_2_to_3_keeps_the_split_the_runs_used(tmp_path):
     P.save_project(project)
     assert (tmp_path / "shapes.fwproj.v2.bak").read_bytes() == original
     doc = json.loads(path.read_text())
-    assert doc["format_version"] == CURRENT_FORMAT == 3
+    assert doc["format_version"] == CURRENT_FORMAT == 4
     assert doc["dataset"]["seed"] == 5
     again = P.load_project(path)
     assert again.migrated_from is None and again.load_warnings == []
@@ -802,3 +802,99 @@ def test_cancel_during_run_project_saves_and_keeps_later_runs_pending(tmp_path, 
     assert after.run(first.id).series[0]["values"] == {"loss": 0.7}
     assert after.run(second.id).status == "pending"
     assert not lock_path(path).exists()
+
+
+# --------------------------------------------------------------------------- format 4
+
+
+def test_migration_3_to_4_adds_the_budget_and_keeps_each_runs_split_and_subject(tmp_path):
+    """Format 3 had no budget and one model per project; format 4 stores the budget and each
+    run's subject (model, dataset, split) in its config, so the two models' runs of this
+    sample are compared each with its own baseline."""
+    (tmp_path / "models").mkdir()
+    path = tmp_path / "two.fwproj"
+    shutil.copy(DATA / "project_v3.fwproj", path)
+    original = path.read_bytes()
+    project = P.load_project(path)
+    assert project.migrated_from == 3 and project.load_warnings == []
+    assert project.accuracy_budget == 1.0
+    r1, r2, r3 = project.runs
+    assert r1.config["split"] == {"seed": 4, "val_fraction": 0.2}  # kept as run
+    assert r2.config["split"] == {"seed": 0, "val_fraction": 0.1}
+    assert r1.config["model"]["path"] == "demo"  # recorded at the time: kept
+    assert r2.config["model"]["path"] == "models/second.keras"  # the project's, filled in
+    assert r3.config == {} and r3.status == "pending"  # gets its config when it starts
+    k1, label1 = P.run_subject(project, r1)
+    k2, label2 = P.run_subject(project, r2)
+    assert k1 != k2
+    assert label1 == "demo model · demo digits (split seed 4, 20 % val)"
+    assert label2 == "second.keras · demo digits (split seed 0, 10 % val)"
+    assert P.run_subject(project, r3) == P.project_subject(project) == (k2, label2)
+    assert path.read_bytes() == original  # loading never writes
+    P.save_project(project)
+    assert (tmp_path / "two.fwproj.v3.bak").read_bytes() == original
+    doc = json.loads(path.read_text())
+    assert doc["format_version"] == 4 and doc["accuracy_budget"] == 1.0
+    again = P.load_project(path)
+    assert again.to_dict() == project.to_dict() and again.migrated_from is None
+
+
+def test_accuracy_budget_is_saved_and_checked(tmp_path):
+    project, path = _two_run_project(tmp_path)
+    assert project.accuracy_budget == 1.0
+    assert P.set_accuracy_budget(project, 2.5) == 2.5
+    P.save_project(project)
+    assert json.loads(path.read_text())["accuracy_budget"] == 2.5
+    assert P.load_project(path).accuracy_budget == 2.5
+    with pytest.raises(P.ProjectError, match="between 0 and 100"):
+        P.set_accuracy_budget(project, 101)
+    for bad in (-1, "1", True, None):
+        doc = json.loads(path.read_text())
+        doc["accuracy_budget"] = bad
+        path.write_text(json.dumps(doc))
+        with pytest.raises(P.ProjectError, match="accuracy budget"):
+            P.load_project(path)
+
+
+def test_subject_key_follows_content_and_split_not_the_path(tmp_path):
+    a = tmp_path / "a.keras"
+    a.write_bytes(b"same bytes")
+    copy_of_a = tmp_path / "elsewhere" / "a-copy.keras"
+    copy_of_a.parent.mkdir()
+    copy_of_a.write_bytes(b"same bytes")
+    b = tmp_path / "b.keras"
+    b.write_bytes(b"other bytes")
+    project = P.new_project()
+
+    def key(model, seed=0, vf=0.1, scale="auto", data="demo"):
+        P.set_model(project, model)
+        P.set_dataset(project, data, seed=seed, val_fraction=vf, scale=scale)
+        return P.project_subject(project)[0]
+
+    base = key(a)
+    assert len(base) == 16 and base == key(copy_of_a)  # same content: same subject
+    assert len({base, key(b), key(a, seed=1), key(a, vf=0.2), key(a, scale="1/255")}) == 5
+    images = tmp_path / "images"
+    (images / "cat").mkdir(parents=True)
+    (images / "cat" / "1.png").write_bytes(b"png")
+    assert key(a, data=images) != base
+    assert P.project_subject(project)[1] == "a.keras · images/ (split seed 0, 10 % val)"
+    # A run's stored split wins over its dataset's seed; relative paths resolve.
+    cfg_model = {"path": "a.keras", "sha256": None}
+    rel = P.subject_key(cfg_model, {"path": "demo"}, {"seed": 3}, base_dir=tmp_path)
+    absolute = P.subject_key({"path": str(a), "sha256": None}, {"path": "demo", "seed": 3})
+    assert rel == absolute
+
+
+def test_remove_run_drops_it_and_its_folder(tmp_path):
+    project = P.new_project()
+    P.set_model(project, "demo")
+    P.set_dataset(project, "demo")
+    run = P.add_pending_run(project, TINY)
+    P.mark_run_started(project, run)
+    folder = P.run_dir(project, run.id)
+    (folder / "model.tflite").write_bytes(b"partial")
+    P.remove_run(project, run.id)
+    assert project.runs == [] and not folder.exists()
+    P.remove_run(project, "run-404")  # unknown: nothing happens
+    assert P.new_run_id(project) == run.id  # the id is free again

@@ -35,6 +35,8 @@ def installed(tmp_path_factory) -> tuple[Path, Path, dict[str, str]]:
     skip = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info")
     for name in ("engine", "gui", "resources"):
         shutil.copytree(ROOT / name, src / name, ignore=skip)
+    (src / "docs").mkdir()
+    shutil.copy2(ROOT / "docs" / "user-guide.md", src / "docs" / "user-guide.md")
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
     dist = tmp / "dist"
     _run(
@@ -87,6 +89,7 @@ def test_wheel_install_runs_demo_from_outside_the_repo(installed) -> None:
         "for m in (a, b, c, d, e): print(m.__file__)\n"
         "print(resources_dir() / 'tflm_ops.json')\n"
         "print(resources_dir() / 'recipes' / 'int8_ptq.json')\n"
+        "print(c.user_guide_path())\n"
     )
     r = _run([str(python), "-c", code], cwd=work, env={**env, "QT_QPA_PLATFORM": "offscreen"})
     paths = [Path(line) for line in r.stdout.split()]

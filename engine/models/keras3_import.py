@@ -11,6 +11,9 @@ Public API:
   "config", ...}`` as in ``config.json``) -> Keras 2 model config for
   ``tf_keras.models.model_from_config``. Raises ``UnsupportedModelError`` naming every
   layer (name + class) it cannot translate.
+- ``import_summary(max_abs_diff, tolerance) -> str``: the one line saying what the import
+  did and how well the outputs agree ("Converted from Keras 3 to Keras 2; outputs match,
+  max difference 4e-7 ≤ 1e-4"), for the Model tab and the command line.
 """
 
 from __future__ import annotations
@@ -51,6 +54,30 @@ class _Problems:
 
     def add(self, layer: str, cls: str, why: str) -> None:
         self.items.append(f"'{layer}' ({cls}): {why}")
+
+
+def sci(x: float) -> str:
+    """A small number in short scientific form: 4.2e-07 -> "4.2e-7", 0.0001 -> "1e-4"."""
+    x = float(x)
+    if x == 0:
+        return "0"
+    mantissa, exponent = f"{x:.1e}".split("e")
+    mantissa = mantissa.rstrip("0").rstrip(".")
+    return f"{mantissa}e{int(exponent)}"
+
+
+def import_summary(max_abs_diff: float, tolerance: float) -> str:
+    """One line: the model was converted from Keras 3 and whether the outputs match."""
+    diff, tol = float(max_abs_diff), float(tolerance)
+    if diff <= tol:
+        return (
+            "Converted from Keras 3 to Keras 2; outputs match, "
+            f"max difference {sci(diff)} ≤ {sci(tol)}"
+        )
+    return (
+        "Converted from Keras 3 to Keras 2; outputs DIFFER, "
+        f"max difference {sci(diff)} > {sci(tol)}"
+    )
 
 
 def translate_model_config(config: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:

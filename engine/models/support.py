@@ -9,6 +9,13 @@ Prune / Cluster / QAT columns), so what the table says is what a run does.
 - ``compresses``: the technique wraps this layer. Step knobs narrow it further at run time
   (prune's skip_first/skip_last and 2:4, cluster's kernels smaller than the cluster count);
   the technique logs the layers it leaves out.
+- ``effect`` (``Support.effect``, and ``technique_support(...)["effects"]`` for ``inspect``):
+  one of ``EFFECTS`` — ``compressed`` (its weights change), ``kept_dense`` (supported: a run
+  on a model holding it works, but the layer's weights stay as they are — e.g. tfmot's
+  ``prune_low_magnitude`` wraps ``DepthwiseConv2D`` and ``BatchNormalization`` and prunes
+  none of their weights; verified on tfmot 0.8.1: 0 % zeros after an 80 % schedule),
+  ``no_weights`` (nothing to compress), ``unsupported``, ``input``. ``EFFECT_MARKS`` are the
+  marks the Model tab and the command line show for them.
 
 tfmot's own registries (PruneRegistry, ClusteringRegistry, Default8BitQuantizeRegistry)
 explain the layers Featherweight leaves alone. Light at import (tfmot loads on first use).
@@ -38,6 +45,23 @@ CLUSTER_TYPES = ("Conv1D", "Conv2D", "Conv3D", "Dense")
 # 8-bit QAT folds a BatchNormalization only into a preceding linear one of these.
 BN_FOLD_PARENTS = ("Conv2D", "DepthwiseConv2D", "Dense")
 TECHNIQUES = ("prune", "cluster", "qat")
+TECHNIQUE_NAMES = {"prune": "Pruning", "cluster": "Clustering", "qat": "8-bit QAT"}
+EFFECTS = ("compressed", "kept_dense", "no_weights", "unsupported", "input")
+# One mark per effect (Model tab cells, ``featherweight inspect``).
+EFFECT_MARKS = {
+    "compressed": "✓",
+    "kept_dense": "○",
+    "no_weights": "·",
+    "unsupported": "✗",
+    "input": "—",
+}
+EFFECT_LEGEND = {
+    "compressed": "compressed",
+    "kept_dense": "supported but left dense",
+    "no_weights": "no weights to compress",
+    "unsupported": "not supported",
+    "input": "input",
+}
 
 
 @dataclass(frozen=True)
@@ -47,6 +71,20 @@ class Support:
     supported: bool
     reason: str
     compresses: bool = False
+    # Supported, holds weights, and the technique leaves them as they are.
+    dense: bool = False
+    input: bool = False
+
+    @property
+    def effect(self) -> str:
+        """What a run does to this layer: one of ``EFFECTS``."""
+        if self.input:
+            return "input"
+        if not self.supported:
+            return "unsupported"
+        if self.compresses:
+            return "compressed"
+        return "kept_dense" if self.dense else "no_weights"
 
     def as_dict(self) -> dict[str, Any]:
         return {"supported": bool(self.supported), "reason": self.reason}
@@ -101,9 +139,13 @@ def prune_support(layer: Any) -> Support:
     if names is None and prune_reg._is_rnn_layer(layer):
         names = ["cell kernels"]
     if names:
-        return Support(True, f"kept dense (Featherweight prunes {', '.join(PRUNE_TYPES)} only)")
+        return Support(
+            True, f"kept dense (Featherweight prunes {', '.join(PRUNE_TYPES)} only)", dense=True
+        )
     if layer.weights:
-        return Support(True, "kept dense (tfmot prunes none of its weights)")
+        # tfmot wraps it (PruneRegistry lists it with no prunable weight): the run keeps it
+        # dense — DepthwiseConv2D, BatchNormalization, LayerNormalization...
+        return Support(True, "kept dense (tfmot prunes none of its weights)", dense=True)
     return Support(True, "no weights")
 
 
@@ -116,7 +158,11 @@ def cluster_support(layer: Any) -> Support:
         return Support(False, f"tfmot has no clustering rule for {cls}")
     if not layer.trainable_weights:
         return Support(True, "no weights")
-    return Support(True, f"kept as is (Featherweight clusters {', '.join(CLUSTER_TYPES)} only)")
+    if cluster_reg._LAYERS_WEIGHTS_MAP.get(layer.__class__) == []:
+        return Support(True, "kept as is (tfmot clusters none of its weights)", dense=True)
+    return Support(
+        True, f"kept as is (Featherweight clusters {', '.join(CLUSTER_TYPES)} only)", dense=True
+    )
 
 
 def qat_support(layer: Any) -> Support:
@@ -149,18 +195,49 @@ def compressed_layers(model: Any, technique: str) -> list[str]:
     ]
 
 
-def technique_support(layer: Any, subclassed: bool = False) -> dict[str, dict[str, Any]]:
-    """Per technique (prune / cluster / qat): ``{"supported", "reason"}`` for ``inspect``."""
+def layer_support(layer: Any, subclassed: bool = False) -> dict[str, Support]:
+    """Each technique's ``Support`` for one layer of a model (``subclassed``: the model is)."""
     cls = _cls(layer)
     if subclassed:
         why = "inside a subclassed model: tfmot needs Sequential/Functional"
-        return {t: Support(False, why).as_dict() for t in TECHNIQUES}
+        return {t: Support(False, why) for t in TECHNIQUES}
     if cls == "InputLayer":
-        return {t: Support(True, "input").as_dict() for t in TECHNIQUES}
+        return {t: Support(True, "input", input=True) for t in TECHNIQUES}
     if getattr(layer, "_is_graph_network", False) or cls in MODEL_CLASSES:
         why = "nested model: tfmot cannot wrap a model inside a model"
-        return {t: Support(False, why).as_dict() for t in TECHNIQUES}
-    return {t: SUPPORT[t](layer).as_dict() for t in TECHNIQUES}
+        return {t: Support(False, why) for t in TECHNIQUES}
+    return {t: SUPPORT[t](layer) for t in TECHNIQUES}
+
+
+def technique_support(layer: Any, subclassed: bool = False) -> dict[str, dict[str, Any]]:
+    """The ``inspect`` row entries: per technique (prune / cluster / qat) ``{"supported",
+    "reason"}``, and ``"effects"``: ``{technique: effect}`` (one of ``EFFECTS``)."""
+    support = layer_support(layer, subclassed)
+    out: dict[str, dict[str, Any]] = {t: s.as_dict() for t, s in support.items()}
+    out["effects"] = {t: s.effect for t, s in support.items()}
+    return out
+
+
+def effect_tooltip(technique: str, effect: str, reason: str, class_name: str = "") -> str:
+    """One sentence saying what a run of ``technique`` does to a layer (Model tab tooltip)."""
+    name = TECHNIQUE_NAMES.get(technique, technique)
+    what = f"this {class_name}" if class_name else "this layer"
+    why = f" ({reason})" if reason else ""
+    if effect == "compressed":
+        return reason or f"{name} compresses {what}."
+    if effect == "kept_dense":
+        # The reason reads "kept dense (…)": say it once, with what is inside the brackets.
+        inner = reason.partition("(")[2].rstrip(")") if "(" in reason else reason
+        because = f": {inner}" if inner else ""
+        return (
+            f"Supported by {name.lower()} but left dense: a run works on a model holding "
+            f"{what}, yet its weights stay as they are{because}. It does not get smaller."
+        )
+    if effect == "no_weights":
+        return f"Nothing to compress: {what} has no weights."
+    if effect == "unsupported":
+        return f"Not supported by {name.lower()}{why}."
+    return reason
 
 
 def _single_parent(layer: Any) -> Any:

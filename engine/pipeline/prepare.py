@@ -27,6 +27,15 @@ is the sha256 of a JSON document holding everything the numbers depend on:
 
 An entry that is missing, unreadable, for another key or whose ``.tflite`` does not match its
 recorded sha256 is ignored (and rewritten). A cache that cannot be written only costs time.
+
+Timing. The baseline block also holds ``timing`` (``TIMING_KEYS``), measured while the
+baseline is measured anyway and used by ``engine.pipeline.estimate`` to guess how long a
+recipe takes: ``forward_ms_per_sample`` (the Keras forward pass of the baseline's own
+evaluation, per sample),
+``convert_s`` (the float32 conversion), ``evaluate_s`` (LiteRT accuracy + latency on the test
+split) and ``load_s`` (loading model and data). It is not part of the key nor required of a
+cache entry: an entry written before timing existed is still used, and gets a
+``forward_ms_per_sample`` measured on the spot (the other numbers stay unknown, None).
 """
 
 from __future__ import annotations
@@ -59,6 +68,7 @@ BASELINE_KEYS = (
     "sparsity",
     "output_kind",
 )
+TIMING_KEYS = ("forward_ms_per_sample", "convert_s", "evaluate_s", "load_s")
 DEMO_DATA_ID = "sklearn-digits-uint8-8x8-v1"
 
 Stage = Callable[[str, str], AbstractContextManager[None]]
@@ -159,8 +169,14 @@ def prepare_in_stage(
             block, data = cached
             source = "cache"
             reporter.log("baseline: reused the measurement cached for this model and data")
+            if not isinstance(block.get("timing"), dict):  # an entry older than timing
+                block["timing"] = {
+                    **dict.fromkeys(TIMING_KEYS),
+                    "forward_ms_per_sample": forward_ms_per_sample(loaded.model, splits),
+                }
         else:
             block, data = measure_baseline(loaded, splits)
+            block["timing"]["load_s"] = timings["load"]
             source = "measured"
             if key:
                 _write_cache(key, block, data)
@@ -206,12 +222,25 @@ def measure_baseline(loaded: Any, splits: Any) -> tuple[dict[str, Any], bytes]:
     from engine.techniques.training import is_kernel_layer, keras_accuracy
     from engine.tflite.metrics import LATENCY_THREADS, measure_tflite
 
+    t0 = time.monotonic()
     data = convert(loaded.model, splits, {"mode": "float32"})
+    t1 = time.monotonic()
     names = [layer.name for layer in loaded.model.layers if is_kernel_layer(layer)]
     measured = measure_tflite(data, splits, names)
+    t2 = time.monotonic()
+    keras_acc = keras_accuracy(loaded.model, splits)
+    t3 = time.monotonic()
+    n_test = max(1, int(getattr(splits, "n_test", 0) or 0))
+    timing = {
+        # The Keras evaluation above is the forward pass the estimate needs: timed, not redone.
+        "forward_ms_per_sample": round((t3 - t2) * 1000.0 / n_test, 4),
+        "convert_s": round(t1 - t0, 3),
+        "evaluate_s": round(t2 - t1, 3),
+        "load_s": None,
+    }
     block = {
         "accuracy": measured["accuracy"],
-        "keras_accuracy": keras_accuracy(loaded.model, splits),
+        "keras_accuracy": keras_acc,
         "params": int(loaded.model.count_params()),
         "tflite_bytes": measured["tflite_bytes"],
         "tflite_gzip_bytes": measured["tflite_gzip_bytes"],
@@ -220,8 +249,24 @@ def measure_baseline(loaded: Any, splits: Any) -> tuple[dict[str, Any], bytes]:
         "runtime": measured["runtime"],
         "sparsity": measured["sparsity"],
         "output_kind": loaded.output_kind,
+        "timing": timing,
     }
     return block, data
+
+
+def forward_ms_per_sample(model: Any, splits: Any, batch_size: int = 256) -> float | None:
+    """Milliseconds per sample of a Keras forward pass (eager, as ``keras_accuracy`` runs it)
+    on one batch of the test split, after one warm call; None when it cannot be timed."""
+    import numpy as np
+
+    try:
+        xb = next(iter(splits.batches("test", batch_size)))[0].astype(np.float32)
+        np.asarray(model(xb, training=False))
+        t0 = time.perf_counter()
+        np.asarray(model(xb, training=False))
+        return round((time.perf_counter() - t0) * 1000.0 / max(1, len(xb)), 4)
+    except Exception:  # noqa: BLE001 - timing is a hint for the estimate, never an error
+        return None
 
 
 # --------------------------------------------------------------------------- fingerprints

@@ -18,12 +18,20 @@ Order rules of the built-in techniques (declared in their specs, checked by
 - ``distill`` replaces the architecture, so it comes before ``prune``/``cluster``/``qat``.
 - ``prune`` and ``cluster`` at most once each. ``cluster`` after ``prune`` should set
   ``preserve_sparsity`` (otherwise sparsity is lost; it is a warning, not an error).
+
+Messages speak the app's language: a knob is named by its on-screen label (``Knob.title``,
+e.g. "Sparse encoding"), not by its dotted JSON path (``quantize.sparse``). Errors about a
+knob's value give the label and then the file's key in brackets; warnings use the label
+(``on_screen`` rewrites the keys a technique's advice names). The GUI and the CLI say the
+same. Only messages about the JSON itself (unknown step types or parameters) name keys,
+since those have no label.
 """
 
 from __future__ import annotations
 
 import copy
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,7 +49,9 @@ __all__ = [
     "StepSpec",
     "check_order",
     "fill_step",
+    "knob_label",
     "load_recipe",
+    "on_screen",
     "parse_recipe_text",
     "save_recipe",
     "validate_recipe",
@@ -99,8 +109,53 @@ class Recipe:
         return [s for s in self.steps if s["type"] != final]
 
 
+def knob_label(step_type: str, knob_name: str) -> str:
+    """The on-screen name of a knob ("Sparse encoding"); the key itself when unknown."""
+    spec = STEP_SPECS.get(step_type)
+    if spec is None:
+        return knob_name
+    try:
+        return spec.knob(knob_name).title
+    except KeyError:
+        return knob_name
+
+
+def _step_label(step_type: str) -> str:
+    spec = STEP_SPECS.get(step_type)
+    return spec.label if spec is not None else step_type
+
+
+_DOTTED = re.compile(r"\b([a-z][a-z0-9_]*)\.([a-z][a-z0-9_]*)\b")
+
+
+def on_screen(text: str) -> str:
+    """``text`` with JSON knob keys replaced by their on-screen labels.
+
+    ``quantize.sparse`` becomes "“Sparse encoding” (Quantization / export)"; a bare key
+    that only a knob uses (one with an underscore, e.g. ``preserve_sparsity``) becomes
+    "“Preserve sparsity”". Other words are left alone."""
+
+    def dotted(m: re.Match[str]) -> str:
+        stype, name = m.group(1), m.group(2)
+        spec = STEP_SPECS.get(stype)
+        if spec is None or name not in {k.name for k in spec.knobs}:
+            return m.group(0)
+        return f"“{knob_label(stype, name)}” ({spec.label})"
+
+    text = _DOTTED.sub(dotted, text)
+    bare: dict[str, str] = {}
+    for spec in STEP_SPECS.values():
+        for k in spec.knobs:
+            if "_" in k.name:
+                bare.setdefault(k.name, k.title)
+    for name, title in bare.items():
+        text = re.sub(rf"(?<![\w.“'\"]){re.escape(name)}(?![\w”'\"])", f"“{title}”", text)
+    return text
+
+
 def _check_knob(step_no: int, stype: str, knob: Knob, value: Any) -> Any:
-    where = f"step {step_no} ({stype}): '{knob.name}'"
+    # The on-screen label, then the recipe file's key for those who write JSON.
+    where = f"step {step_no} ({_step_label(stype)}): {knob.title} ('{knob.name}')"
     if value is None:
         if knob.optional:
             return None
@@ -240,7 +295,7 @@ def check_order(steps: list[dict[str, Any]]) -> list[str]:
     warnings: list[str] = []
     for i, spec in enumerate(specs):
         if spec.advice is not None and types.index(spec.type) == i:
-            warnings.extend(spec.advice(steps, i))
+            warnings.extend(on_screen(w) for w in spec.advice(steps, i))
     return warnings
 
 

@@ -40,6 +40,7 @@ from typing import Any
 
 from engine.core.errors import Cancelled, FeatherweightError
 from engine.core.events import Event, Reporter
+from engine.pipeline.budget import DEFAULT_BUDGET_PTS, check_budget
 from engine.project.common import (  # noqa: F401 - re-exported: the project API
     DATA_DIR_ENV,
     EXTENSION,
@@ -351,6 +352,7 @@ class Project:
     recipes: list[dict[str, Any]] = field(default_factory=list)
     runs: list[Run] = field(default_factory=list)
     ui: dict[str, Any] = field(default_factory=dict)
+    accuracy_budget: float = DEFAULT_BUDGET_PTS  # points; format 4
     created: str | None = None
     saved_at: str | None = None
     versions: dict[str, str] = field(default_factory=dict)
@@ -378,6 +380,7 @@ class Project:
             "versions": dict(self.versions),
             "model": self.model.to_dict(base) if self.model else None,
             "dataset": self.dataset.to_dict(base) if self.dataset else None,
+            "accuracy_budget": self.accuracy_budget,
             "recipes": copy.deepcopy(self.recipes),
             "runs": [r.to_dict() for r in self.runs],
             "ui": copy.deepcopy(self.ui),
@@ -412,6 +415,10 @@ class Project:
         name = d.get("name") or (path.stem if path else "Untitled")
         if not isinstance(name, str):
             raise ProjectError("project: 'name' must be a string")
+        try:
+            budget = check_budget(d.get("accuracy_budget", DEFAULT_BUDGET_PTS))
+        except ValueError as exc:
+            raise ProjectError(f"project: {exc}") from None
         return cls(
             name=name,
             model=ModelRef.from_dict(d["model"], base_dir) if d.get("model") else None,
@@ -419,6 +426,7 @@ class Project:
             recipes=recipes,
             runs=runs,
             ui=_obj(d.get("ui", {}), "project: ui"),
+            accuracy_budget=budget,
             created=d.get("created") if isinstance(d.get("created"), str) else None,
             saved_at=d.get("saved_at") if isinstance(d.get("saved_at"), str) else None,
             versions=_obj(d.get("versions", {}), "project: versions"),
@@ -577,6 +585,25 @@ def _glob_escape(name: str) -> str:
     return re.sub(r"([*?\[])", r"[\1]", name)
 
 
+def _rebase_run_configs(project: Project, old_base: Path | None, new_base: Path) -> None:
+    """Runs' model/dataset paths follow the file to its new folder (stored relative to it,
+    like the project's own references; an untitled project's runs recorded absolute ones)."""
+    if old_base is not None and os.path.normpath(old_base) == os.path.normpath(new_base):
+        return
+    for run in project.runs:
+        for key in ("model", "dataset"):
+            ref = run.config.get(key) if isinstance(run.config, dict) else None
+            if not isinstance(ref, dict) or not isinstance(ref.get("path"), str):
+                continue
+            if ref["path"] == "demo":
+                continue
+            try:
+                absolute = _absolute_ref(ref["path"], old_base, key)
+            except ProjectError:
+                continue  # relative with no folder to resolve it against: leave it
+            ref["path"] = _relative_ref(absolute, new_base)
+
+
 def save_project(project: Project, path: str | Path | None = None) -> Path:
     """Save (``path`` None or the current path) or Save As (another path); returns the path.
 
@@ -618,6 +645,8 @@ def save_project(project: Project, path: str | Path | None = None) -> Path:
             shutil.copy2(target, backup)
 
     previous = (project.path, project.saved_at, project.versions, project.name)
+    configs = [copy.deepcopy(r.config) for r in project.runs]
+    _rebase_run_configs(project, project.base_dir(), target.parent)
     if old_path is None and project.name == "Untitled":
         project.name = target.stem
     project.path = target
@@ -627,6 +656,8 @@ def save_project(project: Project, path: str | Path | None = None) -> Path:
         write_json_atomic(target, project.to_dict(), pause_hook=True)
     except BaseException:
         project.path, project.saved_at, project.versions, project.name = previous
+        for run, config in zip(project.runs, configs):
+            run.config = config
         raise
     _remove_stale_temps(target)
     project.migrated_from = None
@@ -895,6 +926,112 @@ def relocate_dataset(project: Project, new_path: str | Path) -> bool:
     return same
 
 
+# --------------------------------------------------------------------------- subjects
+
+
+def _ref_dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _ref_path(ref: dict[str, Any], base_dir: Path | None) -> str:
+    """A stored reference's path, absolute when it can be (``base_dir`` resolves relative)."""
+    path = ref.get("path")
+    if not isinstance(path, str) or not path:
+        return ""
+    if path == "demo" or base_dir is None or os.path.isabs(path):
+        return path
+    return os.path.normpath(base_dir / path)
+
+
+def _split_of(dataset: dict[str, Any], split: dict[str, Any] | None) -> tuple[int, float]:
+    src = split if isinstance(split, dict) else {}
+    seed = src.get("seed", dataset.get("seed", 0))
+    vf = src.get("val_fraction", dataset.get("val_fraction", 0.1))
+    seed = seed if isinstance(seed, int) and not isinstance(seed, bool) else 0
+    vf = float(vf) if isinstance(vf, (int, float)) and not isinstance(vf, bool) else 0.1
+    return seed, vf
+
+
+def subject_key(
+    model: dict[str, Any] | None,
+    dataset: dict[str, Any] | None,
+    split: dict[str, Any] | None = None,
+    base_dir: Path | None = None,
+) -> str:
+    """A stable key for what a run is compared on: the model, the dataset and its split.
+
+    ``model`` / ``dataset`` are reference dicts as a project stores them (``ModelRef`` /
+    ``DatasetRef.to_dict``, or a run's ``config``); ``split`` (``{"seed", "val_fraction"}``,
+    a run's ``config.split``) overrides the dataset's own seed and fraction; ``base_dir``
+    resolves relative paths. Content hashes identify files (the same bytes under another
+    path are the same subject); a reference without a hash (the demo, files from format 1)
+    is identified by its path. Returns 16 hex digits; runs with equal keys share a baseline.
+    """
+    m, d = _ref_dict(model), _ref_dict(dataset)
+    seed, vf = _split_of(d, split)
+    parts = {
+        "model": m.get("sha256") or f"path:{_ref_path(m, base_dir)}",
+        "dataset": d.get("sha256") or f"path:{_ref_path(d, base_dir)}",
+        "seed": seed,
+        "val_fraction": round(vf, 6),
+        "scale": d.get("scale", "auto") if d else "",
+    }
+    text = json.dumps(parts, sort_keys=True)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def _shown_name(ref: dict[str, Any], base_dir: Path | None, what: str) -> str:
+    path = _ref_path(ref, base_dir)
+    if not path:
+        return f"no {what}"
+    if path == "demo":
+        return "demo model" if what == "model" else "demo digits"
+    p = Path(path)
+    folder = p.is_dir() or (not p.exists() and not p.suffix)
+    return p.name + ("/" if folder else "")
+
+
+def subject_label(
+    model: dict[str, Any] | None,
+    dataset: dict[str, Any] | None,
+    split: dict[str, Any] | None = None,
+    base_dir: Path | None = None,
+) -> str:
+    """What people read for a subject, e.g. ``mobilenet.keras · images/ (split seed 0,
+    10 % val)``; the scaling rule is named when it is not ``auto``."""
+    m, d = _ref_dict(model), _ref_dict(dataset)
+    text = f"{_shown_name(m, base_dir, 'model')} · {_shown_name(d, base_dir, 'dataset')}"
+    if d:
+        seed, vf = _split_of(d, split)
+        scale = d.get("scale", "auto")
+        extra = f", scale {scale}" if scale not in ("auto", None) else ""
+        text += f" (split seed {seed}, {vf * 100:g} % val{extra})"
+    return text
+
+
+def project_subject(project: Project) -> tuple[str, str]:
+    """``(key, label)`` of what the project's next run is compared on (its current model,
+    dataset and split)."""
+    base = project.base_dir()
+    model = project.model.to_dict(base) if project.model else None
+    dataset = project.dataset.to_dict(base) if project.dataset else None
+    return subject_key(model, dataset, None, base), subject_label(model, dataset, None, base)
+
+
+def run_subject(project: Project, run: Run) -> tuple[str, str]:
+    """``(key, label)`` of what ``run`` ran on: its ``config`` (model, dataset, split), or
+    the project's current subject for a run that has not started (no model in its config)."""
+    cfg = run.config or {}
+    if not isinstance(cfg.get("model"), dict):
+        return project_subject(project)
+    base = project.base_dir()
+    split = cfg.get("split") if isinstance(cfg.get("split"), dict) else None
+    return (
+        subject_key(cfg.get("model"), cfg.get("dataset"), split, base),
+        subject_label(cfg.get("model"), cfg.get("dataset"), split, base),
+    )
+
+
 # --------------------------------------------------------------------------- runs
 
 
@@ -914,6 +1051,32 @@ def add_recipe(project: Project, recipe: Any) -> dict[str, Any]:
         project.recipes.append(doc)
         project.touch()
     return doc
+
+
+def set_accuracy_budget(project: Project, points: Any) -> float:
+    """Set the project-wide accuracy budget (percentage points a compressed model may lose
+    against its own baseline, 0-100); returns it. Raises ProjectError for a bad value."""
+    try:
+        value = check_budget(points)
+    except ValueError as exc:
+        raise ProjectError(str(exc)) from None
+    if value != project.accuracy_budget:
+        project.accuracy_budget = value
+        project.touch()
+    return value
+
+
+def remove_run(project: Project, run_id: str) -> None:
+    """Drop a run from the project and delete its artifact folder (a cancelled run: it
+    keeps no result, no number and no files). Unknown ids are ignored."""
+    before = len(project.runs)
+    project.runs = [r for r in project.runs if r.id != run_id]
+    if len(project.runs) == before:
+        return
+    files = project.files_dir
+    if files is not None and _RUN_ID.match(run_id):
+        shutil.rmtree(files / "runs" / run_id, ignore_errors=True)
+    project.touch()
 
 
 def new_run_id(project: Project) -> str:

@@ -27,6 +27,9 @@ CURRENT_FORMAT = FORMAT_VERSION
 
 # Format 1 always split the validation set off with this fraction (it was not recorded).
 V1_VAL_FRACTION = 0.1
+# Format 4 adds the project's accuracy budget (points); older files get this default, the same
+# as engine.pipeline.budget.DEFAULT_BUDGET_PTS (not imported: this module needs only common).
+V3_ACCURACY_BUDGET = 1.0
 
 
 class ProjectTooNewError(ProjectError):
@@ -243,7 +246,36 @@ def _v2_to_v3(data: dict[str, Any], ctx: MigrationContext) -> dict[str, Any]:
     return doc
 
 
-MIGRATIONS: dict[int, Migration] = {1: _v1_to_v2, 2: _v2_to_v3}
+def _v3_to_v4(data: dict[str, Any], ctx: MigrationContext) -> dict[str, Any]:
+    """Format 3 -> 4: an accuracy budget and one subject per run.
+
+    Format 4 stores the project-wide ``accuracy_budget`` (percentage points a compressed model
+    may lose; format 3 had none: it gets ``V3_ACCURACY_BUDGET``). A format-4 project may hold
+    runs of several models or datasets (each compared with its own baseline), so every run
+    that has run says in its ``config`` which model, dataset and split it ran on (its
+    *subject*). Format 3 kept one model and dataset per project, and runs started in the app
+    already recorded theirs; a run that did not (e.g. written by an older
+    ``featherweight run``) gets the project's references, with the split it recorded
+    (``config.split``) kept as it is. Pending runs are left alone: they get their config when
+    they start.
+    """
+    doc = copy.deepcopy(data)
+    doc["format_version"] = 4
+    doc["accuracy_budget"] = V3_ACCURACY_BUDGET
+    runs: list[Any] = doc["runs"] if isinstance(doc.get("runs"), list) else []
+    for run in runs:
+        if not isinstance(run, dict) or run.get("status") == "pending":
+            continue
+        config = run.get("config")
+        if not isinstance(config, dict):
+            continue  # Project.from_dict names the bad field
+        for key in ("model", "dataset"):
+            if not isinstance(config.get(key), dict) and isinstance(doc.get(key), dict):
+                config[key] = copy.deepcopy(doc[key])
+    return doc
+
+
+MIGRATIONS: dict[int, Migration] = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4}
 
 
 def migrate(

@@ -204,6 +204,9 @@ class ReportingCallback:
                 super().__init__()
                 self.epoch = 0
                 self.steps_per_epoch = max(1, total_steps)
+                # The batch hooks never read their logs: without this, Keras copies every
+                # batch's logs to NumPy (a device sync per batch) just for this callback.
+                self._supports_tf_logs = True
 
             def on_epoch_begin(self, epoch: int, logs: Any = None) -> None:
                 self.epoch = epoch

@@ -21,6 +21,19 @@ def fake_worker_command(*flags: str) -> list[str]:
     return [sys.executable, str(FAKE_WORKER), *flags]
 
 
+def spy_submit(w):
+    """Record every job the window submits (name, params); the jobs still run."""
+    sent = []
+    submit = w.client.submit
+
+    def spy(name, params=None):
+        sent.append((name, params))
+        return submit(name, params)
+
+    w.client.submit = spy
+    return sent
+
+
 def child_pids() -> set[int]:
     """Live child processes of this test process (Linux /proc)."""
     pids: set[int] = set()

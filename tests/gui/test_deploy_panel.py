@@ -219,3 +219,50 @@ def test_export_c_array_reports_an_unwritable_folder(panel, tmp_path):
     assert problems and problems[0][0] == "Export failed" and str(blocker) in problems[0][1]
     panel.set_run(None)
     assert not panel.export_c_button.isEnabled() and "Select a run" in panel.summary.text()
+
+
+def test_the_badge_is_never_green_for_a_run_over_the_accuracy_budget():
+    """Issue 12, item 2: a collapsed run (87.2 % -> 49.2 %) got "✓ LiteRT + TFLM" in green."""
+    from gui.deploy_panel import OK_COLOR, deploy_badge
+    from gui.format import VERDICT_COLORS
+
+    int8, flex, topk = (recorded(f"report_{n}.json") for n in ("int8", "flex", "topk"))
+
+    def metrics(base: float, acc: float) -> dict:
+        return {"baseline": {"accuracy": base}, "compressed": {"accuracy": acc}}
+
+    within, over, collapsed = metrics(0.872, 0.866), metrics(0.872, 0.85), metrics(0.872, 0.492)
+    # the ops alone (no metrics: as before) and a run within budget: green
+    assert deploy_badge(int8)[:2] == ("✓ LiteRT + TFLM", OK_COLOR)
+    assert deploy_badge(int8, within, 1.0)[:2] == ("✓ LiteRT + TFLM", OK_COLOR)
+    text, color, tip = deploy_badge(int8, over, 1.0)
+    assert (text, color) == ("⚠ over budget", VERDICT_COLORS["over"])
+    assert "over the 1-point budget · drop 2.20 pts" in tip
+    text, color, tip = deploy_badge(int8, collapsed, 1.0)
+    assert (text, color) == ("✗ accuracy collapsed", VERDICT_COLORS["collapsed"])
+    assert "drop 38.00 pts" in tip and "not ready to ship" in tip
+    assert deploy_badge(int8, over, 3.0)[1] == OK_COLOR  # a wider budget accepts it
+    # an ops warning keeps its text, gains the reason, and turns red when collapsed
+    text, color, tip = deploy_badge(topk, collapsed, 1.0)
+    assert text == "⚠ not TFLM" and color == VERDICT_COLORS["collapsed"]
+    assert "TOPK_V2" in tip and "Accuracy: accuracy collapsed" in tip
+    assert deploy_badge(flex, over, 1.0)[0] == "⚠ Flex ops"
+    # never green over budget, whatever the report
+    for report in (int8, flex, topk):
+        for m in (over, collapsed):
+            assert deploy_badge(report, m, 1.0)[1] != OK_COLOR
+    assert deploy_badge(None, collapsed, 1.0) is None
+
+
+def test_panel_judges_the_run_by_its_budget(panel, tmp_path):
+    run = make_run(tmp_path, "report_int8.json")
+    run.metrics = {"baseline": {"accuracy": 0.872}, "compressed": {"accuracy": 0.85}}
+    panel.set_run(run)
+    assert "⚠ over budget" in panel.summary.text()
+    assert "85.00 % (baseline 87.20 %)" in panel.summary.text()
+    panel.set_accuracy_budget(2.5)
+    assert "✓ LiteRT + TFLM" in panel.summary.text() and "within the 2.5-point budget" in (
+        panel.summary.text()
+    )
+    with pytest.raises(ValueError):
+        panel.set_accuracy_budget(-1)

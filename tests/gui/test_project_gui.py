@@ -18,6 +18,7 @@ import engine.project.document as ep
 from engine.project.lock import lock_path
 from gui.compress_tab import RUN
 from gui.main_window import RESULTS_TAB
+from tests.gui.conftest import spy_submit
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -379,19 +380,6 @@ def test_a_project_saved_headless_gets_its_model_report_from_the_engine(
     assert w.project.project.ui["baseline"]["accuracy"] == w.session.baseline["accuracy"]
 
 
-def spy_submit(w):
-    """Record every job the window submits (name, params); the jobs still run."""
-    sent = []
-    submit = w.client.submit
-
-    def spy(name, params=None):
-        sent.append((name, params))
-        return submit(name, params)
-
-    w.client.submit = spy
-    return sent
-
-
 def test_the_project_owns_runs_through_hooks_not_patches(make_window):
     w = make_window()
     tab = w.compress_tab
@@ -454,3 +442,128 @@ def test_data_choice_split_defaults_are_those_of_a_new_dataset_reference():
 
     ref = ep.DatasetRef("demo", None)
     assert (DataChoice().split_seed, DataChoice().val_fraction) == (ref.seed, ref.val_fraction)
+
+
+# --------------------------------------------------------------------------- issue 12
+
+
+def test_new_project_resets_every_tab(make_window, qtbot, tmp_path):
+    """Item 4: New project kept the old dataset path and the Compress tab's finished run."""
+    w = make_window()
+    open_demo(w, qtbot)
+    data = tmp_path / "digits.npz"
+    data.write_bytes(b"npz")
+    with qtbot.waitSignal(
+        w.model_tab.baselineChanged, timeout=10_000, check_params_cb=lambda b: b is not None
+    ):
+        w.choose_data(str(data), "auto")
+    run_recipe(w, qtbot, "old")
+    assert w.compress_tab.log.toPlainText()
+    w.project.ask_unsaved = lambda: "discard"
+    assert w.project.new()
+    assert w.session.runs == [] and w.session.model is None
+    assert w.compress_tab.run is None and w.compress_tab.log.toPlainText() == ""
+    assert w.results_tab.rows in ([], [None])
+    assert w.model_tab.data_picker.path.text() == ""
+    assert w.compress_tab.current_page() == 0
+
+
+def test_a_cancelled_run_keeps_no_number_and_no_files(make_window, qtbot):
+    """Item 7: a cancelled run consumed a run number."""
+    w = make_window("--delay", "0.02")
+    open_demo(w, qtbot)
+    first = run_recipe(w, qtbot, "first")
+    tab = w.compress_tab
+    tab.recipe_name.setText("stopped")
+    stopped = tab.start_run()
+    with qtbot.waitSignal(tab.job.metric, timeout=10_000):
+        pass
+    folder = Path(stopped.out_dir)
+    folder.mkdir(parents=True, exist_ok=True)  # what the engine wrote so far
+    (folder / "model.keras").write_bytes(b"half a model")
+    with qtbot.waitSignal(tab.runFinished, timeout=5000):
+        tab.cancel_run()
+    assert stopped.status == "cancelled" and not stopped.name.startswith("#")
+    assert stopped not in w.session.runs and not folder.exists()
+    assert [r.id for r in w.project.project.runs] == [first.id]
+    third = run_recipe(w, qtbot, "third")
+    assert (first.name, third.name) == ("#1 first", "#2 third")
+
+
+def test_launching_with_the_demo_gives_a_clean_title(qtbot, qsettings, tmp_path):
+    """Item 7: the title was "Untitled*" right after ``featherweight --demo``."""
+    from gui.app import create_window
+    from tests.gui.conftest import fake_worker_command
+
+    w = create_window(
+        ["--demo"], settings=qsettings, worker_command=fake_worker_command(), runs_dir=tmp_path
+    )
+    qtbot.addWidget(w)
+    try:
+        w.show()
+        qtbot.waitUntil(lambda: w.session.baseline is not None, timeout=10_000)
+        assert w.windowTitle() == "Untitled[*] — Featherweight"
+        assert not w.isWindowModified()
+        run_recipe(w, qtbot, "r")  # a run is a change
+        assert w.isWindowModified()
+    finally:
+        w.shutdown()
+
+
+def test_open_model_accepts_a_savedmodel(make_window, qtbot, tmp_path):
+    """Item 5: Open model… listed .keras/.h5 only and refused saved_model.pb."""
+    from gui.main_window import MODEL_FILTER
+
+    assert "saved_model.pb" in MODEL_FILTER
+    saved = tmp_path / "exported"
+    (saved / "variables").mkdir(parents=True)
+    (saved / "saved_model.pb").write_bytes(b"pb")
+    w = make_window()
+    sent = spy_submit(w)
+    w.ask_model_path = lambda: str(saved / "saved_model.pb")
+    with qtbot.waitSignal(w.model_tab.modelChanged, timeout=10_000):
+        w.act_open.trigger()
+    assert w.session.model.spec == str(saved)
+    w.ask_savedmodel_folder = lambda: str(saved)
+    with qtbot.waitSignal(w.model_tab.modelChanged, timeout=10_000):
+        w.act_open_savedmodel.trigger()
+    with qtbot.waitSignal(w.model_tab.modelChanged, timeout=10_000):
+        w.open_dropped(saved)  # drag and drop keeps working
+    assert [p["model"] for name, p in sent if name == "inspect"] == [str(saved)] * 3
+    w.ask_savedmodel_folder = lambda: str(tmp_path)
+    w.act_open_savedmodel.trigger()
+    assert "no saved_model.pb" in wait_messages(w, qtbot)[-1].message
+
+
+def test_help_menu_guide_shortcuts_and_problem_report(make_window, qtbot):
+    """Item 7: Help had only About."""
+    from PySide6.QtGui import QGuiApplication
+
+    w = make_window()
+    texts = [a.text() for a in w.help_menu.actions() if not a.isSeparator()]
+    assert texts == [
+        "&User guide",
+        "&Keyboard shortcuts",
+        "&Report a problem",
+        "&About Featherweight",
+    ]
+    opened = []
+    w.open_url = lambda url: opened.append(url.toLocalFile()) or True
+    w.act_user_guide.trigger()
+    assert opened == [str(ROOT / "docs" / "user-guide.md")]
+    assert "# " in (ROOT / "docs" / "user-guide.md").read_text()
+    rows = dict(w.shortcut_rows())
+    assert rows["File → Open model…"] == w.act_open.shortcut().toString(
+        w.act_open.shortcut().SequenceFormat.NativeText
+    )
+    assert rows["Run → Run recipe"] == "Ctrl+R" and "Help → Keyboard shortcuts" in rows
+    dialog = w.show_shortcuts()
+    assert dialog.findChild(type(w.results_tab.table)).rowCount() == len(rows)
+    dialog.close()
+    open_demo(w, qtbot)
+    run = run_recipe(w, qtbot, "logged")
+    text = w.report_problem()
+    assert QGuiApplication.clipboard().text() == text
+    assert "Featherweight" in text and "tf_keras" in text and "PySide6" in text
+    assert run.name in text and run.log[-1] in text
+    assert "Copied the versions" in w.statusBar().currentMessage()

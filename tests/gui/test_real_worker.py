@@ -184,5 +184,5 @@ def test_keras3_file_shows_the_import_check(make_window, qtbot, tmp_path):
         w.open_model(str(path))
     assert blocker.args[0].report["source_format"].startswith("keras3")
     text = w.model_tab.subtitle.text()
-    assert "Imported from Keras 3: outputs match" in text, text
+    assert "Converted from Keras 3 to Keras 2; outputs match" in text, text
     assert w.model_tab.table.rowCount() == 3

@@ -311,6 +311,7 @@ def test_cancel_mid_run_keeps_no_result(make_window, qtbot):
         qtbot.keyClick(w, Qt.Key.Key_Escape)
     assert run.status == "cancelled"
     assert "Cancelled" in tab.stage_label.text()
+    assert tab.progress.value() == 0  # issue 12: the bar does not stay at 40 %
     assert w.results_tab.rows == [None]  # only the baseline
     again = run_to_end(w, qtbot, timeout=20_000)
     assert again.status == "finished"

@@ -1,0 +1,97 @@
+"""Run-time estimates (issue 12): the timing ``prepare`` records with the baseline, old cache
+entries without it, ``estimate_seconds`` and its check against a real demo run."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from engine.pipeline.estimate import estimate_seconds, fmt_estimate
+from engine.pipeline.recipe import validate_recipe
+
+TIMING = {"forward_ms_per_sample": 0.05, "convert_s": 1.4, "evaluate_s": 0.1, "load_s": 0.3}
+INT8 = {"schema_version": 2, "steps": [{"type": "quantize", "mode": "int8"}]}
+
+
+def prune(epochs: int) -> dict:
+    return validate_recipe(
+        {
+            "schema_version": 2,
+            "name": f"prune{epochs}",
+            "steps": [{"type": "prune", "epochs": epochs}, {"type": "quantize", "mode": "int8"}],
+        }
+    ).to_dict()
+
+
+def test_no_timing_no_estimate():
+    assert estimate_seconds(INT8, None, 1000) is None
+    assert estimate_seconds(INT8, {"accuracy": 0.9}, 1000) is None  # a baseline before timing
+    assert estimate_seconds(INT8, {"timing": TIMING}, None) is None
+    assert estimate_seconds(INT8, {"timing": {**TIMING, "forward_ms_per_sample": None}}, 10) is None
+    assert fmt_estimate(None) == ""
+
+
+def test_estimate_grows_with_training_and_data():
+    base = {"timing": TIMING}
+    int8 = estimate_seconds(INT8, base, 1000)
+    p2, p6 = estimate_seconds(prune(2), base, 1000), estimate_seconds(prune(6), base, 1000)
+    assert int8 is not None and p2 is not None and p6 is not None
+    assert 0 < int8 < p2 < p6
+    assert estimate_seconds(prune(2), base, 10_000) > p2  # more data, longer epochs
+    # an old cached baseline knows only the forward time: still an estimate
+    old = {"timing": {"forward_ms_per_sample": 0.05, "convert_s": None, "evaluate_s": None}}
+    assert estimate_seconds(prune(2), old, 1000) > 0
+
+
+@pytest.mark.parametrize(
+    "seconds, text",
+    [(3.2, "≈ 3 s"), (42, "≈ 40 s"), (58, "≈ 60 s"), (170, "≈ 3 min"), (5400, "≈ 1.5 h")],
+)
+def test_fmt_estimate(seconds, text):
+    assert fmt_estimate(seconds) == text
+
+
+@pytest.fixture(scope="module")
+def prepared_demo():
+    from engine.pipeline.prepare import prepare
+
+    return prepare("demo", "demo")
+
+
+def test_prepare_records_timing_and_reads_cache_entries_without_it(prepared_demo):
+    from engine.pipeline import prepare as prep
+
+    timing = prepared_demo.baseline["timing"]
+    assert set(timing) == set(prep.TIMING_KEYS)
+    assert timing["forward_ms_per_sample"] > 0 and timing["convert_s"] > 0
+    assert timing["evaluate_s"] > 0
+    # An entry written before timing existed: still a cache hit, with a fresh forward time.
+    entry_path = prep.baseline_cache_dir() / f"{prepared_demo.cache_key}.json"
+    entry = json.loads(entry_path.read_text())
+    assert entry["baseline"]["timing"] == timing  # stored with the entry
+    entry["baseline"].pop("timing")
+    entry_path.write_text(json.dumps(entry))
+    again = prep.prepare("demo", "demo")
+    assert again.baseline_source == "cache"
+    assert again.baseline["timing"]["forward_ms_per_sample"] > 0
+    assert again.baseline["timing"]["convert_s"] is None
+    assert estimate_seconds(INT8, again.baseline, 1295) is not None
+    entry["baseline"]["timing"] = timing  # leave the cache as it was for other tests
+    entry_path.write_text(json.dumps(entry))
+
+
+def test_estimate_is_within_a_factor_of_3_of_a_real_demo_run(prepared_demo, tmp_path):
+    """What the GUI runs: ``compress`` (prepare from the cache + the recipe), timed."""
+    from engine.pipeline.run import compress
+
+    n = prepared_demo.splits
+    for recipe in (prune(2), validate_recipe(INT8).to_dict()):
+        est = estimate_seconds(
+            recipe, prepared_demo.baseline, n.n_train, n_val=n.n_val, n_test=n.n_test
+        )
+        t0 = time.monotonic()
+        compress("demo", "demo", validate_recipe(recipe), tmp_path / recipe["name"])
+        real = time.monotonic() - t0
+        assert est is not None and real / 3 <= est <= real * 3, (recipe["name"], est, real)
