@@ -67,17 +67,6 @@ def first_of(d: dict[str, Any], *keys: str) -> Any:
     return None
 
 
-def fmt_drop(value: Any) -> str:
-    """Accuracy drop (a fraction) in percentage points: 0.0028 -> '0.28 pts',
-    -0.0028 -> '0.28 pts better', 0 -> 'none'."""
-    v = _num(value)
-    if v is None:
-        return "—"
-    if abs(v) < 5e-5:
-        return "none"
-    return f"{abs(v) * 100:.2f} pts" + (" better" if v < 0 else "")
-
-
 # -- accuracy budget: one look for every place that judges a run ----------------------------
 VERDICT_COLORS = {"within": "#2e7d32", "over": "#b26a00", "collapsed": "#c62828"}
 VERDICT_MARKS = {"within": "✓", "over": "⚠", "collapsed": "✗"}
