@@ -72,7 +72,14 @@ from engine.pipeline.recipe import (
 from gui.charts import LiveCharts
 from gui.data_picker import DataPicker
 from gui.errors import ErrorReporter
-from gui.format import fmt_bytes, fmt_duration, fmt_pct, fmt_ratio
+from gui.format import (
+    VERDICT_COLORS,
+    VERDICT_MARKS,
+    fmt_bytes,
+    fmt_duration,
+    fmt_pct,
+    fmt_ratio,
+)
 from gui.runner import EngineClient, Job
 from gui.state import RunHooks, RunPlan, RunRecord, Session
 
@@ -81,11 +88,6 @@ TECHNIQUES, SETTINGS, DATA, REVIEW, RUN = range(5)
 ERROR_STYLE = "color: #b00020;"
 WARN_STYLE = "color: #8a6d00;"
 OK_STYLE = "color: #1b5e20;"
-try:
-    from gui.format import VERDICT_COLORS, VERDICT_MARKS
-except ImportError:  # pragma: no cover - gui.format (H2) defines them; same values
-    VERDICT_COLORS = {"within": "#2e7d32", "over": "#b26a00", "collapsed": "#c62828"}
-    VERDICT_MARKS = {"within": "✓", "over": "⚠", "collapsed": "✗"}
 ALARM_STYLE = (
     "QFrame#trainingAlarm { background: #fdecea; border: 1px solid #c62828; border-radius: 4px; }"
 )
