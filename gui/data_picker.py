@@ -1,6 +1,10 @@
 """The dataset chooser: demo / .npz file / image folder, the scaling rule, and the engine's
 verdict shown inline (green summary or the red validation message).
 
+An ``.npz`` may hold images, token ids (for a model starting with ``Embedding``), sequences
+or tabular feature vectors: the verdict says which (the engine's ``input_kind``), with no
+image preview for anything but images, and why the scaling rule was chosen.
+
 Each kind has its own picker: *.npz file* opens a file dialog for NumPy archives, *Image
 folder* a folder dialog. Choosing a kind opens its picker (starting where that kind's last
 path was); cancelling it puts the buttons back on the dataset still in use. A path is only
@@ -31,12 +35,19 @@ from PySide6.QtWidgets import (
 from gui.state import DataChoice
 
 SCALES = (
-    ("auto", "auto (1/255 for integer pixels, unless the model rescales)"),
+    ("auto", "auto (from the model's first layer, then the data: 1/255 for 0..255 pixels)"),
     ("1/255", "1/255 (0..255 → 0..1)"),
     ("-1..1", "−1..1 (0..255 → −1..1)"),
     ("none", "none (use values as stored)"),
 )
 KINDS = ("demo", "npz", "folder")
+# The engine's ``DataSplits.input_kind`` in the verdict's words.
+INPUT_KIND_WORDS = {
+    "images": "images",
+    "tokens": "token ids, int32",
+    "sequences": "sequences",
+    "features": "feature vectors",
+}
 PLACEHOLDERS = {
     "npz": "path to an .npz file (x_train, y_train, x_test, y_test)",
     "folder": "path to an image folder (one sub-folder per class)",
@@ -65,6 +76,23 @@ def kind_of(spec: str) -> str:
     return "folder"
 
 
+def verdict_text(d: dict, scale: str = "auto") -> str:
+    """The green verdict for an engine ``DataSplits.describe()``: sizes, what a sample is
+    (images, token ids, sequences, feature vectors), classes (binary), scaling and why."""
+    kind = INPUT_KIND_WORDS.get(str(d.get("input_kind") or ""), "")
+    classes = f"{d.get('num_classes', '?')} classes" + (
+        " (binary: labels 0 / 1)" if d.get("binary") else ""
+    )
+    return (
+        f"✓ {d.get('n_train', '?')} train / {d.get('n_val', '?')} validation / "
+        f"{d.get('n_test', '?')} test samples"
+        + (f" ({kind})" if kind else "")
+        + f", {classes}, scaling {d.get('scale', scale)}"
+        + (f" — {d['scale_reason']}" if d.get("scale_reason") else "")
+        + "".join(f"\n⚠ {n}" for n in d.get("notes") or [])
+    )
+
+
 class DataPicker(QWidget):
     """Edits a ``DataChoice``; emits ``changed(spec, scale)`` when the user picks something
     different from what ``show_choice`` last showed.
@@ -89,7 +117,8 @@ class DataPicker(QWidget):
         self.demo.setToolTip("scikit-learn's bundled 8×8 handwritten digits (1,797 images).")
         self.npz = QRadioButton(".npz file")
         self.npz.setToolTip(
-            "A NumPy .npz with x_train, y_train, x_test, y_test (integer labels). "
+            "A NumPy .npz with x_train, y_train, x_test, y_test (integer labels; 0 / 1 for a "
+            "one-unit binary model): images, token ids, sequences or tabular features. "
             "Opens a file picker."
         )
         self.folder = QRadioButton("Image folder")
@@ -110,13 +139,14 @@ class DataPicker(QWidget):
         row.addWidget(self.browse)
         lay.addLayout(row)
         row = QHBoxLayout()
-        row.addWidget(QLabel("Pixel scaling:"))
+        row.addWidget(QLabel("Input scaling:"))
         self.scale = QComboBox()
         for value, text in SCALES:
             self.scale.addItem(text, value)
         self.scale.setToolTip(
-            "How stored pixel values are turned into model inputs. 'auto' divides integer "
-            "images by 255 unless the model starts with a Rescaling layer."
+            "How stored values are turned into model inputs. 'auto' passes token ids "
+            "(Embedding first) and inputs of a model starting with Rescaling or Normalization "
+            "unscaled, divides 0..255 integer pixels by 255 and leaves floats as they are."
         )
         row.addWidget(self.scale, 1)
         lay.addLayout(row)
@@ -276,14 +306,6 @@ class DataPicker(QWidget):
         elif data.error:
             self._set_status("#b00020", f"✗ {data.error}")
         elif data.description:
-            d = data.description
-            self._set_status(
-                "#1b5e20",
-                f"✓ {d.get('n_train', '?')} train / {d.get('n_val', '?')} validation / "
-                f"{d.get('n_test', '?')} test samples, {d.get('num_classes', '?')} classes, "
-                f"scaling {d.get('scale', data.scale)}"
-                + (f" — {d['scale_reason']}" if d.get("scale_reason") else "")
-                + "".join(f"\n⚠ {n}" for n in d.get("notes") or []),
-            )
+            self._set_status("#1b5e20", verdict_text(data.description, data.scale))
         else:
             self._set_status("#555", "Open a model to check this dataset against it.")

@@ -338,3 +338,169 @@ def test_corrupt_image_is_named(tmp_path):
     (root / "c" / "fake.jpg").write_text("this is text")
     with pytest.raises(DataError, match=r"cannot read image .*b[/\\]broken\.png.*fake\.jpg"):
         load_data(root, (8, 8, 1), 3)
+
+
+# ------------------------------------------------- input kinds: token ids, tabular features, binary
+
+
+def _token_arrays(n: int = 120, length: int = 12, vocab: int = 1000, seed: int = 0) -> dict:
+    """Integer token ids (int64, up to ``vocab - 1``) with two classes."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, size=n)
+    x = np.where(
+        y[:, None] == 1,
+        rng.integers(vocab // 2, vocab, size=(n, length)),
+        rng.integers(0, vocab // 2, size=(n, length)),
+    ).astype(np.int64)
+    x[0, 0] = vocab - 1  # the largest id is used
+    return {"x_train": x[:90], "y_train": y[:90], "x_test": x[90:], "y_test": y[90:]}
+
+
+def test_token_ids_stay_int32_and_are_never_rescaled(tmp_path):
+    from engine.data.splits import ModelInput
+
+    arrays = _token_arrays()
+    np.savez(tmp_path / "tokens.npz", **arrays)
+    mi = ModelInput("Embedding", vocab_size=1000)
+    s = load_data(tmp_path / "tokens.npz", (12,), 2, model_input=mi)
+    assert s.x_train.dtype == np.int32 and s.x_test.dtype == np.int32
+    np.testing.assert_array_equal(s.x_test, arrays["x_test"])  # the real ids, unscaled
+    assert max(s.x_train.max(), s.x_val.max()) == 999
+    d = s.describe()
+    assert (d["scale"], d["input_kind"], d["x_dtype"]) == ("none", "tokens", "int32")
+    assert "Embedding" in d["scale_reason"] and "token ids" in d["scale_reason"]
+    assert d["notes"] == []
+    # Calibration feeds the real ids, as int32.
+    cal = list(s.calibration(5))
+    assert len(cal) == 5 and all(c.dtype == np.int32 and c.shape == (1, 12) for c in cal)
+    np.testing.assert_array_equal(np.concatenate(cal), s.x_train[:5])
+    # tf.data gives int32 ids too.
+    xb, _ = next(iter(s.dataset("train", 8)))
+    assert xb.dtype.name == "int32"
+    # "none" is allowed; any rescaling of token ids is refused.
+    none = load_data(tmp_path / "tokens.npz", (12,), 2, scale="none", model_input=mi)
+    assert none.scale == "none" and none.x_train.dtype == np.int32
+    with pytest.raises(DataError, match="token ids, which are never rescaled"):
+        load_data(tmp_path / "tokens.npz", (12,), 2, scale="1/255", model_input=mi)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda x: x + 1, "token id 1000 but the model's Embedding has 1000 rows"),
+        (lambda x: x - 500, "negative token id"),
+        (lambda x: x.astype(np.float32) + 0.5, "non-integer values"),
+    ],
+)
+def test_token_ids_that_do_not_fit_the_embedding_are_named(change, message):
+    from engine.data.datasets import arrays_splits
+    from engine.data.splits import ModelInput
+
+    arrays = _token_arrays()
+    arrays["x_train"] = change(arrays["x_train"])
+    with pytest.raises(DataError, match=message):
+        arrays_splits(arrays, "t.npz", (12,), 2, model_input=ModelInput("Embedding", 1000))
+
+
+def test_integral_float_token_ids_become_int32():
+    from engine.data.datasets import arrays_splits
+    from engine.data.splits import ModelInput
+
+    arrays = _token_arrays()
+    arrays["x_train"] = arrays["x_train"].astype(np.float32)
+    s = arrays_splits(arrays, "t.npz", (12,), 2, model_input=ModelInput("Embedding", 1000))
+    assert s.x_train.dtype == np.int32 and max(s.x_train.max(), s.x_val.max()) == 999
+
+
+def test_auto_never_divides_integers_above_255_even_without_the_model():
+    """The issue's text classifier: 'auto' divided token ids by 255 when only the data's
+    dtype was looked at."""
+    from engine.data.datasets import arrays_splits
+
+    s = arrays_splits(_token_arrays(), "t.npz", (12,), 2)
+    assert s.scale == "none" and max(s.x_train.max(), s.x_val.max()) == 999.0
+    assert s.describe()["scale_reason"] == (
+        "auto: integer values up to 999 are not 0..255 pixels, so they are passed unscaled"
+    )
+    assert s.input_kind == "features"
+
+
+def test_normalization_first_layer_gets_raw_tabular_features():
+    from engine.data.datasets import arrays_splits
+    from engine.data.splits import ModelInput
+
+    rng = np.random.default_rng(1)
+    ranges = np.array([0.1, 3.0, 80.0, 1700.0], np.float32)
+    x = rng.uniform(0, 1, size=(100, 4)).astype(np.float32) * ranges
+    y = (x[:, 3] > 850).astype(np.int64)
+    arrays = {"x_train": x[:80], "y_train": y[:80], "x_test": x[80:], "y_test": y[80:]}
+    s = arrays_splits(arrays, "tab.npz", (4,), 2, model_input=ModelInput("Normalization"))
+    d = s.describe()
+    assert d["scale"] == "none" and "Normalization" in d["scale_reason"]
+    assert d["notes"] == []  # no "are these raw pixels?" note: the model normalizes
+    assert (d["input_kind"], d["x_dtype"]) == ("features", "float32")
+    np.testing.assert_allclose(s.x_test, x[80:])
+    # Without the model's first layer the same floats get the pixel note.
+    plain = arrays_splits(arrays, "tab.npz", (4,), 2)
+    assert plain.scale == "none" and "1/255" in plain.describe()["notes"][0]
+
+
+def test_model_input_reads_the_first_layers_of_real_models():
+    from engine.core.tfenv import keras2
+    from engine.data.splits import model_input_of
+
+    k = keras2()
+    inp = k.Input((10,), dtype="int32")
+    emb = k.Model(inp, k.layers.Dense(1)(k.layers.Flatten()(k.layers.Embedding(500, 4)(inp))))
+    mi = model_input_of(emb)
+    assert (mi.first_layer, mi.vocab_size, mi.tokens) == ("Embedding", 500, True)
+    norm = k.Sequential([k.Input((4,)), k.layers.Normalization(), k.layers.Dense(2)])
+    assert model_input_of(norm).first_layer == "Normalization" and model_input_of(norm).rescales
+    img = k.Sequential(
+        [
+            k.Input((8, 8, 3)),
+            k.layers.RandomFlip("horizontal"),
+            k.layers.Rescaling(1 / 255),
+            k.layers.Flatten(),
+            k.layers.Dense(2),
+        ]
+    )
+    assert model_input_of(img).first_layer == "Rescaling"  # augmentation looked past
+    dense = k.Sequential([k.Input((4,)), k.layers.Dense(2)])
+    mi = model_input_of(dense)
+    assert (mi.first_layer, mi.tokens, mi.rescales) == ("Dense", False, False)
+
+
+def test_binary_model_takes_labels_0_and_1(tmp_path):
+    from engine.data.datasets import arrays_splits
+
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(60, 5)).astype(np.float32)
+    y = (x[:, 0] > 0).astype(np.int64)
+    arrays = {"x_train": x[:50], "y_train": y[:50], "x_test": x[50:], "y_test": y[50:, None]}
+    s = arrays_splits(arrays, "b.npz", (5,), 1)  # one output unit
+    d = s.describe()
+    assert d["binary"] is True and d["num_classes"] == 2 and s.class_names == ["0", "1"]
+    assert set(np.unique(s.y_train)) == {0, 1}
+    arrays["y_test"] = np.r_[2, y[51:]]
+    with pytest.raises(DataError, match="one output unit \\(binary\\): labels must be 0 or 1"):
+        arrays_splits(arrays, "b.npz", (5,), 1)
+    # The loaded model's output kind says binary whatever num_classes is (2 for one unit).
+    with pytest.raises(DataError, match="labels must be 0 or 1"):
+        arrays_splits(arrays, "b.npz", (5,), 2, output_kind="binary_sigmoid")
+    arrays["y_test"] = y[50:]
+    s = arrays_splits(arrays, "b.npz", (5,), 2, output_kind="binary_logit")
+    assert s.binary and s.num_classes == 2
+    # A two-class softmax model is not binary.
+    assert arrays_splits(arrays, "b.npz", (5,), 2, output_kind="softmax").binary is False
+
+
+def test_binary_model_takes_an_image_folder_with_two_classes(tmp_path):
+    root = _class_folder(tmp_path / "two", classes=("cat", "dog"), n=4)
+    s = load_data(root, (8, 8, 3), 1)
+    assert s.binary and s.num_classes == 2 and s.class_names == ["cat", "dog"]
+    assert s.input_kind == "images" and s.describe()["x_dtype"] == "float32"
+    assert load_data(root, (8, 8, 3), 2, output_kind="binary_sigmoid").binary
+    three = _class_folder(tmp_path / "three", n=4)
+    with pytest.raises(DataError, match="3 class folders .* but the model has 2 classes"):
+        load_data(three, (8, 8, 3), 1)

@@ -91,6 +91,41 @@ def test_output_kind_detection(tmp_path):
     assert drop.output_kind == "softmax"
 
 
+@pytest.mark.parametrize(
+    "activation, kind", [("sigmoid", "binary_sigmoid"), (None, "binary_logit")]
+)
+def test_single_unit_binary_output_kinds(tmp_path, activation, kind):
+    from engine.models.loading import inspect_path
+
+    k = _keras2()
+    head = k.layers.Dense(1, activation=activation)
+    loaded = _save_and_load(tmp_path, _functional(head), f"{kind}.h5")
+    assert (loaded.output_kind, loaded.num_classes) == (kind, 2)
+    report = inspect_path(tmp_path / f"{kind}.h5")
+    assert report["supported"] and (report["output_kind"], report["num_classes"]) == (kind, 2)
+    # a sigmoid after Dropout is still seen
+    drop = _functional(lambda x: k.layers.Dropout(0.1)(k.layers.Dense(1, activation="sigmoid")(x)))
+    assert _save_and_load(tmp_path, drop, "drop.keras").output_kind == "binary_sigmoid"
+
+
+def test_multi_input_keras2_model_is_refused_before_loading(tmp_path, monkeypatch):
+    from engine.models.loading import load_model
+
+    k = _keras2()
+    a, b = k.Input((3,)), k.Input((2,))
+    model = k.Model([a, b], k.layers.Dense(2)(k.layers.Concatenate()([a, b])))
+    for name in ("two_in.keras", "two_in.h5"):
+        model.save(tmp_path / name)
+
+    def no_loading(*args, **kwargs):
+        raise AssertionError("a Keras loader ran before the refusal")
+
+    monkeypatch.setattr(k.models, "load_model", no_loading)
+    for name in ("two_in.keras", "two_in.h5"):
+        with pytest.raises(UnsupportedModelError, match="2 inputs and 1 output;"):
+            load_model(tmp_path / name)
+
+
 def test_non_image_input_with_static_shape_loads(tmp_path):
     k = _keras2()
     model = k.Sequential([k.Input((12,)), k.layers.Dense(8, activation="relu"), k.layers.Dense(3)])
@@ -110,7 +145,7 @@ def test_rescaling_is_detected(tmp_path):
     "case, match",
     [
         ("multi_output", "2 outputs"),
-        ("regression", "1 unit"),
+        ("regression", "1 unit with activation 'relu'"),
         ("detection", "not a class vector"),
         ("dynamic_input", "unknown dimensions"),
         ("sigmoid", "activation is 'sigmoid'"),
@@ -125,7 +160,7 @@ def test_out_of_scope_models_are_refused_clearly(tmp_path, case, match):
         x = k.layers.Flatten()(inp)
         model = k.Model(inp, [k.layers.Dense(3)(x), k.layers.Dense(2)(x)])
     elif case == "regression":
-        model = _functional(k.layers.Dense(1))
+        model = _functional(k.layers.Dense(1, activation="relu"))
     elif case == "detection":
         model = k.Model(inp, k.layers.Conv2D(6, 3)(inp))
     elif case == "dynamic_input":

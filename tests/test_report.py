@@ -388,3 +388,68 @@ def test_float16_and_hybrid_models_are_not_tflite_micro_ready(mode, tmp_path):
     assert not verdict["ok"] and verdict["missing"] == []
     expected = "float16" if mode == "float16" else "hybrid"
     assert len(verdict["problems"]) == 1 and expected in verdict["problems"][0]
+
+
+def test_full_integer_int8_and_float_models(demo_int8, demo_int8_float_io, tmp_path):
+    from engine.core.tfenv import keras2, tf
+    from engine.tflite.report import format_tflite_report, report_tflite
+
+    for path in (demo_int8, demo_int8_float_io):  # QUANTIZE/DEQUANTIZE at float I/O allowed
+        integer = report_tflite(path)["full_integer"]
+        assert integer == {
+            "ok": True,
+            "int8": True,
+            "float_ops": [],
+            "summary": "Full-integer: every op computes on integers.",
+        }
+    k = keras2()
+    model = k.Sequential([k.layers.InputLayer(input_shape=(4,)), k.layers.Dense(3)])
+    path = tmp_path / "float.tflite"
+    path.write_bytes(tf().lite.TFLiteConverter.from_keras_model(model).convert())
+    report = report_tflite(path)
+    assert report["full_integer"]["ok"] is False and report["full_integer"]["int8"] is False
+    assert report["full_integer"]["float_ops"] == ["FULLY_CONNECTED"]
+    assert report["verdicts"]["tflite_micro"]["ok"]  # a float model is not "mixed"
+    assert "Full-integer      NO" in format_tflite_report(report)
+
+
+class _Splits:
+    def __init__(self, x):
+        self.x = x
+
+    def calibration(self, n=300):
+        for i in range(min(n, len(self.x))):
+            yield self.x[i : i + 1]
+
+
+def test_int8_with_a_layer_kept_float_is_not_full_integer(tmp_path):
+    from engine.core.tfenv import keras2
+    from engine.techniques.quantize import convert
+    from engine.tflite.report import format_tflite_report, report_tflite
+
+    k = keras2()
+    model = k.Sequential(
+        [
+            k.layers.InputLayer(input_shape=(16,)),
+            k.layers.Dense(32, activation="relu", name="first"),
+            k.layers.Dense(8, activation="relu", name="middle"),
+            k.layers.Dense(4, name="last"),
+        ]
+    )
+    splits = _Splits(np.random.default_rng(0).normal(size=(64, 16)).astype(np.float32))
+    step = {"mode": "int8", "io": "float", "calibration_samples": 64}
+    paths = {}
+    for keep in ([], ["middle"]):
+        paths[tuple(keep)] = tmp_path / f"keep{len(keep)}.tflite"
+        paths[tuple(keep)].write_bytes(convert(model, splits, {**step, "keep_float": keep}))
+    pure = report_tflite(paths[()])
+    assert pure["full_integer"]["ok"] and pure["verdicts"]["tflite_micro"]["ok"]
+    mixed = report_tflite(paths[("middle",)])
+    integer = mixed["full_integer"]
+    assert not integer["ok"] and integer["int8"] and integer["float_ops"] == ["FULLY_CONNECTED"]
+    fc = next(o for o in mixed["ops"] if o["name"] == "FULLY_CONNECTED")
+    assert fc["count"] == 3 and {"float32", "int8"} <= set(fc["output_dtypes"])
+    tflm = mixed["verdicts"]["tflite_micro"]
+    assert not tflm["ok"] and tflm["missing"] == []
+    assert any("not full-integer" in p for p in tflm["problems"])
+    assert "Not full-integer: int8 model with ops kept in float" in format_tflite_report(mixed)

@@ -305,3 +305,193 @@ def test_prune_reaches_target_even_with_a_single_training_step(demo_keras_model)
     step = _step({"type": "prune", "target_sparsity": 0.7, "epochs": 1})
     result = prune_model(demo_keras_model, step, _ctx(splits, batch_size=32))
     assert min(result.per_layer_sparsity.values()) >= 0.69
+
+
+# ------------------------------------------------------------- binary single unit, token ids
+
+
+def _binary_splits(n: int = 400, seed: int = 0):
+    """Two separable classes of 6 float features, for a one-unit model (labels 0 / 1)."""
+    from engine.data.datasets import arrays_splits
+
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(2 * n, 6)).astype(np.float32)
+    score = x[:, 0] + 0.5 * x[:, 1]
+    x, score = x[np.abs(score) > 0.3][:n], score[np.abs(score) > 0.3][:n]  # a clear margin
+    y = (score > 0).astype(np.int64)
+    cut = int(n * 0.8)
+    arrays = {"x_train": x[:cut], "y_train": y[:cut], "x_test": x[cut:], "y_test": y[cut:]}
+    return arrays_splits(arrays, "binary", (6,), 1)
+
+
+def _binary_model(activation: str | None):
+    from engine.core.tfenv import keras2, set_seed
+
+    set_seed(0)
+    k = keras2()
+    return k.Sequential(
+        [
+            k.Input((6,)),
+            k.layers.Dense(16, activation="relu", name="hidden"),
+            k.layers.Dense(1, activation=activation, name="out"),
+        ]
+    )
+
+
+@pytest.fixture(scope="module")
+def binary_splits():
+    return _binary_splits()
+
+
+def test_binary_predictions_use_the_kinds_threshold():
+    from engine.techniques.training import binary_threshold, predicted_labels
+
+    pred = np.array([[0.3], [0.7], [-1.0], [0.0]], np.float32)
+    assert predicted_labels(pred, "binary_sigmoid").tolist() == [0, 1, 0, 0]
+    assert predicted_labels(pred, "binary_logit").tolist() == [1, 1, 0, 0]
+    assert predicted_labels(np.eye(3), "softmax").tolist() == [0, 1, 2]
+    assert (binary_threshold("binary_sigmoid"), binary_threshold("binary_logit")) == (0.5, 0.0)
+    with pytest.raises(ValueError, match="unknown output kind"):
+        predicted_labels(pred, "sigmoid")
+
+
+BINARY_CASES = [("sigmoid", "binary_sigmoid"), (None, "binary_logit")]
+
+
+@pytest.mark.parametrize(("activation", "kind"), BINARY_CASES)
+def test_binary_single_unit_trains_and_is_measured_at_its_threshold(
+    binary_splits, activation, kind
+):
+    from engine.techniques.training import fit, infer_output_kind, keras_accuracy
+
+    model = _binary_model(activation)
+    assert infer_output_kind(model) == kind
+    events: list = []
+    fit(
+        model,
+        _ctx(binary_splits, _reporter(events), batch_size=32, output_kind=kind),
+        epochs=8,
+        learning_rate=1e-2,
+    )
+    loss_name = type(model.loss).__name__
+    assert loss_name == "BinaryCrossentropy" and model.loss.get_config()["from_logits"] == (
+        kind == "binary_logit"
+    )
+    values = [e for e in events if e["type"] == "metric"][-1]["values"]
+    assert values["val_accuracy"] > 0.9, values
+    acc = keras_accuracy(model, binary_splits, output_kind=kind)
+    assert acc > 0.9
+    assert keras_accuracy(model, binary_splits) == acc  # kind read off the model
+    x, y = binary_splits.arrays("test")
+    out = np.asarray(model(x))[:, 0]
+    assert acc == np.mean((out > (0.5 if kind == "binary_sigmoid" else 0.0)) == y)
+    if kind == "binary_sigmoid":  # a logit's threshold on probabilities: all "1"
+        assert keras_accuracy(model, binary_splits, output_kind="binary_logit") < acc - 0.2
+
+
+def test_output_kind_is_read_through_qat_wrappers(binary_splits):
+    import tensorflow_model_optimization as tfmot
+
+    from engine.core.tfenv import keras2
+    from engine.techniques.training import infer_output_kind
+
+    k = keras2()
+    soft = k.Sequential([k.Input((6,)), k.layers.Dense(3, activation="softmax")])
+    assert infer_output_kind(soft) == "softmax"
+    assert infer_output_kind(k.Sequential([k.Input((6,)), k.layers.Dense(3)])) == "logits"
+    qat = tfmot.quantization.keras.quantize_model(_binary_model("sigmoid"))
+    assert infer_output_kind(qat) == "binary_sigmoid"
+    qat = tfmot.quantization.keras.quantize_model(_binary_model(None))
+    assert infer_output_kind(qat) == "binary_logit"
+
+
+def test_binary_distillation_loss_is_bernoulli_kl():
+    from engine.core.tfenv import tf
+    from engine.techniques.distill import distill_losses
+
+    t = tf()
+    y = t.constant([1, 0, 1], t.int64)
+    teacher = t.constant([[2.0], [-1.0], [0.5]])
+    student = t.constant([[1.0], [0.0], [-0.5]])
+    loss = distill_losses(True, temperature=2.0, alpha=0.0)
+    total, hard = loss(y, teacher, student)
+    p, q = 1 / (1 + np.exp(-teacher.numpy() / 2)), 1 / (1 + np.exp(-student.numpy() / 2))
+    kl = np.mean(p * np.log(p / q) + (1 - p) * np.log((1 - p) / (1 - q)))
+    np.testing.assert_allclose(float(total), 4.0 * kl, rtol=1e-5)
+    assert float(loss(y, student, student)[0]) == pytest.approx(0.0, abs=1e-6)
+    s = 1 / (1 + np.exp(-student.numpy()[:, 0]))
+    bce = -np.mean(np.where(y.numpy() == 1, np.log(s), np.log(1 - s)))
+    np.testing.assert_allclose(float(hard), bce, rtol=1e-5)
+    total, _ = distill_losses(True, temperature=2.0, alpha=1.0)(y, teacher, student)
+    np.testing.assert_allclose(float(total), bce, rtol=1e-5)
+
+
+@pytest.mark.parametrize(("activation", "kind"), BINARY_CASES)
+def test_distill_a_binary_teacher(binary_splits, activation, kind):
+    from engine.techniques.distill import distill_model, logits_model
+    from engine.techniques.training import fit, infer_output_kind, keras_accuracy
+
+    teacher = _binary_model(activation)
+    ctx = _ctx(binary_splits, batch_size=32, output_kind=kind)
+    fit(teacher, ctx, epochs=8, learning_rate=1e-2)
+    x = binary_splits.arrays("test")[0][:8]
+    logits = np.asarray(logits_model(teacher, kind)(x))
+    if kind == "binary_sigmoid":
+        np.testing.assert_allclose(1 / (1 + np.exp(-logits)), np.asarray(teacher(x)), atol=1e-5)
+    else:
+        np.testing.assert_allclose(logits, np.asarray(teacher(x)), atol=1e-6)
+    events: list = []
+    step = _step({"type": "distill", "width": 0.5, "epochs": 8, "learning_rate": 1e-2})
+    student = distill_model(
+        teacher, step, _ctx(binary_splits, _reporter(events), batch_size=32, output_kind=kind)
+    )
+    assert student.get_layer("hidden").units == 8 and student.get_layer("out").units == 1
+    assert infer_output_kind(student) == kind  # ends like the teacher
+    values = [e for e in events if e["type"] == "metric"][-1]["values"]
+    assert values["val_accuracy"] > 0.85, values
+    assert keras_accuracy(student, binary_splits, output_kind=kind) > 0.85
+
+
+def test_distill_rejects_a_softmax_student_for_a_binary_teacher(binary_splits):
+    from engine.core.errors import BadInputError
+    from engine.core.tfenv import keras2
+    from engine.techniques.distill import distill_model
+
+    k = keras2()
+    student = k.Sequential([k.Input((6,)), k.layers.Dense(2, activation="softmax")])
+    with pytest.raises(BadInputError, match="2 outputs but the model one binary output unit"):
+        distill_model(
+            _binary_model("sigmoid"),
+            _step({"type": "distill"}),
+            _ctx(binary_splits, output_kind="binary_sigmoid"),
+            student=student,
+            student_kind="softmax",
+        )
+
+
+def test_token_id_model_trains_on_int32_ids():
+    from engine.core.tfenv import keras2, set_seed
+    from engine.data.datasets import arrays_splits
+    from engine.data.splits import model_input_of
+    from engine.techniques.training import fit, keras_accuracy
+
+    set_seed(0)
+    k = keras2()
+    inp = k.Input((10,), dtype="int32")
+    h = k.layers.GlobalAveragePooling1D()(k.layers.Embedding(300, 8)(inp))
+    model = k.Model(inp, k.layers.Dense(1, activation="sigmoid")(h))
+    rng = np.random.default_rng(3)
+    y = rng.integers(0, 2, size=300)
+    x = np.where(
+        y[:, None] == 1, rng.integers(150, 300, (300, 10)), rng.integers(0, 150, (300, 10))
+    )
+    arrays = {"x_train": x[:240], "y_train": y[:240], "x_test": x[240:], "y_test": y[240:]}
+    splits = arrays_splits(arrays, "tok", (10,), 1, model_input=model_input_of(model))
+    assert splits.x_train.dtype == np.int32 and splits.x_train.max() > 255  # never /255
+    fit(
+        model,
+        _ctx(splits, batch_size=32, output_kind="binary_sigmoid"),
+        epochs=6,
+        learning_rate=2e-2,
+    )
+    assert keras_accuracy(model, splits, output_kind="binary_sigmoid") > 0.9

@@ -24,11 +24,19 @@ Validation split: ``val_fraction`` of the training data, per class (stratified),
 ``seed``; the remaining training order is shuffled by the same seed (so the first training
 samples, used for int8 calibration, mix the classes).
 
-Scaling rule (``scale``), recorded in ``DataSplits.scale`` and ``describe()``:
-- ``auto`` (default): integer pixels (e.g. uint8 0..255) are scaled by ``1/255`` to 0..1;
-  floating-point data is taken as already scaled and left as it is (``none``); if the model
-  starts with a ``Rescaling`` layer nothing is scaled (``none``), the model does it.
-- ``1/255``: ``x / 255``; ``-1..1``: ``x / 127.5 - 1``; ``none``: unchanged.
+Scaling rule (``scale``), recorded in ``DataSplits.scale`` and ``describe()`` with its reason:
+- ``auto`` (default) looks at the model's first layer (``engine.data.splits.model_input_of``),
+  then at the data: a model starting with ``Embedding`` takes token ids (kept int32, never
+  rescaled); one starting with ``Rescaling`` or ``Normalization`` scales its raw input itself
+  (``none``); otherwise integer pixels (0..255) are scaled by ``1/255``, integers above 255
+  are not pixels (``none``) and floating-point data is taken as already scaled (``none``).
+- ``1/255``: ``x / 255``; ``-1..1``: ``x / 127.5 - 1``; ``none``: unchanged. Token ids take
+  only ``auto`` / ``none``.
+
+Token ids (model starting with ``Embedding``): integral values in ``0..input_dim-1``, held as
+int32 in every split and in calibration. Binary models (one output unit, ``num_classes=1``):
+labels 0 / 1, the splits say ``binary`` and have 2 classes; ``output_kind`` "binary_sigmoid" /
+"binary_logit" says the same whatever ``num_classes`` is given.
 
 Calibration for full-integer quantization uses the first ``n`` training samples
 (``DataSplits.calibration(n)``, default ``DEFAULT_CALIBRATION_SAMPLES`` = 300).
@@ -50,8 +58,12 @@ from engine.data.splits import (  # noqa: F401 - re-exported: the data package's
     SCALE_RULES,
     SPLITS,
     DataSplits,
+    ModelInput,
     SplitSpec,
     apply_scale,
+    input_kind,
+    is_binary_model,
+    model_input_of,
     resolve_scale,
     scale_reason,
     stratified_split,
@@ -103,6 +115,8 @@ def _fit_arrays(x: np.ndarray, input_shape: tuple[int, ...], name: str) -> np.nd
 
 
 def _check_labels(y: np.ndarray, num_classes: int | None, name: str) -> np.ndarray:
+    """Integer class labels of shape (N,); ``num_classes=1`` is a binary (one-unit) model,
+    whose labels are 0 / 1."""
     y = np.asarray(y)
     if y.ndim == 2 and y.shape[1] > 1:
         raise DataError(
@@ -123,12 +137,35 @@ def _check_labels(y: np.ndarray, num_classes: int | None, name: str) -> np.ndarr
             raise DataError(f"{name} must hold integer class labels, got dtype {y.dtype}")
     if y.size and y.min() < 0:
         raise DataError(f"{name} has negative labels (min {y.min()})")
-    if num_classes is not None and y.size and y.max() >= num_classes:
+    if num_classes == 1 and y.size and y.max() > 1:
+        raise DataError(
+            f"{name} has label {int(y.max())} but the model has one output unit (binary): "
+            "labels must be 0 or 1"
+        )
+    if num_classes is not None and num_classes > 1 and y.size and y.max() >= num_classes:
         raise DataError(
             f"{name} has label {int(y.max())} but the model has only {num_classes} classes "
             f"(labels must be 0..{num_classes - 1})"
         )
     return y.astype(np.int64)
+
+
+def _check_tokens(x: np.ndarray, vocab_size: int | None, name: str) -> None:
+    """Token ids must be integral, non-negative and inside the Embedding's vocabulary."""
+    if np.issubdtype(x.dtype, np.floating) and not np.all(np.mod(x, 1) == 0):
+        raise DataError(
+            f"{name} holds non-integer values but the model starts with an Embedding layer "
+            "(it takes integer token ids)"
+        )
+    if x.size and float(x.min()) < 0:
+        raise DataError(f"{name} has a negative token id ({x.min():g})")
+    if vocab_size is not None and x.size and float(x.max()) >= vocab_size:
+        raise DataError(
+            f"{name} has token id {x.max():g} but the model's Embedding has {vocab_size} rows "
+            f"(ids must be 0..{vocab_size - 1})"
+        )
+    if x.size and float(x.max()) > np.iinfo(np.int32).max:
+        raise DataError(f"{name} has token ids beyond int32 ({x.max():g})")
 
 
 def arrays_splits(
@@ -140,11 +177,17 @@ def arrays_splits(
     seed: int = 0,
     val_fraction: float = DEFAULT_VAL_FRACTION,
     model_has_rescaling: bool = False,
+    model_input: ModelInput | None = None,
+    output_kind: str | None = None,
 ) -> DataSplits:
     """Build splits from in-memory ``x_train, y_train, x_test, y_test`` arrays.
 
+    ``model_input`` (``engine.data.splits.model_input_of(model)``) is the model's first layer,
+    which decides ``auto`` scaling and token ids; ``num_classes=1`` or a binary
+    ``output_kind`` is a one-unit binary model (labels 0 / 1).
     Raises DataError naming what does not fit: missing keys, non-numeric or non-finite x,
-    label problems, x/y length mismatch, sample shape or channel count vs the model.
+    label problems, x/y length mismatch, sample shape or channel count vs the model, token
+    ids that are not integers of the Embedding's vocabulary.
     """
     missing = [k for k in NPZ_KEYS if k not in arrays]
     if missing:
@@ -169,8 +212,10 @@ def arrays_splits(
             raise DataError(f"{source}: {name} is empty")
         if np.issubdtype(x.dtype, np.floating) and not np.all(np.isfinite(x)):
             raise DataError(f"{source}: {name} contains NaN or infinite values")
-    y_train = _check_labels(arrays["y_train"], num_classes, f"{source}: y_train")
-    y_test = _check_labels(arrays["y_test"], num_classes, f"{source}: y_test")
+    binary = is_binary_model(num_classes, output_kind)
+    label_classes = 1 if binary else num_classes
+    y_train = _check_labels(arrays["y_train"], label_classes, f"{source}: y_train")
+    y_test = _check_labels(arrays["y_test"], label_classes, f"{source}: y_test")
     if len(x_train) != len(y_train):
         raise DataError(f"{source}: x_train has {len(x_train)} samples but y_train {len(y_train)}")
     if len(x_test) != len(y_test):
@@ -179,17 +224,36 @@ def arrays_splits(
         raise DataError(f"{source}: need at least 2 training samples, got {len(y_train)}")
     x_train = _fit_arrays(x_train, input_shape, f"{source}: x_train")
     x_test = _fit_arrays(x_test, input_shape, f"{source}: x_test")
-    rule = resolve_scale(scale, x_train.dtype, model_has_rescaling)
+    if model_input is None and model_has_rescaling:
+        model_input = ModelInput("Rescaling")
+    mi = model_input or ModelInput()
+    x_dtype = "float32"
+    if mi.tokens:
+        for name, x in (("x_train", x_train), ("x_test", x_test)):
+            _check_tokens(x, mi.vocab_size, f"{source}: {name}")
+        x_dtype = "int32"
+    top = float(np.max(x_train)) if x_train.size else 0.0
+    scale_args = {"model_input": mi, "x_max": top}
+    rule = resolve_scale(scale, x_train.dtype, **scale_args)  # type: ignore[arg-type]
     notes: list[str] = []
-    if (scale or "auto") == "auto" and rule == "none" and not model_has_rescaling:
-        top = float(np.max(x_train))
+    if (
+        (scale or "auto") == "auto"
+        and rule == "none"
+        and not mi.rescales
+        and not mi.tokens
+        and np.issubdtype(x_train.dtype, np.floating)
+    ):
         if top > 1.5:
             notes.append(
                 f"x_train is floating point with values up to {top:g}; 'auto' leaves floats "
                 "unscaled. If these are raw 0..255 pixels, choose the scale '1/255'."
             )
     n_classes = (
-        num_classes if num_classes is not None else int(max(y_train.max(), y_test.max()) + 1)
+        2
+        if binary
+        else num_classes
+        if num_classes is not None
+        else int(max(y_train.max(), y_test.max()) + 1)
     )
     train_idx, val_idx = stratified_split(y_train, val_fraction, np.random.default_rng(seed))
     return DataSplits(
@@ -200,11 +264,11 @@ def arrays_splits(
         scale=rule,
         seed=seed,
         val_fraction=val_fraction,
-        x_train=apply_scale(x_train[train_idx], rule),
+        x_train=apply_scale(x_train[train_idx], rule, x_dtype),
         y_train=y_train[train_idx],
-        x_val=apply_scale(x_train[val_idx], rule),
+        x_val=apply_scale(x_train[val_idx], rule, x_dtype),
         y_val=y_train[val_idx],
-        x_test=apply_scale(x_test, rule),
+        x_test=apply_scale(x_test, rule, x_dtype),
         y_test=y_test,
         class_names=[str(i) for i in range(n_classes)],
         split_rule=(
@@ -212,7 +276,10 @@ def arrays_splits(
             f"x_train, seed {seed}"
         ),
         notes=notes,
-        scale_reason=scale_reason(scale, x_train.dtype, model_has_rescaling),
+        scale_reason=scale_reason(scale, x_train.dtype, **scale_args),  # type: ignore[arg-type]
+        input_kind=input_kind(tuple(input_shape), mi),
+        x_dtype=x_dtype,
+        binary=binary,
     )
 
 
@@ -255,11 +322,16 @@ def load_data(
     seed: int = 0,
     val_fraction: float = DEFAULT_VAL_FRACTION,
     model_has_rescaling: bool = False,
+    model_input: ModelInput | None = None,
+    output_kind: str | None = None,
 ) -> DataSplits:
     """Load ``demo``, an ``.npz`` file or an image folder, split and check it against the model.
 
-    ``input_shape`` excludes the batch dimension. Raises DataError with a message that says
-    what does not fit.
+    ``input_shape`` excludes the batch dimension; ``num_classes=1`` or a binary
+    ``output_kind`` is a one-unit binary model (labels 0 / 1); ``model_input``
+    (``model_input_of(loaded.model)``) is the model's first layer, which the ``auto``
+    scaling and token ids follow. Raises DataError with a message that says what does not
+    fit.
     """
     kwargs = dict(
         input_shape=tuple(input_shape),
@@ -268,6 +340,8 @@ def load_data(
         seed=seed,
         val_fraction=val_fraction,
         model_has_rescaling=model_has_rescaling,
+        model_input=model_input,
+        output_kind=output_kind,
     )
     if str(spec) == "demo":
         from engine.core.demo import DEMO_SEED, DEMO_TEST_FRACTION, digits_arrays

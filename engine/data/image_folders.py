@@ -43,6 +43,8 @@ from engine.data.pixels import image_dataset as image_dataset  # re-exported
 from engine.data.splits import (
     DEFAULT_VAL_FRACTION,
     DataSplits,
+    ModelInput,
+    is_binary_model,
     resolve_scale,
     scale_reason,
     stratified_split,
@@ -171,8 +173,13 @@ def image_folder_splits(
     model_has_rescaling: bool = False,
     test_fraction: float = TEST_FRACTION,
     verify: bool = True,
+    model_input: ModelInput | None = None,
+    output_kind: str | None = None,
 ) -> DataSplits:
     """List, label and split an image folder for a model with input ``(H, W, C)``.
+
+    ``num_classes=1`` or a binary ``output_kind`` is a one-unit binary model: two class
+    folders, labels 0 / 1.
 
     Raises DataError when the folder does not fit the model (class count, channels, input
     rank), a class folder is empty, no images are found or (with ``verify``) an image
@@ -186,7 +193,11 @@ def image_folder_splits(
         raise DataError(f"validation fraction must be between 0 and 0.9, got {val_fraction}")
     if not 0.0 < test_fraction < 0.9:
         raise DataError(f"test fraction must be between 0 and 0.9, got {test_fraction}")
-    rule = resolve_scale(scale, np.dtype(np.uint8), model_has_rescaling)
+    scale_args = {"model_has_rescaling": model_has_rescaling, "model_input": model_input}
+    rule = resolve_scale(scale, np.dtype(np.uint8), **scale_args)
+    binary = is_binary_model(num_classes, output_kind)  # two class folders, labels 0 / 1
+    if binary:
+        num_classes = 2
     rng = np.random.default_rng(seed)
     root = path.resolve()  # the folder the user chose; nothing outside it is read
     subdirs = {d.name.lower(): d for d in _class_dirs(path, root)}
@@ -266,7 +277,9 @@ def image_folder_splits(
         test_fraction=test_fraction_used,
         split_rule=split_rule,
         notes=notes,
-        scale_reason=scale_reason(scale, np.dtype(np.uint8), model_has_rescaling),
+        scale_reason=scale_reason(scale, np.dtype(np.uint8), **scale_args),
+        input_kind="images",
+        binary=binary,
     )
 
 

@@ -21,6 +21,12 @@ DEFAULT_VAL_FRACTION = 0.1
 DEFAULT_CALIBRATION_SAMPLES = 300
 SCALE_RULES = ("auto", "1/255", "-1..1", "none")
 SPLITS = ("train", "val", "test")
+# Output kinds of a one-unit binary model (``engine.models.loading.output_kind``): labels 0 / 1.
+BINARY_OUTPUT_KINDS = ("binary_sigmoid", "binary_logit")
+# Input kinds (``DataSplits.input_kind``): what one sample is, for messages and the GUI.
+INPUT_KINDS = ("images", "tokens", "sequences", "features")
+# The first layers that say how a model takes its input (``model_input_of``).
+_AUGMENTATION_PREFIX = "Random"  # RandomFlip, RandomRotation...: inactive at inference
 # The split seed when nothing says otherwise (``featherweight compress`` without a project,
 # a new project's dataset). Never the recipe's seed: the split belongs to the dataset.
 DEFAULT_SPLIT_SEED = 0
@@ -63,6 +69,61 @@ class SplitSpec:
         return {"seed": self.seed, "val_fraction": self.val_fraction}
 
 
+@dataclass(frozen=True)
+class ModelInput:
+    """What a model's first layer says about its input (``model_input_of`` reads it).
+
+    ``first_layer`` is the class name of the first layer after the input (augmentation
+    layers skipped, "" unknown); ``vocab_size`` is an ``Embedding``'s ``input_dim``.
+    """
+
+    first_layer: str = ""
+    vocab_size: int | None = None
+
+    @property
+    def tokens(self) -> bool:
+        """The model starts with an ``Embedding``: its inputs are integer token ids."""
+        return self.first_layer == "Embedding"
+
+    @property
+    def rescales(self) -> bool:
+        """The model scales its raw input itself (``Rescaling`` or ``Normalization``)."""
+        return self.first_layer in ("Rescaling", "Normalization")
+
+
+def model_input_of(model: Any) -> ModelInput:
+    """The ``ModelInput`` of a Keras 2 or 3 model: its first layer after the input layer
+    (tfmot wrappers looked through, augmentation layers skipped)."""
+    for layer in getattr(model, "layers", ()):
+        seen = 0
+        while hasattr(layer, "layer") and seen < 5:  # tfmot wrappers
+            layer, seen = layer.layer, seen + 1
+        cls = type(layer).__name__
+        if cls == "InputLayer" or cls.startswith(_AUGMENTATION_PREFIX):
+            continue
+        vocab = getattr(layer, "input_dim", None) if cls == "Embedding" else None
+        return ModelInput(cls, int(vocab) if vocab else None)
+    return ModelInput()
+
+
+def _as_model_input(model_input: ModelInput | None, model_has_rescaling: bool) -> ModelInput:
+    if model_input is not None:
+        return model_input
+    return ModelInput("Rescaling") if model_has_rescaling else ModelInput()
+
+
+def is_binary_model(num_classes: int | None, output_kind: str | None) -> bool:
+    """A one-unit binary model: ``output_kind`` binary, or a single output (``num_classes=1``)."""
+    return num_classes == 1 or output_kind in BINARY_OUTPUT_KINDS
+
+
+def input_kind(input_shape: tuple[Any, ...], model_input: ModelInput | None = None) -> str:
+    """One of ``INPUT_KINDS`` for a model's sample shape and first layer."""
+    if model_input is not None and model_input.tokens:
+        return "tokens"
+    return {1: "features", 2: "sequences"}.get(len(tuple(input_shape)), "images")
+
+
 @dataclass
 class DataSplits:
     """Train / validation / test splits shaped and scaled for one model."""
@@ -86,6 +147,9 @@ class DataSplits:
     split_rule: str = ""  # how train / val / test were made, in words
     notes: list[str] = field(default_factory=list)  # things the user should know
     scale_reason: str = ""  # why ``scale`` was chosen (auto rule or the user's choice)
+    input_kind: str = "images"  # one of INPUT_KINDS
+    x_dtype: str = "float32"  # "int32" for token ids (never rescaled, never made float)
+    binary: bool = False  # the model has one output unit (sigmoid or logit), labels 0/1
 
     @property
     def n_train(self) -> int:
@@ -103,7 +167,8 @@ class DataSplits:
         return max(1, -(-self.n_train // batch_size))
 
     def dataset(self, split: str, batch_size: int, shuffle_seed: int | None = None) -> Any:
-        """A batched ``tf.data.Dataset`` of (x float32, y int64) for ``split``.
+        """A batched ``tf.data.Dataset`` of (x, y int64) for ``split``; x is ``x_dtype``
+        (float32, or int32 token ids).
 
         With ``shuffle_seed`` the whole split is shuffled, differently each epoch but the
         same sequence for the same seed.
@@ -142,7 +207,8 @@ class DataSplits:
 
     def calibration(self, n: int = DEFAULT_CALIBRATION_SAMPLES) -> Iterator[np.ndarray]:
         """The first ``min(n, n_train)`` training samples (their order is already shuffled by
-        the split seed), one at a time with a batch dimension, float32 (for int8)."""
+        the split seed), one at a time with a batch dimension, in ``x_dtype`` (float32; int32
+        token ids stay int32: calibration feeds the real ids)."""
         if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
             raise DataError(f"calibration needs a positive number of samples, got {n!r}")
         seen = 0
@@ -150,7 +216,7 @@ class DataSplits:
             for i in range(len(xb)):
                 if seen >= n:
                     return
-                yield xb[i : i + 1].astype(np.float32)
+                yield xb[i : i + 1].astype(self.x_dtype)
                 seen += 1
 
     def describe(self) -> dict[str, Any]:
@@ -163,6 +229,9 @@ class DataSplits:
             "scale": self.scale,
             "scale_rule": SCALE_DESCRIPTIONS[self.scale],
             "scale_reason": self.scale_reason,
+            "input_kind": self.input_kind,
+            "x_dtype": self.x_dtype,
+            "binary": self.binary,
             "seed": self.seed,
             "val_fraction": self.val_fraction,
             "test_fraction": self.test_fraction,
@@ -187,32 +256,82 @@ def _check_split(split: str) -> None:
         raise ValueError(f"unknown split {split!r}; use one of {', '.join(SPLITS)}")
 
 
-def resolve_scale(scale: str | None, dtype: np.dtype, model_has_rescaling: bool) -> str:
-    """The scaling rule to apply: explicit, or ``auto`` (1/255 for integer pixels unless
-    the model starts with a Rescaling layer; floats are taken as already scaled)."""
+def _auto(dtype: np.dtype, model_input: ModelInput, x_max: float | None) -> tuple[str, str]:
+    """(rule, reason) of the ``auto`` scaling: the model's first layer first, then the data."""
+    first = model_input.first_layer
+    if model_input.tokens:
+        return "none", (
+            "auto: the model starts with an Embedding layer, so its inputs are token ids: "
+            "passed as int32, never rescaled"
+        )
+    if first == "Rescaling":
+        return "none", (
+            "auto: the model starts with a Rescaling layer, so pixels are passed unscaled"
+        )
+    if first == "Normalization":
+        return "none", (
+            "auto: the model starts with a Normalization layer, which scales its raw inputs "
+            "itself, so they are passed unscaled"
+        )
+    if np.issubdtype(dtype, np.integer):
+        if x_max is not None and x_max > 255:
+            return "none", (
+                f"auto: integer values up to {x_max:g} are not 0..255 pixels, so they are "
+                "passed unscaled"
+            )
+        return "1/255", "auto: integer pixels (0..255) are scaled by 1/255"
+    return "none", "auto: floating-point data is taken as already scaled"
+
+
+def resolve_scale(
+    scale: str | None,
+    dtype: np.dtype,
+    model_has_rescaling: bool = False,
+    *,
+    model_input: ModelInput | None = None,
+    x_max: float | None = None,
+) -> str:
+    """The scaling rule to apply: explicit, or ``auto``, decided by the model's first layer
+    (``Embedding``: token ids, ``Rescaling`` / ``Normalization``: the model scales; all
+    unscaled), then by the data (integer 0..255 pixels: 1/255; integers above 255 and
+    floats: unscaled). ``model_has_rescaling`` is the older spelling of a Rescaling first
+    layer. Raises DataError for an unknown rule or any rescaling of token ids."""
     rule = scale or "auto"
     if rule not in SCALE_RULES:
         raise DataError(f"unknown scaling rule {rule!r}; use one of {', '.join(SCALE_RULES)}")
+    mi = _as_model_input(model_input, model_has_rescaling)
+    if mi.tokens and rule not in ("auto", "none"):
+        raise DataError(
+            f"the model starts with an Embedding layer: its inputs are token ids, which are "
+            f"never rescaled (scaling {rule!r} given; use 'auto' or 'none')"
+        )
     if rule != "auto":
         return rule
-    if model_has_rescaling:
-        return "none"
-    return "1/255" if np.issubdtype(dtype, np.integer) else "none"
+    return _auto(np.dtype(dtype), mi, x_max)[0]
 
 
-def scale_reason(scale: str | None, dtype: np.dtype, model_has_rescaling: bool) -> str:
+def scale_reason(
+    scale: str | None,
+    dtype: np.dtype,
+    model_has_rescaling: bool = False,
+    *,
+    model_input: ModelInput | None = None,
+    x_max: float | None = None,
+) -> str:
     """Why ``resolve_scale`` picks its rule, in words (for ``describe()``)."""
     if (scale or "auto") != "auto":
         return "chosen explicitly"
-    if model_has_rescaling:
-        return "auto: the model starts with a Rescaling layer, so pixels are passed unscaled"
-    if np.issubdtype(dtype, np.integer):
-        return "auto: integer pixels (0..255) are scaled by 1/255"
-    return "auto: floating-point data is taken as already scaled"
+    return _auto(np.dtype(dtype), _as_model_input(model_input, model_has_rescaling), x_max)[1]
 
 
-def apply_scale(x: np.ndarray, rule: str) -> np.ndarray:
-    """``x`` as float32 scaled by ``rule`` (one of ``1/255``, ``-1..1``, ``none``)."""
+def apply_scale(x: np.ndarray, rule: str, dtype: str = "float32") -> np.ndarray:
+    """``x`` as ``dtype`` scaled by ``rule`` (one of ``1/255``, ``-1..1``, ``none``).
+
+    ``dtype="int32"`` (token ids) takes only ``none`` and integral values."""
+    if dtype == "int32":
+        if rule != "none":
+            raise DataError(f"token ids are never rescaled (rule {rule!r})")
+        return np.asarray(x).astype(np.int32)
     x = x.astype(np.float32)
     if rule == "1/255":
         return x / 255.0

@@ -45,9 +45,9 @@ class LoadedModel:
     model: Any  # tf_keras.Model
     path: str
     source_format: str  # keras2-keras | keras2-h5 | keras2-savedmodel | keras3-keras | keras3-h5
-    output_kind: str  # "softmax" | "logits"
+    output_kind: str  # "softmax" | "logits" | "binary_sigmoid" | "binary_logit"
     input_shape: tuple[int, ...]  # without batch dimension
-    num_classes: int
+    num_classes: int  # 2 for the binary kinds (one output unit, labels 0/1)
     has_rescaling: bool = False
     import_max_abs_diff: float | None = None  # Keras 3 import check
     warnings: list[str] = field(default_factory=list)
@@ -82,8 +82,10 @@ def load_model(spec: str | Path, allow_unsafe: bool = False) -> LoadedModel:
     Raises BadInputError (missing/empty/corrupt file), UnsafeModelError (Lambda or custom
     classes, unless ``allow_unsafe``) or UnsupportedModelError (subclassed, multi-input/
     output, not a class vector, dynamic input shape, untranslatable Keras 3 layer).
+    Multi-input / multi-output models are refused from the stored config, before any
+    Keras loader runs.
     """
-    raw = _load_raw(resolve_path(spec), allow_unsafe)
+    raw = _load_raw(resolve_path(spec), allow_unsafe, check_io=True)
     problems = scope_problems(raw.model)
     if problems:
         raise UnsupportedModelError(f"{raw.path.name}: {problems[0]}")
@@ -94,18 +96,25 @@ def load_model(spec: str | Path, allow_unsafe: bool = False) -> LoadedModel:
         source_format=raw.source_format,
         output_kind=output_kind(model),
         input_shape=tuple(int(d) for d in model.inputs[0].shape[1:]),
-        num_classes=int(model.outputs[0].shape[-1]),
+        num_classes=num_classes(model),
         has_rescaling=has_rescaling(model),
         import_max_abs_diff=raw.import_max_abs_diff,
         warnings=list(raw.warnings),
     )
 
 
-def _load_raw(path: Path, allow_unsafe: bool, keep_nested: bool = False) -> _Raw:
+def _load_raw(
+    path: Path, allow_unsafe: bool, keep_nested: bool = False, check_io: bool = False
+) -> _Raw:
     """Safety check, then load / import; ``keep_nested`` keeps a nested Keras 2 model that
-    cannot be flattened (for inspection) instead of raising."""
+    cannot be flattened (for inspection) instead of raising; ``check_io`` refuses multi-
+    input / multi-output models from the stored config before any loader runs."""
     stored = read_stored_model(path)
     found = check_safe(stored, allow_unsafe)
+    if check_io:
+        counts = stored_io_counts(stored.config)
+        if counts is not None and counts != (1, 1):
+            raise UnsupportedModelError(f"{path.name}: {_io_problem(*counts)}")
     warnings = [f"unsafe content loaded on request: {item.describe()}" for item in found]
     if stored.keras_major == 3:
         model, diff, more = _import_keras3(stored, allow_unsafe)
@@ -126,6 +135,42 @@ def _load_raw(path: Path, allow_unsafe: bool, keep_nested: bool = False) -> _Raw
                 f"(outputs match, max abs diff {flat_diff:.2g})"
             )
     return _Raw(model, path, f"keras2-{stored.fmt}", None, warnings)
+
+
+def _count_endpoints(value: Any) -> int:
+    """Number of ``[layer, node, tensor]`` endpoints in a stored input/output structure
+    (Keras 2: a list of them; Keras 3: one flat endpoint, a list, or a dict)."""
+    if isinstance(value, dict):
+        return sum(_count_endpoints(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        if len(value) >= 3 and isinstance(value[0], str) and isinstance(value[1], int):
+            return 1
+        return sum(_count_endpoints(v) for v in value)
+    return 0
+
+
+def stored_io_counts(config: dict[str, Any] | None) -> tuple[int, int] | None:
+    """(inputs, outputs) of a stored model config, read without Keras; None if unknown
+    (no config, or a Sequential model, which always has one of each)."""
+    if not isinstance(config, dict):
+        return None
+    if config.get("class_name") == "Sequential":
+        return (1, 1)
+    cfg = config.get("config")
+    if not isinstance(cfg, dict) or "input_layers" not in cfg or "output_layers" not in cfg:
+        return None
+    return _count_endpoints(cfg["input_layers"]), _count_endpoints(cfg["output_layers"])
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def _io_problem(n_in: int, n_out: int) -> str:
+    return (
+        f"model has {_plural(n_in, 'input')} and {_plural(n_out, 'output')}; only "
+        "single-input, single-output classifiers are supported"
+    )
 
 
 def _loader_error(path: Path, exc: Exception) -> BadInputError:
@@ -189,10 +234,30 @@ def _import_keras3(stored: StoredModel, allow_unsafe: bool) -> tuple[Any, float,
             stored.path, compile=False, safe_mode=not allow_unsafe
         )
     except Exception as exc:  # noqa: BLE001 - any loader failure is a bad file
+        if stored.fmt == "h5" and _has_operation_nodes(stored.config):
+            raise BadInputError(
+                f"cannot load {stored.path.name}: Keras 3 cannot read back .h5 files whose "
+                "model has operation nodes (e.g. x + 3.0 on a tensor); save the model as "
+                ".keras (model.save('model.keras'))"
+            ) from None
         raise _loader_error(stored.path, exc) from None
     model, diff = _rebuild(flat, k3_model, paths, allow_unsafe)
     warnings.append(f"imported from Keras 3: outputs match the original (max abs diff {diff:.2g})")
     return model, diff, warnings
+
+
+def _has_operation_nodes(config: Any) -> bool:
+    """Whether a Keras 3 model config (or a nested model in it) holds operation nodes."""
+    from engine.models.keras3_import import _is_operation
+
+    layers = ((config or {}).get("config") or {}).get("layers") or []
+    return any(
+        _has_operation_nodes(entry)
+        if entry.get("class_name") in MODEL_CLASSES
+        else _is_operation(entry)
+        for entry in layers
+        if isinstance(entry, dict)
+    )
 
 
 def _build_from_config(config: dict[str, Any], allow_unsafe: bool = False) -> Any:
@@ -252,12 +317,19 @@ def _rebuild(
             ) from None
         src_weights = [np.asarray(w) for w in src.get_weights()]
         dst_shapes = [tuple(w.shape) for w in layer.weights]
+        if (
+            layer.__class__.__name__ == "MultiHeadAttention"
+            or [w.shape for w in src_weights] != dst_shapes
+        ):
+            src_weights = _weights_by_name(src, layer) or src_weights
         if [w.shape for w in src_weights] != dst_shapes:
             raise UnsupportedModelError(
                 f"cannot import layer '{layer.name}' ({layer.__class__.__name__}): its "
                 f"weights {[w.shape for w in src_weights]} do not fit Keras 2's {dst_shapes}"
             )
         layer.set_weights(src_weights)
+        if hasattr(layer, "finalize_state"):  # e.g. Normalization caches mean/variance
+            layer.finalize_state()
     diff = max_abs_output_diff(source, model)
     if not diff <= IMPORT_TOLERANCE:
         raise UnsupportedModelError(
@@ -267,6 +339,28 @@ def _rebuild(
     return model, diff
 
 
+def _weight_key(weight: Any) -> str:
+    """``"query/kernel"``: the last two parts of a weight's path (Keras 3 ``path``, Keras 2
+    ``name`` without ``:0``) - the sub-layer and the variable."""
+    name = str(getattr(weight, "path", None) or weight.name).split(":")[0]
+    return "/".join(name.split("/")[-2:])
+
+
+def _weights_by_name(src: Any, dst: Any) -> list[np.ndarray] | None:
+    """``src``'s weights in ``dst``'s order, matched by sub-layer and variable name
+    (``MultiHeadAttention``'s query/key/value/attention_output); None if any is missing."""
+    by_key: dict[str, Any] = {}
+    for w in src.weights:
+        by_key.setdefault(_weight_key(w), w)
+    out = []
+    for w in dst.weights:
+        match = by_key.get(_weight_key(w))
+        if match is None:
+            return None
+        out.append(np.asarray(match))
+    return out
+
+
 def _resolve_layer(model: Any, path: tuple[str, ...]) -> Any:
     layer = model
     for name in path:
@@ -274,24 +368,58 @@ def _resolve_layer(model: Any, path: tuple[str, ...]) -> Any:
     return layer
 
 
-def sample_input(model: Any, batch: int = 4, seed: int = 0) -> np.ndarray:
-    """Deterministic sample input for output checks (0..255 if the model rescales)."""
-    shape = tuple(int(d) for d in model.inputs[0].shape[1:])
-    fixed_batch = model.inputs[0].shape[0]
-    batch = int(fixed_batch) if fixed_batch is not None else batch
-    high = 255.0 if has_rescaling(model) else 1.0
+def _embedding_vocab(model: Any) -> int | None:
+    """Smallest ``input_dim`` of the model's Embedding layers (None without any)."""
+    dims = [
+        int(layer.input_dim) for layer in model.layers if layer.__class__.__name__ == "Embedding"
+    ]
+    return min(dims) if dims else None
+
+
+def sample_inputs(model: Any, batch: int = 4, seed: int = 0) -> list[np.ndarray]:
+    """Deterministic sample input per model input: 0..255 if the model rescales, else
+    0..1; integer ids below the vocabulary size for integer inputs and token models
+    (first layer an ``Embedding``), as int32 if the input is integer."""
     rng = np.random.default_rng(seed)
-    return rng.uniform(0.0, high, size=(batch, *shape)).astype(np.float32)
+    out = []
+    for tensor in model.inputs:
+        shape = tuple(int(d) for d in tensor.shape[1:])
+        fixed = tensor.shape[0]
+        n = int(fixed) if fixed is not None else batch
+        dtype = np.dtype(getattr(tensor.dtype, "name", None) or str(tensor.dtype))
+        if np.issubdtype(dtype, np.integer) or first_layer_class(model) == "Embedding":
+            high = _embedding_vocab(model) or 10
+            ids = rng.integers(0, high, size=(n, *shape))
+            out.append(ids.astype(dtype if np.issubdtype(dtype, np.integer) else np.float32))
+            continue
+        high = 255.0 if has_rescaling(model) else 1.0
+        out.append(rng.uniform(0.0, high, size=(n, *shape)).astype(np.float32))
+    return out
+
+
+def sample_input(model: Any, batch: int = 4, seed: int = 0) -> np.ndarray:
+    """Deterministic sample input of the (first) model input, see ``sample_inputs``."""
+    return sample_inputs(model, batch, seed)[0]
+
+
+def _as_arrays(outputs: Any) -> list[np.ndarray]:
+    if isinstance(outputs, dict):
+        outputs = [outputs[k] for k in sorted(outputs)]
+    if isinstance(outputs, (list, tuple)):
+        return [np.asarray(o, dtype=np.float64) for o in outputs]
+    return [np.asarray(outputs, dtype=np.float64)]
 
 
 def max_abs_output_diff(reference: Any, candidate: Any) -> float:
-    """Largest absolute difference between two models' outputs on the same sample input."""
-    x = sample_input(candidate)
-    a = np.asarray(reference(x, training=False), dtype=np.float64)
-    b = np.asarray(candidate(x, training=False), dtype=np.float64)
-    if a.shape != b.shape:
+    """Largest absolute difference between two models' outputs on the same sample input
+    (every output of a multi-output model; inf if the outputs do not line up)."""
+    xs = sample_inputs(candidate)
+    x = xs[0] if len(xs) == 1 else xs
+    a = _as_arrays(reference(x, training=False))
+    b = _as_arrays(candidate(x, training=False))
+    if len(a) != len(b) or any(p.shape != q.shape for p, q in zip(a, b)):
         return math.inf
-    return float(np.max(np.abs(a - b))) if a.size else 0.0
+    return max((float(np.max(np.abs(p - q))) if p.size else 0.0) for p, q in zip(a, b))
 
 
 # ---------------------------------------------------------------- nested models
@@ -491,19 +619,42 @@ def _final_activation(model: Any) -> str:
     return str(name).lower()
 
 
+def _output_units(model: Any) -> int | None:
+    try:
+        units = model.outputs[0].shape[-1]
+    except (AttributeError, IndexError, TypeError):
+        return None
+    return None if units is None else int(units)
+
+
 def output_kind(model: Any) -> str:
-    """``"softmax"`` if the model ends in a softmax (activation or layer), else ``"logits"``."""
-    return "softmax" if _final_activation(model) == "softmax" else "logits"
+    """What the single output holds: ``"softmax"`` (probabilities over classes),
+    ``"logits"`` (class scores), ``"binary_sigmoid"`` (one unit, sigmoid: P(class 1)) or
+    ``"binary_logit"`` (one unit, linear: the logit of class 1)."""
+    act = _final_activation(model)
+    if _output_units(model) == 1:
+        return "binary_sigmoid" if act == "sigmoid" else "binary_logit"
+    return "softmax" if act == "softmax" else "logits"
+
+
+def num_classes(model: Any) -> int:
+    """Classes the model tells apart: its output units, or 2 for a one-unit binary output."""
+    units = _output_units(model) or 0
+    return 2 if units == 1 else units
+
+
+def first_layer_class(model: Any) -> str | None:
+    """Class name of the first layer after the input (None for an empty model)."""
+    for layer in model.layers:
+        cls = layer.__class__.__name__
+        if cls != "InputLayer":
+            return cls
+    return None
 
 
 def has_rescaling(model: Any) -> bool:
     """Whether the first layer after the input is a ``Rescaling`` layer."""
-    for layer in model.layers:
-        cls = layer.__class__.__name__
-        if cls == "InputLayer":
-            continue
-        return cls == "Rescaling"
-    return False
+    return first_layer_class(model) == "Rescaling"
 
 
 def scope_problems(model: Any) -> list[str]:
@@ -515,10 +666,7 @@ def scope_problems(model: Any) -> list[str]:
         ]
     problems = []
     if len(model.inputs) != 1 or len(model.outputs) != 1:
-        problems.append(
-            f"model has {len(model.inputs)} inputs and {len(model.outputs)} outputs; only "
-            "single-input, single-output classifiers are supported"
-        )
+        problems.append(_io_problem(len(model.inputs), len(model.outputs)))
         return problems
     in_shape = tuple(model.inputs[0].shape)
     if any(d is None for d in in_shape[1:]):
@@ -532,13 +680,16 @@ def scope_problems(model: Any) -> list[str]:
             f"output shape {_fmt_shape(out_shape)} is not a class vector (regression, "
             "detection and segmentation models are not supported yet)"
         )
-    elif out_shape[-1] is None or out_shape[-1] < 2:
-        problems.append(
-            f"output has {out_shape[-1]} unit(s): regression and single-unit binary models "
-            "are not supported yet (use one output per class)"
-        )
+    elif out_shape[-1] is None or out_shape[-1] < 1:
+        problems.append(f"output has {out_shape[-1]} units: not a classifier")
     act = _final_activation(model)
-    if act not in ("softmax", "linear"):
+    if len(out_shape) == 2 and out_shape[-1] == 1:
+        if act not in ("sigmoid", "linear"):
+            problems.append(
+                f"output has 1 unit with activation '{act}': a one-unit output must be a "
+                "binary classifier (sigmoid or a linear logit); regression is not supported yet"
+            )
+    elif act not in ("softmax", "linear"):
         problems.append(
             f"the last layer's activation is '{act}': only softmax or logits (linear) "
             "classifiers are supported"
@@ -703,7 +854,7 @@ def inspect_model(
         report["has_rescaling"] = has_rescaling(model)
     if not subclassed and len(model.outputs) == 1:
         shape = tuple(model.outputs[0].shape)
-        report["num_classes"] = int(shape[-1]) if len(shape) == 2 and shape[-1] else None
+        report["num_classes"] = num_classes(model) if len(shape) == 2 and shape[-1] else None
         report["output_kind"] = output_kind(model)
         report["final_activation"] = _final_activation(model)
     return report

@@ -13,8 +13,11 @@ Public API (the worker, the CLI, the project runner and the GUI call exactly the
   ``Prepared`` (never changing it): the recipe's steps in order, convert, measure the artifact
   and write into ``out_dir``: ``model.tflite``, ``model.keras`` (the compressed Keras 2
   model, wrappers stripped; after QAT it is ``model.h5`` instead, the QAT model as trained,
-  which loads inside ``tfmot.quantization.keras.quantize_scope()``), ``baseline.tflite``,
-  ``recipe.json``, ``report.json`` and, last, ``metrics.json`` (returned). Everything is built
+  which loads inside ``tfmot.quantization.keras.quantize_scope()``), for a model imported
+  from Keras 3 also ``model_keras3.keras`` (the same weights in the user's Keras 3
+  architecture, engine.models.keras3_export; after QAT the QAT model's float weights, with
+  a warning saying so), ``baseline.tflite``, ``recipe.json``, ``report.json`` and, last,
+  ``metrics.json`` (returned). Everything is built
   in a hidden temporary sub-folder and moved into place at the end, so a cancelled or failed
   run leaves nothing that looks finished. An output folder that cannot be written is a
   BadInputError before any work.
@@ -52,6 +55,7 @@ ARTIFACTS = (
     "model.tflite",
     "model.keras",
     "model.h5",
+    "model_keras3.keras",
     "recipe.json",
     "report.json",
 )
@@ -321,6 +325,15 @@ def _run(
                     "model.keras holds the float model before QAT (tfmot cannot save this "
                     "QAT model); model.tflite is the QAT result"
                 )
+        keras3_info = _save_keras3(
+            loaded,
+            export_model,
+            work,
+            splits,
+            qat="qat" in done,
+            warnings=warnings,
+            allow_unsafe=prepared.allow_unsafe,
+        )
 
     with stage("evaluate", "Measuring the compressed model"):
         written = (work / "model.tflite").read_bytes()
@@ -372,8 +385,10 @@ def _run(
             "model": "model.tflite",
             "baseline": "baseline.tflite",
             "keras": keras_file,
+            "keras3": keras3_info["file"] if keras3_info else None,
             "recipe": "recipe.json",
         },
+        "keras3_export": keras3_info,
     }
     from engine.tflite.report import write_report
 
@@ -436,6 +451,37 @@ def _save_keras(
         warnings.append(f"{name} not written: {first}")
         return None
     return name
+
+
+def _save_keras3(
+    loaded: Any,
+    model: Any,
+    work: Path,
+    splits: Any,
+    *,
+    qat: bool,
+    warnings: list[str],
+    allow_unsafe: bool,
+) -> dict[str, Any] | None:
+    """Write ``model_keras3.keras`` for a model imported from Keras 3; return its description
+    (engine.models.keras3_export.Keras3Export as a dict) or None: not a Keras 3 model, or it
+    could not be written faithfully (then with a warning; the ``.tflite`` is the product)."""
+    if not str(loaded.source_format).startswith("keras3-"):
+        return None
+    from engine.models.keras3_export import KERAS3_FILE, export_keras3
+
+    x = next(iter(splits.batches("test", 16)))[0]
+    try:
+        written = export_keras3(
+            loaded.path, model, work / KERAS3_FILE, x, qat=qat, allow_unsafe=allow_unsafe
+        )
+    except Exception as exc:  # noqa: BLE001 - saving is a convenience, never fails the run
+        (work / KERAS3_FILE).unlink(missing_ok=True)
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        warnings.append(f"{KERAS3_FILE} not written: {first}")
+        return None
+    warnings.extend(written.notes)
+    return written.to_dict()
 
 
 def format_metrics(metrics: dict[str, Any]) -> str:

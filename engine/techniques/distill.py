@@ -1,12 +1,15 @@
 """Knowledge distillation: train a smaller student to mimic the loaded model (the teacher).
 
-- The teacher's logits are used: a softmax teacher is rebuilt with its last activation
-  made linear (same layers, same weights), so the student matches pre-softmax values.
+- The teacher's logits are used: a softmax (or sigmoid, for a binary single-unit output)
+  teacher is rebuilt with its last activation made linear (same layers, same weights), so
+  the student matches pre-activation values.
 - The student is a width-scaled copy of the teacher (``width`` × filters/units of every
   Conv/Dense layer except the classifier; freshly initialised) or a user-supplied model.
 - Loss: ``alpha`` × cross-entropy with the true labels + (1 − ``alpha``) × T² ×
-  KL(softmax(teacher/T) ‖ softmax(student/T)).
-- The returned student ends like the teacher (softmax if the teacher ends in softmax).
+  KL(softmax(teacher/T) ‖ softmax(student/T)); for a binary single unit, binary
+  cross-entropy with the 0 / 1 labels and the KL of the two Bernoulli distributions
+  sigmoid(teacher/T) ‖ sigmoid(student/T).
+- The returned student ends like the teacher (softmax / sigmoid if the teacher does).
 """
 
 from __future__ import annotations
@@ -25,7 +28,12 @@ from engine.techniques.registry import (
     learning_rate_knob,
     register,
 )
-from engine.techniques.training import ReportingCallback
+from engine.techniques.training import (
+    ReportingCallback,
+    accuracy_metric,
+    is_binary,
+    output_is_probability,
+)
 
 _WIDTH_KEYS = {
     "Conv1D": "filters",
@@ -55,7 +63,8 @@ def _output_layer(config: dict[str, Any]) -> dict[str, Any]:
 
 def with_output_activation(config: dict[str, Any], activation: str) -> dict[str, Any]:
     """A copy of a Sequential/Functional config whose last activation is ``activation``
-    ("linear" or "softmax"); the layer structure (and so the weights) stays the same."""
+    ("linear", "softmax" or "sigmoid"); the layer structure (and so the weights) stays the
+    same."""
     cfg = copy.deepcopy(config)
     last = _output_layer(cfg)
     cls = last["class_name"]
@@ -71,7 +80,8 @@ def with_output_activation(config: dict[str, Any], activation: str) -> dict[str,
         last["config"]["activation"] = activation
     else:
         raise UnsupportedModelError(
-            f"the last layer ({cls}) has no activation to switch between softmax and logits"
+            f"the last layer ({cls}) has no activation to switch between {activation} and "
+            "other outputs"
         )
     return cfg
 
@@ -89,12 +99,48 @@ def rebuild(model: Any, config: dict[str, Any], copy_weights: bool = True) -> An
     return new
 
 
+def _final_activation(output_kind: str) -> str:
+    return {"softmax": "softmax", "binary_sigmoid": "sigmoid"}.get(output_kind, "linear")
+
+
 def logits_model(model: Any, output_kind: str) -> Any:
-    """The same network ending in logits (a copy; shares no layers with ``model``)."""
+    """The same network ending in logits (a copy; shares no layers with ``model``): a
+    softmax or sigmoid output is made linear."""
     config = model.get_config()
-    if output_kind == "softmax":
+    if output_is_probability(output_kind):
         config = with_output_activation(config, "linear")
     return rebuild(model, config)
+
+
+def distill_losses(binary: bool, temperature: float, alpha: float) -> Any:
+    """``loss(y, teacher_logits, student_logits) -> (total, hard)`` of the docstring above:
+    softmax cross-entropy + KL for classes, or their Bernoulli forms for one binary unit."""
+    from engine.core.tfenv import keras2, tf
+
+    k, t = keras2(), tf()
+    kl = k.losses.KLDivergence()
+    ce = (
+        k.losses.BinaryCrossentropy(from_logits=True)
+        if binary
+        else k.losses.SparseCategoricalCrossentropy(from_logits=True)
+    )
+
+    def loss(y: Any, t_logits: Any, s_logits: Any) -> tuple[Any, Any]:
+        if binary:
+            y = t.reshape(t.cast(y, s_logits.dtype), t.shape(s_logits))
+            hard = ce(y, s_logits)
+            ts, ss = t_logits / temperature, s_logits / temperature
+            p = t.sigmoid(ts)
+            soft = t.reduce_mean(
+                p * (t.math.log_sigmoid(ts) - t.math.log_sigmoid(ss))
+                + (1.0 - p) * (t.math.log_sigmoid(-ts) - t.math.log_sigmoid(-ss))
+            )
+        else:
+            hard = ce(y, s_logits)
+            soft = kl(t.nn.softmax(t_logits / temperature), t.nn.softmax(s_logits / temperature))
+        return alpha * hard + (1.0 - alpha) * soft * (temperature**2), hard
+
+    return loss
 
 
 def scaled_config(config: dict[str, Any], width: float) -> dict[str, Any]:
@@ -148,24 +194,32 @@ def distill_model(
                 f"{tuple(teacher.input_shape[1:])}"
             )
         if int(student.output_shape[-1]) != int(teacher.output_shape[-1]):
+            what = (
+                "one binary output unit"
+                if is_binary(teacher_kind)
+                else f"{teacher.output_shape[-1]} classes"
+            )
             raise BadInputError(
-                f"student has {student.output_shape[-1]} outputs but the model "
-                f"{teacher.output_shape[-1]} classes"
+                f"student has {student.output_shape[-1]} outputs but the model {what}"
+            )
+        if is_binary(student_kind) != is_binary(teacher_kind):
+            raise BadInputError(
+                f"student output is {student_kind} but the model's is {teacher_kind}"
             )
         student_logits = logits_model(student, student_kind)
     teacher_logits.trainable = False
     student_logits.trainable = True
-    temperature = float(step["temperature"])
-    alpha = float(step["alpha"])
+    binary = is_binary(teacher_kind)
+    distill_loss = distill_losses(binary, float(step["temperature"]), float(step["alpha"]))
+    # Accuracy on the student's logits: threshold 0.0 for one binary unit, argmax otherwise.
+    logit_kind = "binary_logit" if binary else "logits"
 
     class Distiller(k.Model):  # type: ignore[misc, name-defined]
         def __init__(self) -> None:
             super().__init__()
             self.student = student_logits
-            self.ce = k.losses.SparseCategoricalCrossentropy(from_logits=True)
-            self.kl = k.losses.KLDivergence()
             self.loss_tracker = k.metrics.Mean(name="loss")
-            self.acc = k.metrics.SparseCategoricalAccuracy(name="accuracy")
+            self.acc = accuracy_metric(logit_kind)
 
         @property
         def metrics(self) -> list[Any]:
@@ -179,11 +233,7 @@ def distill_model(
             t_logits = teacher_logits(x, training=False)
             with t.GradientTape() as tape:
                 s_logits = self.student(x, training=True)
-                hard = self.ce(y, s_logits)
-                soft = self.kl(
-                    t.nn.softmax(t_logits / temperature), t.nn.softmax(s_logits / temperature)
-                ) * (temperature**2)
-                loss = alpha * hard + (1.0 - alpha) * soft
+                loss, _hard = distill_loss(y, t_logits, s_logits)
             grads = tape.gradient(loss, self.student.trainable_variables)
             self.optimizer.apply_gradients(zip(grads, self.student.trainable_variables))
             self.loss_tracker.update_state(loss)
@@ -193,7 +243,7 @@ def distill_model(
         def test_step(self, data: Any) -> dict[str, Any]:
             x, y = data
             s_logits = self.student(x, training=False)
-            self.loss_tracker.update_state(self.ce(y, s_logits))
+            self.loss_tracker.update_state(distill_loss(y, s_logits, s_logits)[1])
             self.acc.update_state(y, s_logits)
             return {m.name: m.result() for m in self.metrics}
 
@@ -214,9 +264,10 @@ def distill_model(
         callbacks=[cb],
     )
     reporter.advance_epochs(epochs)
-    if teacher_kind == "softmax":
+    if output_is_probability(teacher_kind):
         final = rebuild(
-            student_logits, with_output_activation(student_logits.get_config(), "softmax")
+            student_logits,
+            with_output_activation(student_logits.get_config(), _final_activation(teacher_kind)),
         )
     else:
         final = student_logits

@@ -11,6 +11,12 @@ validates on the val split, and through ``ReportingCallback``:
 
 ``effective_kernels`` reads the kernels a model currently computes with, looking through
 pruning (weight × mask) and clustering (centroids[indices]) wrappers.
+
+Output kinds (``OUTPUT_KINDS``, from ``engine.models.loading.output_kind``): ``softmax`` and
+``logits`` (one unit per class, integer labels, top-1 by argmax) and the binary single unit
+``binary_sigmoid`` / ``binary_logit`` (labels 0 / 1, class 1 when the output is over 0.5 /
+0.0). ``loss_for``, ``accuracy_metric`` and ``predicted_labels`` are the one place that maps a
+kind to its loss, Keras metric and predicted classes.
 """
 
 from __future__ import annotations
@@ -28,6 +34,92 @@ from engine.models.support import KERNEL_LAYER_TYPES, is_kernel_layer
 
 if TYPE_CHECKING:
     from engine.techniques.registry import TrainContext
+
+
+BINARY_KINDS = ("binary_sigmoid", "binary_logit")
+OUTPUT_KINDS = ("softmax", "logits", *BINARY_KINDS)
+
+
+def is_binary(output_kind: str) -> bool:
+    """Whether ``output_kind`` is a single-unit binary output."""
+    return output_kind in BINARY_KINDS
+
+
+def binary_threshold(output_kind: str) -> float:
+    """The decision threshold of a binary output: 0.5 on a sigmoid, 0.0 on a logit."""
+    if not is_binary(output_kind):
+        raise ValueError(f"{output_kind!r} is not a binary output kind")
+    return 0.5 if output_kind == "binary_sigmoid" else 0.0
+
+
+def output_is_probability(output_kind: str) -> bool:
+    """Whether the output is already a probability (softmax / sigmoid), not a logit."""
+    return output_kind in ("softmax", "binary_sigmoid")
+
+
+def _check_kind(output_kind: str) -> None:
+    if output_kind not in OUTPUT_KINDS:
+        raise ValueError(f"unknown output kind {output_kind!r}; use one of {OUTPUT_KINDS}")
+
+
+def predicted_labels(pred: Any, output_kind: str) -> np.ndarray:
+    """Predicted class per sample of model outputs ``pred`` (N, classes) or (N, 1)."""
+    _check_kind(output_kind)
+    p = np.asarray(pred)
+    if is_binary(output_kind):
+        return (p.reshape(len(p), -1)[:, 0] > binary_threshold(output_kind)).astype(np.int64)
+    return np.argmax(p, axis=-1)
+
+
+def loss_for(output_kind: str) -> Any:
+    """The Keras 2 training loss for ``output_kind`` (integer labels; 0 / 1 for binary)."""
+    from engine.core.tfenv import keras2
+
+    _check_kind(output_kind)
+    losses = keras2().losses
+    from_logits = not output_is_probability(output_kind)
+    if is_binary(output_kind):
+        return losses.BinaryCrossentropy(from_logits=from_logits)
+    return losses.SparseCategoricalCrossentropy(from_logits=from_logits)
+
+
+def accuracy_metric(output_kind: str) -> Any:
+    """The Keras 2 accuracy metric (named ``accuracy``) for ``output_kind``."""
+    from engine.core.tfenv import keras2
+
+    _check_kind(output_kind)
+    metrics = keras2().metrics
+    if is_binary(output_kind):
+        return metrics.BinaryAccuracy(name="accuracy", threshold=binary_threshold(output_kind))
+    return metrics.SparseCategoricalAccuracy(name="accuracy")
+
+
+def _activation_name(layer: Any) -> str:
+    if type(layer).__name__ == "Softmax":
+        return "softmax"
+    act = getattr(layer, "activation", None)
+    for _ in range(3):  # QAT's QuantizeAwareActivation holds the original in .activation
+        if act is None or not hasattr(act, "activation"):
+            break
+        act = act.activation
+    if act is None:
+        return "linear"
+    return str(getattr(act, "__name__", None) or type(act).__name__).lower()
+
+
+def infer_output_kind(model: Any) -> str:
+    """The output kind read off ``model`` itself (tfmot wrappers looked through): for callers
+    that were not given the loaded model's ``output_kind``."""
+    layer = None
+    try:
+        layer = model.outputs[0]._keras_history.layer
+    except (AttributeError, IndexError, TypeError):
+        layer = model.layers[-1] if getattr(model, "layers", None) else None
+    act = _activation_name(inner_layer(layer)) if layer is not None else "linear"
+    units = model.outputs[0].shape[-1] if getattr(model, "outputs", None) else None
+    if units == 1:
+        return "binary_sigmoid" if act == "sigmoid" else "binary_logit"
+    return "softmax" if act == "softmax" else "logits"
 
 
 def inner_layer(layer: Any) -> Any:
@@ -244,15 +336,19 @@ class ReportingCallback:
 
 
 def compile_for_training(
-    model: Any, learning_rate: float, from_logits: bool, loss: Any = None
+    model: Any, learning_rate: float, output_kind: str | bool, loss: Any = None
 ) -> None:
+    """Compile with Adam, the loss and accuracy of ``output_kind`` (one of ``OUTPUT_KINDS``;
+    a bool is the older ``from_logits`` spelling for one-unit-per-class outputs)."""
     from engine.core.tfenv import keras2
 
+    if isinstance(output_kind, bool):
+        output_kind = "logits" if output_kind else "softmax"
     k = keras2()
     model.compile(
         optimizer=k.optimizers.Adam(learning_rate=learning_rate),
-        loss=loss or k.losses.SparseCategoricalCrossentropy(from_logits=from_logits),
-        metrics=[k.metrics.SparseCategoricalAccuracy(name="accuracy")],
+        loss=loss or loss_for(output_kind),
+        metrics=[accuracy_metric(output_kind)],
     )
 
 
@@ -266,14 +362,14 @@ def fit(
     compile_model: bool = True,
 ) -> Any:
     """Fine-tune ``model`` on the context's train split (validating on val) with its batch
-    size, seed, loss (``from_logits``), reporter and size estimator; returns the Keras
-    History. Raises ``Cancelled`` when the reporter's token is cancelled."""
+    size, seed, loss and accuracy (``context.output_kind``), reporter and size estimator;
+    returns the Keras History. Raises ``Cancelled`` when the reporter's token is cancelled."""
     from engine.core.tfenv import set_seed
 
     splits, batch_size, seed = context.splits, context.batch_size, context.seed
     set_seed(seed)
     if compile_model:
-        compile_for_training(model, learning_rate, context.from_logits)
+        compile_for_training(model, learning_rate, context.output_kind)
     steps = splits.steps_per_epoch(batch_size)
     cb = ReportingCallback(context.reporter, steps, context.estimator)
     history = model.fit(
@@ -287,12 +383,22 @@ def fit(
     return history
 
 
-def keras_accuracy(model: Any, splits: Any, split: str = "test", batch: int = 256) -> float:
-    """Top-1 accuracy of a Keras model on ``split``."""
+def keras_accuracy(
+    model: Any,
+    splits: Any,
+    split: str = "test",
+    batch: int = 256,
+    output_kind: str | None = None,
+) -> float:
+    """Accuracy of a Keras model on ``split``: top-1, or for a binary output the threshold of
+    ``output_kind`` (read off the model when None)."""
+    kind = output_kind or infer_output_kind(model)
     correct = total = 0
     for xb, yb in splits.batches(split, batch):
         pred = np.asarray(model(xb, training=False))
-        correct += int(np.sum(np.argmax(pred, axis=-1) == yb))
+        if pred.shape[-1] == 1 and not is_binary(kind):
+            kind = infer_output_kind(model)  # a one-unit output is binary whatever was said
+        correct += int(np.sum(predicted_labels(pred, kind) == np.asarray(yb).reshape(-1)))
         total += len(yb)
     return correct / total if total else 0.0
 

@@ -5,7 +5,11 @@ Definitions (DESIGN.md, the same everywhere):
 - sizes: bytes of the ``.tflite``; gzip = ``len(gzip.compress(data, 9))``;
 - accuracy: top-1 on the test split, running the ``.tflite`` with
   ``ai_edge_litert.interpreter.Interpreter`` (int8 inputs are quantized with the model's
-  input scale/zero-point, int8 outputs de-quantized);
+  input scale/zero-point, int8 outputs de-quantized; integer inputs without a scale, such
+  as token ids, are fed as they are). A single-unit binary output is scored at a threshold:
+  0.5 for ``"binary_sigmoid"``, 0.0 for ``"binary_logit"`` (labels 0/1). A file with a
+  fixed batch size (recurrent models are converted with batch 1) is fed that many samples
+  at a time;
 - sparsity: exact zeros among the kernels of Conv/Dense/DepthwiseConv ops of the exported
   model, read from the ``.tflite`` weight tensors (for quantized weights a weight is zero
   when it equals its channel's zero-point; symmetric int8 weights have zero-point 0).
@@ -92,7 +96,9 @@ def _quantize_input(x: np.ndarray, det: dict[str, Any]) -> np.ndarray:
         return x.astype(np.float32)
     scale, zero = det["quantization"]
     if scale == 0:
-        raise ValueError("quantized model input without a scale")
+        if np.issubdtype(dtype, np.integer):
+            return np.rint(x).astype(dtype)  # integer ids (Embedding input): fed as they are
+        raise ValueError(f"model input of type {dtype.name} without a scale")
     info = np.iinfo(dtype)
     return np.clip(np.round(x / scale + zero), info.min, info.max).astype(dtype)
 
@@ -104,32 +110,97 @@ def _dequantize_output(y: np.ndarray, det: dict[str, Any]) -> np.ndarray:
     return (y.astype(np.float32) - zero) * scale
 
 
-def tflite_accuracy(
+BINARY_THRESHOLDS = {"binary_sigmoid": 0.5, "binary_logit": 0.0}
+
+
+def predicted_labels(pred: np.ndarray, output_kind: str | None = None) -> np.ndarray:
+    """Class labels from model outputs: argmax, or a threshold for one binary unit.
+
+    ``output_kind`` "binary_sigmoid" thresholds at 0.5, "binary_logit" at 0.0 (label 1 when
+    the output is above it, as Keras' ``BinaryAccuracy``); any other kind takes the argmax.
+    A single-unit output of unknown kind is taken as a sigmoid (threshold 0.5).
+    """
+    pred = np.asarray(pred)
+    single = pred.ndim >= 1 and pred.shape[-1] == 1
+    if output_kind in BINARY_THRESHOLDS or (single and output_kind is None):
+        threshold = BINARY_THRESHOLDS.get(output_kind or "binary_sigmoid", 0.5)
+        flat = pred.reshape(len(pred), -1)[:, 0] if pred.ndim >= 1 else pred
+        return (flat > threshold).astype(np.int64)
+    return np.argmax(pred, axis=-1)
+
+
+def fixed_batch(model: bytes | str | Path) -> int | None:
+    """The batch size a ``.tflite`` is fixed to (its input's shape signature), or None."""
+    det = _interpreter(model, delegates=False).get_input_details()[0]
+    sig = det.get("shape_signature")
+    if sig is None or len(sig) == 0 or int(sig[0]) < 0:
+        return None
+    return int(sig[0])
+
+
+def tflite_predictions(
     model: bytes | str | Path,
     splits: Any,
     split: str = "test",
     batch: int = 128,
     runtime: str | None = None,
-) -> float:
-    """Top-1 accuracy of a ``.tflite`` on ``split`` (LiteRT)."""
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(outputs, labels)`` of a ``.tflite`` over ``split`` (LiteRT, de-quantized outputs).
+
+    A file with a dynamic batch is resized to each batch; a file with a fixed batch size
+    (batch 1 for recurrent models) is fed that many samples at a time, the last chunk padded,
+    its variable tensors reset before each invoke (LiteRT's fused LSTM ops keep the last
+    state in them: without the reset each sequence would start where the previous ended).
+    """
+    fixed = fixed_batch(model)
     interp = _ready(model, threads=2, runtime=runtime)
     inp = interp.get_input_details()[0]
     out = interp.get_output_details()[0]
-    correct = total = 0
+    preds: list[np.ndarray] = []
+    labels: list[np.ndarray] = []
     current = -1
     for xb, yb in splits.batches(split, batch):
+        xb = np.asarray(xb)
+        labels.append(np.asarray(yb))
+        if fixed is not None:
+            for i in range(0, len(xb), fixed):
+                chunk = xb[i : i + fixed]
+                n = len(chunk)
+                if n < fixed:
+                    chunk = np.concatenate([chunk, np.repeat(chunk[-1:], fixed - n, axis=0)])
+                interp.reset_all_variables()  # a fused LSTM keeps its state between invokes
+                interp.set_tensor(inp["index"], _quantize_input(chunk, inp))
+                interp.invoke()
+                preds.append(_dequantize_output(interp.get_tensor(out["index"]), out)[:n])
+            continue
         if len(xb) != current:
             interp.resize_tensor_input(inp["index"], [len(xb), *inp["shape"][1:]])
             interp.allocate_tensors()
             inp = interp.get_input_details()[0]
             out = interp.get_output_details()[0]
             current = len(xb)
-        interp.set_tensor(inp["index"], _quantize_input(np.asarray(xb), inp))
+        interp.set_tensor(inp["index"], _quantize_input(xb, inp))
         interp.invoke()
-        pred = _dequantize_output(interp.get_tensor(out["index"]), out)
-        correct += int(np.sum(np.argmax(pred, axis=-1) == np.asarray(yb)))
-        total += len(yb)
-    return correct / total if total else 0.0
+        preds.append(_dequantize_output(interp.get_tensor(out["index"]), out))
+    if not preds:
+        return np.zeros((0,)), np.zeros((0,), dtype=np.int64)
+    return np.concatenate(preds), np.concatenate(labels)
+
+
+def tflite_accuracy(
+    model: bytes | str | Path,
+    splits: Any,
+    split: str = "test",
+    batch: int = 128,
+    runtime: str | None = None,
+    output_kind: str | None = None,
+) -> float:
+    """Accuracy of a ``.tflite`` on ``split`` (LiteRT): top-1, or thresholded for a binary
+    single-unit output (see ``predicted_labels``)."""
+    pred, y = tflite_predictions(model, splits, split, batch, runtime)
+    if len(y) == 0:
+        return 0.0
+    return float(np.mean(predicted_labels(pred, output_kind) == y.reshape(len(y), -1)[:, 0]))
 
 
 def latency_ms(
@@ -258,13 +329,15 @@ def measure_tflite(
     layer_names: list[str] | None = None,
     sparsity_source: bytes | None = None,
     threads: int = LATENCY_THREADS,
+    output_kind: str | None = None,
 ) -> dict[str, Any]:
-    """Everything DESIGN.md asks of one artifact, measured on it."""
+    """Everything DESIGN.md asks of one artifact, measured on it (``output_kind``: see
+    ``predicted_labels``)."""
     sample = next(iter(splits.batches("test", 1)))[0]
     runtime = runtime_for(model)
     out: dict[str, Any] = {
         **file_sizes(model),
-        "accuracy": tflite_accuracy(model, splits, runtime=runtime),
+        "accuracy": tflite_accuracy(model, splits, runtime=runtime, output_kind=output_kind),
         "latency_ms": latency_ms(model, sample, threads=threads, runtime=runtime),
         "runtime": runtime,
     }

@@ -13,6 +13,10 @@ reported too. No TensorFlow import.
   lower-case names as numpy spells them (``"int8"``, ``"float32"``)
 - ``op_sequence``: op names of the main subgraph in execution order
 - ``flex_ops`` / ``custom_ops``: sorted names (Flex ops are custom ops named ``Flex...``)
+- ``full_integer``: ``{"ok": bool, "int8": bool, "float_ops": [op names], "summary": str}``:
+  ``ok`` when every op computes on integers (``QUANTIZE``/``DEQUANTIZE`` at float inputs and
+  outputs allowed); ``int8`` when some op computes on int8 activations; ``float_ops`` are the
+  ops that compute on float tensors (e.g. the layers an int8 conversion kept in float)
 - ``verdicts``: ``{"litert_builtins": V, "tflite_micro": V}`` with
   ``V = {"ok": bool, "missing": [op names], "problems": [str], "summary": str}``
   (``problems``: data-type reasons, e.g. float16 or hybrid ops on TFLite Micro)
@@ -390,7 +394,46 @@ def _tflm_type_problems(model: Any) -> list[str]:
     return problems
 
 
-def _verdicts(ops: list[dict[str, Any]], model: Any) -> dict[str, dict[str, Any]]:
+_BOUNDARY_OPS = {"QUANTIZE", "DEQUANTIZE"}
+_FLOAT_TYPES = {"FLOAT32", "FLOAT16", "BFLOAT16", "FLOAT64"}
+_INT_ACTIVATIONS = {"INT8", "UINT8", "INT16"}
+
+
+def full_integer(model: Any) -> dict[str, Any]:
+    """Whether every op of ``model`` (a ModelT) computes on integers; see the module doc.
+
+    An op computes in float when one of its non-constant inputs or outputs is a float
+    tensor; ``QUANTIZE``/``DEQUANTIZE`` only convert and are not counted.
+    """
+    opcodes = [_op_name(oc)[0] for oc in model.operatorCodes or []]
+    float_ops: dict[str, int] = {}
+    int8 = False
+    for sg in model.subgraphs or []:
+        tensors = sg.tensors or []
+        for op in sg.operators or []:
+            name = opcodes[op.opcodeIndex]
+            ins = [tensors[i] for i in op.inputs or [] if i >= 0]
+            outs = [tensors[i] for i in op.outputs or [] if i >= 0]
+            live = [t for t in ins if _buffer_size(model, t.buffer) == 0] + outs
+            if name in _BOUNDARY_OPS:
+                continue
+            if any(_dtype_name(t.type) in _INT_ACTIVATIONS for t in outs):
+                int8 = True
+            if any(_dtype_name(t.type) in _FLOAT_TYPES for t in live):
+                float_ops[name] = float_ops.get(name, 0) + 1
+    names = sorted(float_ops)
+    if not names:
+        summary = "Full-integer: every op computes on integers."
+    elif int8:
+        summary = f"Not full-integer: int8 model with ops kept in float: {names}."
+    else:
+        summary = "Not full-integer: a float model."
+    return {"ok": not names, "int8": int8, "float_ops": names, "summary": summary}
+
+
+def _verdicts(
+    ops: list[dict[str, Any]], model: Any, integer: dict[str, Any] | None = None
+) -> dict[str, dict[str, Any]]:
     non_builtin = [o["name"] for o in ops if o["kind"] != "builtin"]
     flex = [o["name"] for o in ops if o["kind"] == "flex"]
     if not non_builtin:
@@ -405,6 +448,12 @@ def _verdicts(ops: list[dict[str, Any]], model: Any) -> dict[str, dict[str, Any]
     known = set(tflm["builtin_ops"]) | set(tflm["custom_ops"])
     missing = sorted(o["name"] for o in ops if o["name"] not in known)
     problems = _tflm_type_problems(model)
+    integer = integer or full_integer(model)
+    if integer["int8"] and integer["float_ops"]:
+        problems.append(
+            f"mixed int8/float models (not full-integer: float {integer['float_ops']}); "
+            "the float ops run only on float reference kernels, if at all"
+        )
     parts = []
     if missing:
         parts.append(f"TFLite Micro has no kernel for: {missing}.")
@@ -450,6 +499,7 @@ def report_tflite(path: str | Path) -> dict[str, Any]:
         "outputs": [_io_entry(sg, i) for i in (sg.outputs or [])] if sg else [],
     }
     tflm = tflm_op_list()
+    integer = full_integer(model)
     return {
         "format_version": REPORT_FORMAT_VERSION,
         "file": str(Path(path)),
@@ -459,7 +509,8 @@ def report_tflite(path: str | Path) -> dict[str, Any]:
         "op_sequence": sequence,
         "flex_ops": flex,
         "custom_ops": custom,
-        "verdicts": _verdicts(ops, model),
+        "full_integer": integer,
+        "verdicts": _verdicts(ops, model, integer),
         "memory": {
             "file_bytes": len(data),
             "weights_bytes": weights,
@@ -511,6 +562,11 @@ def format_tflite_report(report: dict[str, Any]) -> str:
             f"  out {','.join(o['output_dtypes']) or '-'}{flag}"
         )
     lines += ["", "Compatibility"]
+    integer = report.get("full_integer")
+    if integer:
+        lines.append(
+            f"  {'Full-integer':<17} {'YES' if integer['ok'] else 'NO '} {integer['summary']}"
+        )
     for key, label in (("litert_builtins", "LiteRT built-ins"), ("tflite_micro", "TFLite Micro")):
         v = report["verdicts"][key]
         lines.append(f"  {label:<17} {'OK ' if v['ok'] else 'NO '} {v['summary']}")
