@@ -250,6 +250,41 @@ def test_token_ids_stay_int32_through_int8_and_are_scored(token_model):
     assert tflite_accuracy(data, splits) == pytest.approx(keras_acc, abs=0.02)
 
 
+def test_embedding_and_lstm_kernels_count_in_the_sparsity(token_model, recurrent_models):
+    """Sparsity is measured on every weight matrix in the file, not only Conv/Dense kernels:
+    an Embedding's table (GATHER) and an LSTM's gates (the fused sequence op)."""
+    from engine.core.tfenv import keras2
+    from engine.techniques.quantize import convert
+    from engine.tflite.metrics import sparsity_report
+
+    text, splits = token_model
+    models, seq = recurrent_models
+    k = keras2()
+    for model, data_splits, layer_type in (
+        (text, splits, "Embedding"),
+        (models["lstm"], seq, "LSTM"),
+    ):
+        copy = k.models.clone_model(model)
+        copy.set_weights(model.get_weights())
+        layer = next(lay for lay in copy.layers if type(lay).__name__ == layer_type)
+        weights = layer.get_weights()
+        flat = weights[0].reshape(-1)  # a view: half of the table / the input kernel zeroed
+        flat[: flat.size // 2] = 0.0
+        layer.set_weights(weights)
+        names = [lay.name for lay in copy.layers]
+        for mode in ("float32", "int8"):
+            step = {"mode": mode, "io": "float", "calibration_samples": 50}
+            report = sparsity_report(convert(copy, data_splits, step), names)
+            ours = {
+                n: v
+                for n, v in report["per_layer_sparsity"].items()
+                if n.split("#")[0] == layer.name
+            }
+            assert ours, (layer_type, mode, sorted(report["per_layer_sparsity"]))
+            assert max(ours.values()) >= 0.45, (layer_type, mode, ours)
+            assert report["sparsity"] > 0.0
+
+
 def _sequence_data(n: int = 900, steps: int = 12, channels: int = 3):
     """Class = the channel with the largest mean over time (noisy)."""
     rng = np.random.default_rng(2)
@@ -364,10 +399,11 @@ def test_first_layer_normalization_on_raw_features_stays_float(tabular_model, tm
 
     model, splits = tabular_model
     check = checked_int8(model, splits, INT8)
-    assert check.keep_float == ["normalization"]
+    norm = model.layers[0].name  # "normalization" or "normalization_1"... in a long session
+    assert check.keep_float == [norm]
     assert check.drop_points <= 2.0
     assert not check.full_integer and check.float_ops
-    assert any("'normalization' (Normalization) kept in float" in w for w in check.warnings)
+    assert any(f"'{norm}' (Normalization) kept in float" in w for w in check.warnings)
     assert io_details(check.data)["input"]["dtype"] == "float32"
     x, y = splits.arrays("test")
     keras_test = float(np.mean(_keras_labels(model, x, "softmax") == y))

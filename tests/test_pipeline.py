@@ -172,6 +172,14 @@ def test_metrics_json_equals_remeasurement_of_the_files(name, recipe_run, demo_s
             assert key in block, key
     for key in ("sparsity", "per_layer_sparsity"):
         assert key in c
+    check = c["int8_check"]
+    if c["format"] == "int8":  # every int8 file was compared with float on validation
+        assert check["split"] == "val" and check["max_drop_points"] == 2.0
+        assert check["float_accuracy"] is not None and check["int8_accuracy"] is not None
+        assert c["full_integer"] is True and check["keep_float"] == []
+    else:
+        assert check is None and c["full_integer"] is None
+    assert c["conversion_notes"] == []  # a CNN: nothing to say
     model = (out / "model.tflite").read_bytes()
     base = (out / "baseline.tflite").read_bytes()
     assert c["tflite_bytes"] == len(model)

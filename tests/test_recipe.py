@@ -39,6 +39,8 @@ def test_every_default_is_within_its_range():
         ([{"type": "prune"}, {"type": "prune"}], "appears 2 times"),
         ([{"type": "prune", "epochs": 2.5}], "whole number"),
         ([{"type": "quantize", "mode": "int4"}], "not one of"),
+        ([{"type": "quantize", "keep_float": 3}], "must be a list of layer names"),
+        ([{"type": "quantize", "keep_float": ["a", 1]}], "must be a list of layer names"),
     ],
 )
 def test_invalid_recipes_say_what_is_wrong(steps, message):
@@ -52,6 +54,16 @@ def test_not_json_and_newer_schema():
         parse_recipe_text("{steps: [")
     with pytest.raises(RecipeError, match="newer than this Featherweight"):
         validate_recipe({"schema_version": 99, "steps": [{"type": "prune"}]})
+
+
+@pytest.mark.parametrize(
+    "given, kept",
+    [(None, None), ([], []), (["conv1", " dense "], ["conv1", "dense"]), ("a, b,", ["a", "b"])],
+)
+def test_keep_float_is_automatic_pure_int8_or_a_list_of_names(given, kept):
+    r = validate_recipe({"schema_version": 2, "steps": [{"type": "quantize", "keep_float": given}]})
+    assert r.final_quantize["keep_float"] == kept
+    assert validate_recipe(r.to_dict()).to_dict() == r.to_dict()  # round trip
 
 
 def test_cluster_after_prune_without_preserve_warns():

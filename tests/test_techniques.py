@@ -495,3 +495,37 @@ def test_token_id_model_trains_on_int32_ids():
         learning_rate=2e-2,
     )
     assert keras_accuracy(model, splits, output_kind="binary_sigmoid") > 0.9
+
+
+def test_prune_reaches_embedding_lstm_separable_and_attention_weights():
+    """tfmot prunes more than Conv/Dense kernels: an Embedding's table, an LSTM's and a
+    GRU's cell kernels, a separable convolution's pointwise kernel and attention
+    projections all reach the target (measured on the pruning masks)."""
+    from engine.core.tfenv import keras2, set_seed
+    from engine.data.datasets import arrays_splits
+    from engine.data.splits import model_input_of
+    from engine.models.support import prune_support
+    from engine.techniques.prune import prune_model
+
+    set_seed(0)
+    k = keras2()
+    inp = k.Input((12,), dtype="int32")
+    h = k.layers.Embedding(60, 8, name="emb")(inp)
+    h = k.layers.SeparableConv1D(8, 3, padding="same", name="sep")(h)
+    h = k.layers.MultiHeadAttention(2, 4, name="mha")(h, h)
+    h = k.layers.LSTM(8, return_sequences=True, name="lstm")(h)
+    h = k.layers.GRU(6, name="gru")(h)
+    model = k.Model(inp, k.layers.Dense(3, activation="softmax", name="out")(h))
+    for layer in model.layers[1:]:
+        assert prune_support(layer).compresses, (layer.name, prune_support(layer).reason)
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 60, size=(96, 12))
+    y = rng.integers(0, 3, size=96)
+    arrays = {"x_train": x[:80], "y_train": y[:80], "x_test": x[80:], "y_test": y[80:]}
+    splits = arrays_splits(arrays, "tok", (12,), 3, model_input=model_input_of(model))
+    step = _step({"type": "prune", "target_sparsity": 0.6, "epochs": 1})
+    result = prune_model(model, step, _ctx(splits, batch_size=40))
+    for name in ("emb", "sep", "mha", "lstm", "gru", "out"):
+        assert result.per_layer_sparsity[name] >= 0.59, (name, result.per_layer_sparsity)
+    table = result.model.get_layer("emb").get_weights()[0]
+    assert np.mean(table == 0) >= 0.59  # the zeros are in the stripped model's weights

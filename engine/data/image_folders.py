@@ -34,6 +34,7 @@ corrupt or unreadable image is reported by name before any training starts.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -193,7 +194,10 @@ def image_folder_splits(
         raise DataError(f"validation fraction must be between 0 and 0.9, got {val_fraction}")
     if not 0.0 < test_fraction < 0.9:
         raise DataError(f"test fraction must be between 0 and 0.9, got {test_fraction}")
-    scale_args = {"model_has_rescaling": model_has_rescaling, "model_input": model_input}
+    scale_args: dict[str, Any] = {
+        "model_has_rescaling": model_has_rescaling,
+        "model_input": model_input,
+    }
     rule = resolve_scale(scale, np.dtype(np.uint8), **scale_args)
     binary = is_binary_model(num_classes, output_kind)  # two class folders, labels 0 / 1
     if binary:

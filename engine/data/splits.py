@@ -16,13 +16,14 @@ from typing import Any
 import numpy as np
 
 from engine.core.errors import DataError
+from engine.core.outputs import BINARY_KINDS
 
 DEFAULT_VAL_FRACTION = 0.1
 DEFAULT_CALIBRATION_SAMPLES = 300
 SCALE_RULES = ("auto", "1/255", "-1..1", "none")
 SPLITS = ("train", "val", "test")
 # Output kinds of a one-unit binary model (``engine.models.loading.output_kind``): labels 0 / 1.
-BINARY_OUTPUT_KINDS = ("binary_sigmoid", "binary_logit")
+BINARY_OUTPUT_KINDS = BINARY_KINDS
 # Input kinds (``DataSplits.input_kind``): what one sample is, for messages and the GUI.
 INPUT_KINDS = ("images", "tokens", "sequences", "features")
 # The first layers that say how a model takes its input (``model_input_of``).

@@ -331,7 +331,8 @@ def _expanded(act: str, base: str, source: list[Any], problems: _Problems) -> li
         node: list[Any] = [[*r[:3], {}] for r in refs]
         if cls == "TFOpLambda":  # stored flat by tf_keras (see ``_operation``)
             node = node[0]
-        out.append({"class_name": cls, "name": name, "config": {**cfg, "name": name},
+        layer_cfg: dict[str, Any] = {**cfg, "name": name}
+        out.append({"class_name": cls, "name": name, "config": layer_cfg,
                     "inbound_nodes": [node]})  # fmt: skip
     problems.redirect[(base, 0)] = [out[-1]["name"], 0, 0]
     return out
@@ -359,7 +360,7 @@ def _init_params(cls: type) -> tuple[frozenset[str], bool]:
 def _call_arg_names(cls: type) -> tuple[str, ...]:
     """Names of a tf_keras layer's ``call`` arguments after the first (the inputs)."""
     try:
-        params = inspect.signature(cls.call).parameters
+        params = inspect.signature(cls.call).parameters  # type: ignore[attr-defined]
     except (TypeError, ValueError):
         return ()
     names = [p for p, v in params.items() if p != "self" and v.kind is v.POSITIONAL_OR_KEYWORD]
@@ -586,7 +587,7 @@ def _inbound_nodes(
             out.append([_redirected(list(r), problems) for r in node])
             continue
         args = list(node.get("args", []))
-        kwargs = {k: v for k, v in (node.get("kwargs") or {}).items() if v is not None}
+        given = {k: v for k, v in (node.get("kwargs") or {}).items() if v is not None}
         if not args:
             problems.add(layer, cls, "is called with no positional input")
             continue
@@ -596,8 +597,8 @@ def _inbound_nodes(
             if len(args) - 1 > len(names):
                 problems.add(layer, cls, f"is called with {len(args)} positional inputs")
                 continue
-            kwargs.update(dict(zip(names, args[1:])))
-        kwargs = _kwarg_tensors(kwargs, problems)
+            given.update(dict(zip(names, args[1:])))
+        kwargs = _kwarg_tensors(given, problems)
         if kwargs is None:
             problems.add(layer, cls, "is called with nested tensors as keyword arguments")
             continue

@@ -392,8 +392,8 @@ def sample_inputs(model: Any, batch: int = 4, seed: int = 0) -> list[np.ndarray]
             ids = rng.integers(0, high, size=(n, *shape))
             out.append(ids.astype(dtype if np.issubdtype(dtype, np.integer) else np.float32))
             continue
-        high = 255.0 if has_rescaling(model) else 1.0
-        out.append(rng.uniform(0.0, high, size=(n, *shape)).astype(np.float32))
+        top = 255.0 if has_rescaling(model) else 1.0
+        out.append(rng.uniform(0.0, top, size=(n, *shape)).astype(np.float32))
     return out
 
 
@@ -826,6 +826,9 @@ def inspect_model(
         "num_classes": None,
         "output_kind": None,
         "has_rescaling": False,
+        "input_kind": None,
+        "first_layer": None,
+        "vocab_size": None,
         "import_check": None
         if import_max_abs_diff is None
         else {"max_abs_diff": float(import_max_abs_diff), "tolerance": IMPORT_TOLERANCE},
@@ -850,8 +853,14 @@ def inspect_model(
         "layers": rows,
     }
     if not subclassed and len(model.inputs) == 1:
+        from engine.data.splits import input_kind, model_input_of
+
         report["input_shape"] = _json_shape(tuple(model.inputs[0].shape[1:]))
         report["has_rescaling"] = has_rescaling(model)
+        first = model_input_of(model)
+        report["input_kind"] = input_kind(tuple(model.inputs[0].shape[1:]), first)
+        report["first_layer"] = first.first_layer or None
+        report["vocab_size"] = first.vocab_size
     if not subclassed and len(model.outputs) == 1:
         shape = tuple(model.outputs[0].shape)
         report["num_classes"] = num_classes(model) if len(shape) == 2 and shape[-1] else None
@@ -896,13 +905,15 @@ def format_report(report: dict[str, Any]) -> str:
     lines = []
     lines.append(f"Model: {report.get('model_name')} ({report.get('model_class')})")
     lines.append(f"File: {report.get('path') or '-'}  [{report.get('source_format')}]")
+    from engine.core.outputs import describe_input, describe_output
+
     in_shape = report.get("input_shape")
-    lines.append(
-        f"Input: {_fmt_shape(in_shape)}"
-        f"{'  (starts with Rescaling)' if report.get('has_rescaling') else ''}   "
-        f"Classes: {report.get('num_classes') or '?'}   "
-        f"Output: {report.get('output_kind') or '?'}"
-    )
+    kind = report.get("input_kind")
+    first = report.get("first_layer")
+    starts = f", starts with {first}" if first in ("Rescaling", "Normalization") else ""
+    what = f" {describe_input(kind, report.get('vocab_size'))}{starts}" if kind else ""
+    lines.append(f"Input: {_fmt_shape(in_shape)}{what}")
+    lines.append(f"Output: {describe_output(report.get('output_kind'), report.get('num_classes'))}")
     check = report.get("import_check")
     if check:
         lines.append(

@@ -39,6 +39,22 @@ KERNEL_ATTRS = ("kernel", "depthwise_kernel", "pointwise_kernel")
 # DepthwiseConv2D and only the pointwise kernel of separable convolutions (not the kernel
 # sparsity is measured on), so those stay dense and are reported as such.
 PRUNE_TYPES = ("Conv1D", "Conv2D", "Conv3D", "Dense")
+# Layers whose other weight matrices are pruned through tfmot's registry: the pointwise kernel
+# of separable convolutions, an Embedding's table, an RNN cell's kernels (also inside
+# Bidirectional), MultiHeadAttention's projections. The file's sparsity counts them all
+# (engine.tflite.metrics).
+PRUNE_REGISTRY_TYPES = (
+    "SeparableConv1D",
+    "SeparableConv2D",
+    "Embedding",
+    "LSTM",
+    "GRU",
+    "SimpleRNN",
+    "MultiHeadAttention",
+)
+# Layers whose weights the measurement names (a tensor of the file is attributed to one of
+# them): the kernel layers plus the registry ones and Bidirectional.
+WEIGHT_LAYER_TYPES = KERNEL_LAYER_TYPES + PRUNE_REGISTRY_TYPES + ("Bidirectional",)
 PRUNE_M_BY_N_TYPES = ("Conv2D", "Dense")  # tfmot's 2:4 pruning supports these only
 # Clustered: tfmot registers no clusterable weight for DepthwiseConv2D either.
 CLUSTER_TYPES = ("Conv1D", "Conv2D", "Conv3D", "Dense")
@@ -119,6 +135,34 @@ def _cls(layer: Any) -> str:
     return type(layer).__name__
 
 
+def not_compressed(model: Any, technique: str) -> str | None:
+    """The model's weight layers ``technique`` ("prune", "cluster") cannot compress, grouped by
+    class with the reason ("3 DepthwiseConv2D (kept dense (tfmot prunes none of its
+    weights)): dw1, dw2, dw3"), or None when it takes them all."""
+    check = SUPPORT[technique]
+    groups: dict[tuple[str, str], list[str]] = {}
+    for layer in getattr(model, "layers", []) or []:
+        if is_weight_layer(layer) and not check(layer).compresses:
+            groups.setdefault((_cls(layer), check(layer).reason), []).append(layer.name)
+    if not groups:
+        return None
+    parts = []
+    for (cls, reason), names in groups.items():
+        shown = ", ".join(names[:4]) + (f" and {len(names) - 4} more" if len(names) > 4 else "")
+        parts.append(f"{len(names)} {cls} ({reason}): {shown}")
+    return "; ".join(parts)
+
+
+def is_weight_layer(layer: Any) -> bool:
+    """Whether the layer inside any tfmot wrappers holds weight matrices the measurement
+    names (kernels, Embedding tables, RNN and attention weights): ``WEIGHT_LAYER_TYPES``."""
+    seen = 0
+    while hasattr(layer, "layer") and _cls(layer) != "Bidirectional" and seen < 5:
+        layer = layer.layer
+        seen += 1
+    return _cls(layer) in WEIGHT_LAYER_TYPES
+
+
 def is_kernel_layer(layer: Any) -> bool:
     """Whether the layer inside any tfmot wrappers holds a kernel that sparsity counts."""
     seen = 0
@@ -138,10 +182,11 @@ def prune_support(layer: Any) -> Support:
     names = prune_reg._LAYERS_WEIGHTS_MAP.get(layer.__class__)
     if names is None and prune_reg._is_rnn_layer(layer):
         names = ["cell kernels"]
+    if names and cls in PRUNE_REGISTRY_TYPES:
+        what = ", ".join(n.split(".")[-1] if "." in n else n for n in names)
+        return Support(True, f"prunes {what}", compresses=True)
     if names:
-        return Support(
-            True, f"kept dense (Featherweight prunes {', '.join(PRUNE_TYPES)} only)", dense=True
-        )
+        return Support(True, f"kept dense (Featherweight does not prune {cls} weights)", dense=True)
     if layer.weights:
         # tfmot wraps it (PruneRegistry lists it with no prunable weight): the run keeps it
         # dense — DepthwiseConv2D, BatchNormalization, LayerNormalization...

@@ -55,7 +55,7 @@ from engine.core.cache import cache_dir, read_json, sha256_bytes, sha256_file, s
 from engine.core.events import Reporter
 from engine.data.splits import SplitSpec
 
-BASELINE_CACHE_FORMAT = 1
+BASELINE_CACHE_FORMAT = 2
 BASELINE_KEYS = (
     "accuracy",
     "keras_accuracy",
@@ -154,12 +154,14 @@ def prepare_in_stage(
     """``prepare`` inside the caller's ``stage`` factory (``compress`` numbers its stages)."""
     spec = SplitSpec.of(split)
     timings: dict[str, float] = {}
+    # Loading comes before the first stage: a model or dataset that is refused ends the
+    # command with its one line before any stage line or work.
+    t0 = time.monotonic()
+    loaded, splits = load_inputs(model_spec, data_spec, scale, allow_unsafe, spec)
+    timings["load"] = round(time.monotonic() - t0, 3)
     with stage("baseline", "Measuring the original model"):
-        t0 = time.monotonic()
         model_fp = _fingerprint_model(model_spec)
         data_fp = _fingerprint_data(data_spec)
-        loaded, splits = load_inputs(model_spec, data_spec, scale, allow_unsafe, spec)
-        timings["load"] = round(time.monotonic() - t0, 3)
         t1 = time.monotonic()
         key = None
         if model_fp is not None and data_fp is not None:
@@ -200,6 +202,7 @@ def load_inputs(
 ) -> tuple[Any, Any]:
     """Load the model, then the data shaped for it and split by ``split``."""
     from engine.data.datasets import load_data
+    from engine.data.splits import model_input_of
     from engine.models.loading import load_model
 
     spec = SplitSpec.of(split)
@@ -212,23 +215,27 @@ def load_inputs(
         seed=spec.seed,
         val_fraction=spec.val_fraction,
         model_has_rescaling=loaded.has_rescaling,
+        model_input=model_input_of(loaded.model),
+        output_kind=loaded.output_kind,
     )
     return loaded, splits
 
 
 def measure_baseline(loaded: Any, splits: Any) -> tuple[dict[str, Any], bytes]:
     """The baseline block and the float32 ``.tflite`` bytes, measured now."""
+    from engine.models.support import is_weight_layer
     from engine.techniques.quantize import convert
-    from engine.techniques.training import is_kernel_layer, keras_accuracy
+    from engine.techniques.training import keras_accuracy
     from engine.tflite.metrics import LATENCY_THREADS, measure_tflite
 
     t0 = time.monotonic()
+    kind = loaded.output_kind
     data = convert(loaded.model, splits, {"mode": "float32"})
     t1 = time.monotonic()
-    names = [layer.name for layer in loaded.model.layers if is_kernel_layer(layer)]
-    measured = measure_tflite(data, splits, names)
+    names = [layer.name for layer in loaded.model.layers if is_weight_layer(layer)]
+    measured = measure_tflite(data, splits, names, output_kind=kind)
     t2 = time.monotonic()
-    keras_acc = keras_accuracy(loaded.model, splits)
+    keras_acc = keras_accuracy(loaded.model, splits, output_kind=kind)
     t3 = time.monotonic()
     n_test = max(1, int(getattr(splits, "n_test", 0) or 0))
     timing = {
@@ -335,6 +342,7 @@ def _cache_key(
         "split": split.to_dict(),
         "scale": scale or "auto",
         "scale_applied": splits.scale,
+        "output_kind": loaded.output_kind,
         "input_shape": [None if d is None else int(d) for d in loaded.input_shape],
         "versions": _library_versions(),
         "latency_threads": LATENCY_THREADS,

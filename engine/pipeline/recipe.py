@@ -178,6 +178,12 @@ def _check_knob(step_no: int, stype: str, knob: Knob, value: Any) -> Any:
         if knob.maximum is not None and value > knob.maximum:
             raise RecipeError(f"{where} = {value} is above the maximum {knob.maximum:g}")
         return value
+    if knob.kind == "names":
+        if isinstance(value, str):
+            value = [n.strip() for n in value.split(",") if n.strip()]
+        if not isinstance(value, (list, tuple)) or not all(isinstance(n, str) for n in value):
+            raise RecipeError(f"{where} must be a list of layer names, got {value!r}")
+        return [n.strip() for n in value if n.strip()]
     if knob.kind == "choice":
         if value not in knob.choices:
             raise RecipeError(f"{where} = {value!r} is not one of {', '.join(knob.choices)}")

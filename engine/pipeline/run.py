@@ -268,8 +268,9 @@ def _run(
     stage: _Stages,
 ) -> dict[str, Any]:
     from engine.core import tfenv
-    from engine.techniques.quantize import convert
-    from engine.techniques.training import fresh_copy, is_kernel_layer, keras_accuracy
+    from engine.models.support import is_weight_layer
+    from engine.techniques.quantize import conversion_notes, convert
+    from engine.techniques.training import fresh_copy, keras_accuracy
     from engine.tflite.metrics import LATENCY_THREADS, io_details, measure_tflite
 
     warnings: list[str] = list(recipe.warnings) + prepared.warnings
@@ -301,7 +302,13 @@ def _run(
     kind = loaded.output_kind
 
     with stage("convert", "Converting to .tflite"):
-        data = convert(export_model, splits, final)
+        notes = conversion_notes(export_model, final["mode"])
+        for note in notes:
+            reporter.log(f"convert: {note}")
+        data, int8_check = _convert_final(export_model, splits, final, kind, reporter, done)
+        if int8_check is not None:
+            warnings.extend(int8_check.warnings)
+            final = {**final, "keep_float": list(int8_check.keep_float)}
         twin = convert(export_model, splits, final, sparse=False) if final["sparse"] else None
         (work / "model.tflite").write_bytes(data)
         _write_metadata(work / "model.tflite", splits)
@@ -337,14 +344,16 @@ def _run(
 
     with stage("evaluate", "Measuring the compressed model"):
         written = (work / "model.tflite").read_bytes()
-        layer_names = [layer.name for layer in model.layers if is_kernel_layer(layer)]
-        measured = measure_tflite(written, splits, layer_names, sparsity_source=twin)
+        layer_names = [layer.name for layer in model.layers if is_weight_layer(layer)]
+        measured = measure_tflite(
+            written, splits, layer_names, sparsity_source=twin, output_kind=kind
+        )
         if export_model is prepared.loaded.model:
             keras_acc = baseline["keras_accuracy"]  # the very model the baseline measured
         elif steps_info and "test_keras_accuracy" in steps_info[-1]:
             keras_acc = steps_info[-1]["test_keras_accuracy"]  # measured on export_model
         else:
-            keras_acc = keras_accuracy(export_model, splits)
+            keras_acc = keras_accuracy(export_model, splits, output_kind=kind)
         compressed = {
             "accuracy": measured["accuracy"],
             "keras_accuracy": keras_acc,
@@ -363,6 +372,9 @@ def _run(
             "sparsity_measured_on": "non-sparse twin conversion" if twin else "model.tflite",
             "io": io_details(written),
             "output_kind": kind,
+            "int8_check": int8_check.to_dict() if int8_check is not None else None,
+            "full_integer": int8_check.full_integer if int8_check is not None else None,
+            "conversion_notes": notes,
         }
     metrics: dict[str, Any] = {
         "schema_version": METRICS_SCHEMA_VERSION,
@@ -399,6 +411,40 @@ def _run(
     )
     (work / METRICS_FILE).write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
     return metrics
+
+
+def _convert_final(
+    model: Any,
+    splits: Any,
+    final: dict[str, Any],
+    output_kind: str,
+    reporter: Reporter,
+    done: set[str],
+) -> tuple[bytes, Any]:
+    """The final conversion: an int8 one checked against float on the validation split
+    (engine.tflite.int8_debug; layers kept float when int8 loses more than the step's
+    ``max_int8_drop``), anything else converted as is. Returns (bytes, Int8Check or None).
+
+    After QAT the model learnt its own int8 ranges: it is measured and warned about, never
+    reconverted with layers kept float (unless the recipe names them)."""
+    from engine.techniques.quantize import convert
+
+    if final["mode"] != "int8":
+        return convert(model, splits, final), None
+    from engine.tflite.int8_debug import checked_int8
+
+    step = final
+    if "qat" in done and final.get("keep_float") is None:
+        step = {**final, "keep_float": []}
+    check = checked_int8(
+        model,
+        splits,
+        step,
+        sparse=bool(final["sparse"]),
+        output_kind=output_kind,
+        log=lambda msg: reporter.log(f"convert: {msg}"),
+    )
+    return check.data, check
 
 
 def _write_metadata(tflite: Path, splits: Any) -> None:

@@ -59,7 +59,9 @@ def run_train_steps(
             export_model = model if result.export_model is None else result.export_model
             warnings.extend(result.warnings)
             info: dict[str, Any] = {"type": stype, **result.info}
-            info["test_keras_accuracy"] = keras_accuracy(export_model, splits)
+            info["test_keras_accuracy"] = keras_accuracy(
+                export_model, splits, output_kind=loaded.output_kind
+            )
             steps_info.append(info)
             context.done.add(stype)
     return model, export_model, context.done, steps_info

@@ -7,13 +7,13 @@ earlier pruning step stay zero.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from engine.core.errors import FeatherweightError
-from engine.models.support import cluster_support
+from engine.models.support import cluster_support, not_compressed
 from engine.techniques.registry import (
     Knob,
     StepResult,
@@ -40,6 +40,7 @@ class ClusterResult:
     clustered_layers: list[str]
     distinct_values: dict[str, int]  # per layer, after stripping
     per_layer_sparsity: dict[str, float]
+    warnings: list[str] = field(default_factory=list)
 
 
 def cluster_model(model: Any, step: dict[str, Any], context: TrainContext) -> ClusterResult:
@@ -70,6 +71,8 @@ def cluster_model(model: Any, step: dict[str, Any], context: TrainContext) -> Cl
     ]
     if left:
         reporter.log(f"not clustered (too small or unsupported by tfmot): {', '.join(left)}")
+    cannot = not_compressed(model, "cluster")
+    warnings = [f"left unclustered (clustering cannot take them): {cannot}"] if cannot else []
 
     def wrap(layer: Any) -> Any:
         if layer.name in names:
@@ -91,7 +94,7 @@ def cluster_model(model: Any, step: dict[str, Any], context: TrainContext) -> Cl
     kernels = effective_kernels(stripped)
     distinct = {name: int(len(np.unique(kernels[name]))) for name in names if name in kernels}
     per_layer = {name: float((kv == 0).mean()) for name, kv in kernels.items()}
-    return ClusterResult(stripped, names, distinct, per_layer)
+    return ClusterResult(stripped, names, distinct, per_layer, warnings)
 
 
 def _summary(step: dict[str, Any]) -> str:
@@ -142,7 +145,7 @@ class Cluster(Technique):
             "distinct_values": result.distinct_values,
             "per_layer_sparsity": result.per_layer_sparsity,
         }
-        return StepResult(result.model, info=info)
+        return StepResult(result.model, info=info, warnings=result.warnings)
 
 
 register(Cluster())

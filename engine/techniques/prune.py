@@ -15,7 +15,7 @@ from typing import Any
 
 from engine.core.errors import FeatherweightError
 from engine.models.support import PRUNE_M_BY_N_TYPES as M_BY_N_TYPES
-from engine.models.support import prune_support
+from engine.models.support import is_weight_layer, not_compressed, prune_support
 from engine.techniques.registry import (
     Knob,
     StepResult,
@@ -30,7 +30,6 @@ from engine.techniques.training import (
     effective_kernels,
     fit,
     fresh_copy,
-    is_kernel_layer,
 )
 
 TOLERANCE = 0.005
@@ -100,10 +99,13 @@ def prune_model(model: Any, step: dict[str, Any], context: TrainContext) -> Prun
     if not names:
         raise FeatherweightError("no layer of this model can be pruned (needs Conv or Dense)")
     dense = [
-        layer.name for layer in model.layers if is_kernel_layer(layer) and layer.name not in names
+        layer.name for layer in model.layers if is_weight_layer(layer) and layer.name not in names
     ]
     if dense:
         reporter.log(f"not pruned (skipped or unsupported by tfmot): {', '.join(dense)}")
+    cannot = not_compressed(model, "prune")
+    if cannot:
+        warnings.append(f"left dense (pruning cannot take them): {cannot}")
     sched = derive_schedule(splits.steps_per_epoch(context.batch_size), step["epochs"])
     target = float(step["target_sparsity"])
     if structured:
@@ -144,10 +146,18 @@ def prune_model(model: Any, step: dict[str, Any], context: TrainContext) -> Prun
         learning_rate=step["learning_rate"],
         callbacks=[sp.UpdatePruningStep()],
     )
+    pruned = masked_sparsity(wrapped)  # every weight tfmot pruned, per layer
     stripped = sp.strip_pruning(wrapped)
     kernels = effective_kernels(stripped)
     per_layer = {n: float((kernels[n] == 0).mean()) for n in kernels}
-    short = {n: s for n, s in per_layer.items() if n in names and s < target - _slack(kernels[n])}
+    per_layer.update({n: zeros / size for n, (zeros, size) in pruned.items()})
+    sizes = {n: size for n, (_zeros, size) in pruned.items()}
+    sizes.update({n: kernel.size for n, kernel in kernels.items()})
+    short = {
+        n: s
+        for n, s in per_layer.items()
+        if n in names and s < target - TOLERANCE - 1.0 / max(1, sizes.get(n, 1))
+    }
     if short:
         detail = ", ".join(f"{n} {s:.1%}" for n, s in short.items())
         raise FeatherweightError(
@@ -157,8 +167,21 @@ def prune_model(model: Any, step: dict[str, Any], context: TrainContext) -> Prun
     return PruneResult(stripped, per_layer, sched, target, warnings)
 
 
-def _slack(kernel: Any) -> float:
-    return TOLERANCE + 1.0 / max(1, kernel.size)
+def masked_sparsity(wrapped: Any) -> dict[str, tuple[int, int]]:
+    """``{layer: (zeros, size)}`` over all the weights each pruning wrapper of ``wrapped``
+    prunes (a kernel, an Embedding's table, an RNN cell's kernels, attention projections)."""
+    import numpy as np
+
+    out: dict[str, tuple[int, int]] = {}
+    for layer in wrapped.layers:
+        zeros = size = 0
+        for weight, mask, _threshold in getattr(layer, "pruning_vars", None) or []:
+            values = np.asarray(weight.numpy()) * np.asarray(mask.numpy())
+            zeros += int(np.count_nonzero(values == 0))
+            size += int(values.size)
+        if size:
+            out[layer.layer.name] = (zeros, size)
+    return out
 
 
 def _advice(steps: list[dict[str, Any]], index: int) -> list[str]:

@@ -30,7 +30,7 @@ class Knob:
     """One parameter of a step: its type, default, allowed range and a one-line help."""
 
     name: str
-    kind: str  # "int" | "float" | "bool" | "choice" | "str" | "path"
+    kind: str  # "int" | "float" | "bool" | "choice" | "str" | "path" | "names" (layer list)
     default: Any
     help: str
     label: str = ""
@@ -120,7 +120,7 @@ def _fmt(value: Any) -> str:
 class TrainContext:
     """Everything a training step needs besides the model and its own knobs.
 
-    ``output_kind`` ("softmax" or "logits") is that of the model being compressed (a
+    ``output_kind`` (engine.core.outputs.OUTPUT_KINDS) is that of the model being compressed (a
     distilled student ends like the teacher, so it does not change); ``done`` holds the
     step types already applied (QAT preserves the sparsity/clusters they made);
     ``allow_unsafe`` lets a step load another model file (distill's ``student``).
@@ -137,7 +137,7 @@ class TrainContext:
 
     @property
     def from_logits(self) -> bool:
-        return self.output_kind == "logits"
+        return self.output_kind in ("logits", "binary_logit")
 
 
 @dataclass

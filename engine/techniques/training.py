@@ -29,6 +29,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from engine.core.events import Reporter
+from engine.core.outputs import (  # noqa: F401 (re-exported: the techniques' callers use them)
+    BINARY_KINDS,
+    OUTPUT_KINDS,
+    binary_threshold,
+    is_binary,
+    predicted_labels,
+)
+from engine.core.outputs import check_kind as _check_kind
 from engine.models.support import KERNEL_ATTRS as _KERNEL_ATTRS
 from engine.models.support import KERNEL_LAYER_TYPES, is_kernel_layer
 
@@ -36,39 +44,9 @@ if TYPE_CHECKING:
     from engine.techniques.registry import TrainContext
 
 
-BINARY_KINDS = ("binary_sigmoid", "binary_logit")
-OUTPUT_KINDS = ("softmax", "logits", *BINARY_KINDS)
-
-
-def is_binary(output_kind: str) -> bool:
-    """Whether ``output_kind`` is a single-unit binary output."""
-    return output_kind in BINARY_KINDS
-
-
-def binary_threshold(output_kind: str) -> float:
-    """The decision threshold of a binary output: 0.5 on a sigmoid, 0.0 on a logit."""
-    if not is_binary(output_kind):
-        raise ValueError(f"{output_kind!r} is not a binary output kind")
-    return 0.5 if output_kind == "binary_sigmoid" else 0.0
-
-
 def output_is_probability(output_kind: str) -> bool:
     """Whether the output is already a probability (softmax / sigmoid), not a logit."""
     return output_kind in ("softmax", "binary_sigmoid")
-
-
-def _check_kind(output_kind: str) -> None:
-    if output_kind not in OUTPUT_KINDS:
-        raise ValueError(f"unknown output kind {output_kind!r}; use one of {OUTPUT_KINDS}")
-
-
-def predicted_labels(pred: Any, output_kind: str) -> np.ndarray:
-    """Predicted class per sample of model outputs ``pred`` (N, classes) or (N, 1)."""
-    _check_kind(output_kind)
-    p = np.asarray(pred)
-    if is_binary(output_kind):
-        return (p.reshape(len(p), -1)[:, 0] > binary_threshold(output_kind)).astype(np.int64)
-    return np.argmax(p, axis=-1)
 
 
 def loss_for(output_kind: str) -> Any:

@@ -42,3 +42,22 @@ def read_model(path: str | Path) -> tuple[bytes, Any]:
     except Exception as exc:  # a corrupt flatbuffer raises anything from struct/index errors
         raise BadInputError(f"{p} is not a readable .tflite model: {exc}") from None
     return data, model
+
+
+def constant_tensors(data: bytes) -> set[int]:
+    """Indices of the first subgraph's tensors that hold data in the file (weights and other
+    constants; not inputs, activations or variable state such as an LSTM's), read without
+    unpacking the buffers."""
+    m = schema().Model.GetRootAs(bytearray(data), 0)
+    if m.SubgraphsLength() == 0:
+        return set()
+    sub = m.Subgraphs(0)
+    out = set()
+    for i in range(sub.TensorsLength()):
+        t = sub.Tensors(i)
+        if t.IsVariable():
+            continue
+        buf = m.Buffers(t.Buffer())
+        if buf is not None and (buf.DataLength() > 0 or buf.Size() > 0):
+            out.add(i)
+    return out

@@ -91,21 +91,6 @@ class Int8Check:
         }
 
 
-def keras_split_accuracy(
-    model: Any, splits: Any, split: str = "val", output_kind: str | None = None
-) -> float:
-    """Accuracy of the float Keras ``model`` on ``split`` (thresholded for binary kinds)."""
-    from engine.tflite.metrics import predicted_labels
-
-    hits = total = 0
-    for xb, yb in splits.batches(split, 256):
-        pred = np.asarray(model(np.asarray(xb), training=False))
-        y = np.asarray(yb).reshape(len(yb), -1)[:, 0]
-        hits += int(np.sum(predicted_labels(pred, output_kind) == y))
-        total += len(y)
-    return hits / total if total else 0.0
-
-
 def feature_range_ratio(splits: Any, n: int = 300) -> float:
     """Largest / smallest per-feature range (last axis) over ``n`` calibration samples."""
     xs = [np.asarray(x, dtype=np.float64) for x in splits.calibration(n)]
@@ -190,6 +175,7 @@ def checked_int8(
     Raises FeatherweightError when the converter fails, BadInputError for a ``keep_float``
     name the model does not have.
     """
+    from engine.techniques.training import keras_accuracy
     from engine.tflite.metrics import tflite_accuracy
 
     say = log or (lambda _msg: None)
@@ -226,7 +212,7 @@ def checked_int8(
         check.split = ""
         check.warnings.append("no validation split: int8 was not compared with float")
         return _finish(check)
-    check.float_accuracy = keras_split_accuracy(model, splits, "val", output_kind)
+    check.float_accuracy = keras_accuracy(model, splits, "val", output_kind=output_kind)
     check.int8_accuracy = tflite_accuracy(check.data, splits, "val", output_kind=output_kind)
     check.pure_int8_accuracy = check.int8_accuracy if not keep else None
     check.attempts.append({"keep_float": list(keep), "accuracy": check.int8_accuracy})

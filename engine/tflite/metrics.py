@@ -30,6 +30,8 @@ from typing import Any
 
 import numpy as np
 
+from engine.core.outputs import predicted_labels
+
 KERNEL_OPS = {"CONV_2D": 0, "DEPTHWISE_CONV_2D": 3, "FULLY_CONNECTED": 0, "CONV_3D": 4}
 LATENCY_THREADS = 1
 
@@ -108,25 +110,6 @@ def _dequantize_output(y: np.ndarray, det: dict[str, Any]) -> np.ndarray:
         return y
     scale, zero = det["quantization"]
     return (y.astype(np.float32) - zero) * scale
-
-
-BINARY_THRESHOLDS = {"binary_sigmoid": 0.5, "binary_logit": 0.0}
-
-
-def predicted_labels(pred: np.ndarray, output_kind: str | None = None) -> np.ndarray:
-    """Class labels from model outputs: argmax, or a threshold for one binary unit.
-
-    ``output_kind`` "binary_sigmoid" thresholds at 0.5, "binary_logit" at 0.0 (label 1 when
-    the output is above it, as Keras' ``BinaryAccuracy``); any other kind takes the argmax.
-    A single-unit output of unknown kind is taken as a sigmoid (threshold 0.5).
-    """
-    pred = np.asarray(pred)
-    single = pred.ndim >= 1 and pred.shape[-1] == 1
-    if output_kind in BINARY_THRESHOLDS or (single and output_kind is None):
-        threshold = BINARY_THRESHOLDS.get(output_kind or "binary_sigmoid", 0.5)
-        flat = pred.reshape(len(pred), -1)[:, 0] if pred.ndim >= 1 else pred
-        return (flat > threshold).astype(np.int64)
-    return np.argmax(pred, axis=-1)
 
 
 def fixed_batch(model: bytes | str | Path) -> int | None:
@@ -240,7 +223,8 @@ def _layer_name(tensor_name: str, layer_names: list[str]) -> str:
 def kernel_weights(
     model: bytes | str | Path, layer_names: list[str] | None = None
 ) -> dict[str, dict[str, Any]]:
-    """Kernels of Conv/Dense/DepthwiseConv ops as stored in the file.
+    """Kernels of Conv/Dense/DepthwiseConv ops as stored in the file, then every other
+    weight matrix (LSTM gates, Embedding tables, attention weights: ``_other_weights``).
 
     Returns ``{layer: {"values": array, "zero_point": per-channel array, "axis": channel
     axis, "dtype": str}}``; float16 weights are followed through their DEQUANTIZE op.
@@ -254,6 +238,7 @@ def kernel_weights(
     producer = {o: op for op in ops for o in op["outputs"]}
     names = layer_names or []
     found: dict[str, dict[str, Any]] = {}
+    seen: set[int] = set()
     for op in ops:
         if op["op_name"] not in KERNEL_OPS or len(op["inputs"]) < 2:
             continue
@@ -275,7 +260,58 @@ def kernel_weights(
             "axis": axis,
             "dtype": np.dtype(det["dtype"]).name,
         }
+        seen.add(idx)
+    _other_weights(model, interp, ops, tensors, producer, names, seen, found)
     return found
+
+
+def _other_weights(
+    model: bytes | str | Path,
+    interp: Any,
+    ops: list[dict[str, Any]],
+    tensors: dict[int, dict[str, Any]],
+    producer: dict[int, dict[str, Any]],
+    names: list[str],
+    seen: set[int],
+    found: dict[str, dict[str, Any]],
+) -> None:
+    """Add the weight matrices of ops other than Conv/Dense to ``found``: LSTM gates
+    (``UNIDIRECTIONAL_SEQUENCE_LSTM``), an Embedding's table (``GATHER``), attention and
+    einsum weights (``BATCH_MATMUL``)... -- every constant float or int8 input of rank ≥ 2.
+    Integer index constants (paddings, shapes) and variable state are not weights."""
+    from engine.tflite.flatbuffer import constant_tensors
+
+    data = model if isinstance(model, (bytes, bytearray)) else Path(model).read_bytes()
+    constants = constant_tensors(bytes(data))
+    for op in ops:
+        if op["op_name"] in KERNEL_OPS or op["op_name"] in ("DEQUANTIZE", "DENSIFY"):
+            continue
+        for raw in op["inputs"]:
+            idx = int(raw)
+            src = producer.get(idx)
+            if src is not None and src["op_name"] in ("DEQUANTIZE", "DENSIFY"):
+                idx = int(src["inputs"][0])
+            if idx < 0 or idx in seen or idx not in constants:
+                continue
+            det = tensors[idx]
+            dtype = np.dtype(det["dtype"])
+            if len(det["shape"]) < 2 or dtype.name not in ("float32", "float16", "int8"):
+                continue
+            seen.add(idx)
+            qp = det.get("quantization_parameters", {})
+            zero = np.asarray(qp.get("zero_points", np.zeros(0)), dtype=np.int64)
+            axis = int(qp.get("quantized_dimension", 0)) if zero.size > 1 else 0
+            name = _layer_name(det["name"], names)
+            if name not in names and op["outputs"].size:  # unnamed constant: the op's layer
+                name = _layer_name(tensors[int(op["outputs"][0])]["name"], names)
+            if name in found:
+                name = f"{name}#{len(found)}"
+            found[name] = {
+                "values": np.asarray(interp.get_tensor(idx)),
+                "zero_point": zero,
+                "axis": axis,
+                "dtype": dtype.name,
+            }
 
 
 def _zeros(entry: dict[str, Any]) -> np.ndarray:
