@@ -440,3 +440,23 @@ def test_keep_float_names_are_checked(tabular_model):
     assert keep_float_names("dense, normalization") == ["dense", "normalization"]
     with pytest.raises(BadInputError, match="nope"):
         convert(model, splits, {**INT8, "keep_float": ["nope"]})
+
+
+def test_a_fused_lstm_can_be_kept_float_and_is_ranked_by_its_layer(recurrent_models):
+    """The converter names a fused LSTM's output "tfl.unidirectional_sequence_lstm", not after
+    the layer: keep_float and the debugger's ranking still find it by the layer's name."""
+    from ai_edge_litert.tools import flatbuffer_utils
+
+    from engine.techniques.quantize import convert, layer_of_tensor, tensor_in_layers
+    from engine.tflite.report import full_integer
+
+    models, splits = recurrent_models
+    model = models["lstm"]
+    name = model.layers[0].name
+    assert layer_of_tensor("tfl.unidirectional_sequence_lstm", ["dense"], [name]) == name
+    assert tensor_in_layers("tfl.unidirectional_sequence_lstm1", {name}, [name])
+    assert not tensor_in_layers("tfl.unidirectional_sequence_lstm", {"dense"}, [name])
+    step = {"mode": "int8", "io": "float", "calibration_samples": 50, "keep_float": [name]}
+    data = convert(model, splits, step)
+    integer = full_integer(flatbuffer_utils.read_model_from_bytearray(bytearray(data)))
+    assert not integer["ok"] and "UNIDIRECTIONAL_SEQUENCE_LSTM" in integer["float_ops"]

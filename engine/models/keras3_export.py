@@ -328,6 +328,9 @@ def _copy_weights(name: str, variables: list[Any], dst: Any, masks: dict[int, np
             )
     for var, value in zip(dst_vars, ordered):
         var.assign(value.astype(np.dtype(var.dtype), copy=False))
+    finalize = getattr(dst, "finalize_state", None)
+    if callable(finalize):  # Normalization computes its mean/variance from the variables
+        finalize()
 
 
 def _max_diff(reference: Any, candidate: Any, sample: Any) -> float:

@@ -275,22 +275,54 @@ def with_converter(model: Any, run: Any, *, label: str) -> Any:
     raise FeatherweightError(f"TFLite conversion ({label}) failed: {first}") from error
 
 
-def layer_of_tensor(tensor_name: str, layer_names: list[str]) -> str | None:
+# The converter names a fused sequence op's output after the op, not the layer
+# ("tfl.unidirectional_sequence_lstm"): such tensors belong to the model's recurrent layers.
+FUSED_RNN_TENSORS = (
+    "tfl.unidirectional_sequence_lstm",
+    "tfl.bidirectional_sequence_lstm",
+    "tfl.unidirectional_sequence_rnn",
+)
+
+
+def recurrent_names(model: Any) -> list[str]:
+    """Top-level recurrent and ``Bidirectional`` layers of ``model``: the layers a fused
+    sequence op of its ``.tflite`` is attributed to."""
+    return [
+        layer.name
+        for layer in getattr(model, "layers", []) or []
+        if type(layer).__name__ in (*RECURRENT_LAYERS, "Bidirectional")
+    ]
+
+
+def layer_of_tensor(
+    tensor_name: str, layer_names: list[str], recurrent: list[str] | tuple[str, ...] = ()
+) -> str | None:
     """The Keras layer a TFLite tensor name ("model/conv1/Conv2D;model/conv1/BiasAdd")
-    comes from (the innermost one named in ``layer_names``), or None."""
+    comes from (the innermost one named in ``layer_names``), or None. A fused sequence op's
+    tensor goes to the first of ``recurrent`` (``recurrent_names``)."""
     parts = tensor_name.replace(";", "/").replace(":", "/").split("/")
     for part in reversed(parts):
         for candidate in (part, part.removeprefix("quant_")):
             if candidate in layer_names:
                 return candidate
+    if recurrent and tensor_name.startswith(FUSED_RNN_TENSORS):
+        return recurrent[0]
     return None
 
 
-def tensor_in_layers(tensor_name: str, names: list[str] | set[str]) -> bool:
+def tensor_in_layers(
+    tensor_name: str,
+    names: list[str] | set[str],
+    recurrent: list[str] | tuple[str, ...] = (),
+) -> bool:
     """True when a TFLite tensor name has one of ``names`` as a path component (a kept
-    layer covers the ops of its nested layers: "bidirectional/forward_lstm/...")."""
+    layer covers the ops of its nested layers: "bidirectional/forward_lstm/..."), or is a
+    fused sequence op's and ``names`` holds one of the ``recurrent`` layers (the file does
+    not say which: all fused sequence ops are kept float then)."""
     parts = tensor_name.replace(";", "/").replace(":", "/").split("/")
-    return any(p in names or p.removeprefix("quant_") in names for p in parts)
+    if any(p in names or p.removeprefix("quant_") in names for p in parts):
+        return True
+    return tensor_name.startswith(FUSED_RNN_TENSORS) and any(n in names for n in recurrent)
 
 
 def op_output_names(data: bytes) -> list[str]:
@@ -340,7 +372,8 @@ def _quantize_keeping_float(
     conv.inference_input_type = conv.inference_output_type = t.float32  # set further down
     conv._experimental_calibrate_only = True
     calibrated = conv.convert()
-    nodes = [n for n in op_output_names(calibrated) if tensor_in_layers(n, set(keep))]
+    recurrent = recurrent_names(model)
+    nodes = [n for n in op_output_names(calibrated) if tensor_in_layers(n, set(keep), recurrent)]
     if not nodes:
         raise FeatherweightError(f"keep_float: no converted op belongs to {keep}")
     data = tfl_convert.mlir_quantize(

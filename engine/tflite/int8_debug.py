@@ -38,6 +38,7 @@ from engine.techniques.quantize import (
     input_dtype,
     keep_float_names,
     layer_of_tensor,
+    recurrent_names,
     with_int8_converter,
 )
 
@@ -134,13 +135,14 @@ def layer_errors(
 
     rows = with_int8_converter(model, splits, step, run)
     names = _layer_names(model)
+    recurrent = recurrent_names(model)
     per_layer: dict[str, dict[str, Any]] = {}
     for row in rows:
         try:
             err = float(np.sqrt(float(row["mean_squared_error"])) / float(row["scale"]))
         except (KeyError, ValueError, ZeroDivisionError):
             continue
-        layer = layer_of_tensor(row.get("tensor_name", ""), names)
+        layer = layer_of_tensor(row.get("tensor_name", ""), names, recurrent)
         if layer is None or not np.isfinite(err):
             continue
         entry = per_layer.setdefault(layer, {"layer": layer, "rmse_over_scale": 0.0, "tensors": 0})
