@@ -38,7 +38,7 @@ from engine.core.outputs import (  # noqa: F401 (re-exported: the techniques' ca
 )
 from engine.core.outputs import check_kind as _check_kind
 from engine.models.support import KERNEL_ATTRS as _KERNEL_ATTRS
-from engine.models.support import KERNEL_LAYER_TYPES, is_kernel_layer
+from engine.models.support import KERNEL_LAYER_TYPES, is_kernel_layer, is_weight_layer
 
 if TYPE_CHECKING:
     from engine.techniques.registry import TrainContext
@@ -138,7 +138,34 @@ def effective_kernels(model: Any) -> dict[str, np.ndarray]:
                     break
         if kernel is not None:
             out[inner.name] = kernel
+    for layer in model.layers:
+        if is_weight_layer(layer) and not is_kernel_layer(layer):
+            name, matrices = weight_matrices(layer)
+            if matrices:
+                out[name] = np.concatenate([m.reshape(-1) for m in matrices])
     return out
+
+
+MATRIX_NAMES = ("kernel", "depthwise_kernel", "pointwise_kernel", "recurrent_kernel", "embeddings")
+
+
+def weight_matrices(layer: Any) -> tuple[str, list[np.ndarray]]:
+    """(layer name, weight matrices as the model computes with them) of a layer whose
+    matrices are not a single kernel: an Embedding's table, RNN cell kernels (also in
+    ``Bidirectional``), attention projections; masked through a pruning wrapper."""
+    current = layer
+    for _ in range(5):
+        pruning_vars = getattr(current, "pruning_vars", None)
+        if pruning_vars:
+            return current.layer.name, [_value(w) * _value(m) for w, m, _t in pruning_vars]
+        if type(current).__name__ == "Bidirectional" or not hasattr(current, "layer"):
+            break
+        current = current.layer
+    return current.name, [_value(w) for w in current.weights if _short_name(w) in MATRIX_NAMES]
+
+
+def _short_name(var: Any) -> str:
+    return str(var.name).split(":")[0].split("/")[-1]
 
 
 def _wrapped_kernel(layer: Any) -> np.ndarray | None:
@@ -174,18 +201,22 @@ def other_weight_count(model: Any) -> int:
             continue
         for w in inner.weights:
             name = w.name.split("/")[-1]
-            if "kernel" in name or any(
-                t in w.name
-                for t in (
-                    "mask",
-                    "threshold",
-                    "pruning_step",
-                    "centroids",
-                    "pulling",
-                    "quantize",
-                    "_min",
-                    "_max",
-                    "optimizer_step",
+            if (
+                "kernel" in name
+                or "embeddings" in name
+                or any(
+                    t in w.name
+                    for t in (
+                        "mask",
+                        "threshold",
+                        "pruning_step",
+                        "centroids",
+                        "pulling",
+                        "quantize",
+                        "_min",
+                        "_max",
+                        "optimizer_step",
+                    )
                 )
             ):
                 continue
@@ -392,6 +423,10 @@ def zero_keeper(model: Any) -> Any:
             for attr in _KERNEL_ATTRS:
                 var = getattr(layer, attr, None)
                 if var is not None and hasattr(var, "assign"):
+                    masks.append((var, (_value(var) != 0).astype(np.float32)))
+        elif is_weight_layer(layer):  # Embedding tables, RNN and attention matrices
+            for var in layer.weights:
+                if _short_name(var) in MATRIX_NAMES and hasattr(var, "assign"):
                     masks.append((var, (_value(var) != 0).astype(np.float32)))
 
     class _KeepZeros(keras2().callbacks.Callback):  # type: ignore[misc]
