@@ -70,6 +70,7 @@ from engine.pipeline.recipe import (
     validate_recipe,
 )
 from gui.charts import LiveCharts
+from gui.conversion import finish_note
 from gui.data_picker import DataPicker
 from gui.errors import ErrorReporter
 from gui.format import (
@@ -80,6 +81,8 @@ from gui.format import (
     fmt_pct,
     fmt_ratio,
 )
+from gui.model_kinds import input_kind_of
+from gui.names_edit import LayerNamesEdit
 from gui.runner import EngineClient, Job
 from gui.state import RunHooks, RunPlan, RunRecord, Session
 
@@ -101,6 +104,14 @@ SUGGESTION_BUTTONS = {
     "qat": "Add QAT",
 }
 INT8_EXAMPLE = "int8_ptq.json"
+# The on-screen hint of a "names" knob (the engine's help speaks of recipe files).
+NAMES_HINT = (
+    "Layers kept in float in the int8 model. Empty = automatic: when int8 loses more than "
+    "the max drop, the layers responsible are found and kept float. Type names (completed "
+    "from the model) or Choose…; Pure int8 keeps nothing float."
+)
+# Quantize knobs that only an int8 conversion reads (disabled in the other modes).
+INT8_ONLY_KNOBS = ("io", "calibration_samples", "max_int8_drop", "keep_float")
 DEFAULT_TECHNIQUES = ("prune", "quantize")
 
 
@@ -133,6 +144,10 @@ class KnobEditor:
             )
             w.setValue(float(k.default))
             w.valueChanged.connect(on_change)
+        elif k.kind == "names":
+            w = LayerNamesEdit()
+            w.set_value(k.default)
+            w.changed.connect(on_change)
         elif k.kind == "choice":
             w = QComboBox()
             for c in k.choices:
@@ -147,12 +162,17 @@ class KnobEditor:
         tip = k.help
         if k.minimum is not None or k.maximum is not None:
             tip += f"\nRange: {_float_text(k.minimum)} – {_float_text(k.maximum)}."
-        tip += f"\nDefault: {_float_text(k.default)}."
+        if k.kind == "names":
+            tip += "\nDefault: automatic."
+        else:
+            tip += f"\nDefault: {_float_text(k.default)}."
         w.setToolTip(tip)
         self.widget = w
 
     def value(self) -> Any:
         w, k = self.widget, self.knob
+        if isinstance(w, LayerNamesEdit):
+            return w.value()
         if isinstance(w, QCheckBox):
             return w.isChecked()
         if isinstance(w, (QSpinBox, QDoubleSpinBox)):
@@ -171,7 +191,9 @@ class KnobEditor:
 
     def set_value(self, value: Any) -> None:
         w = self.widget
-        if isinstance(w, QCheckBox):
+        if isinstance(w, LayerNamesEdit):
+            w.set_value(value)
+        elif isinstance(w, QCheckBox):
             w.setChecked(bool(value))
         elif isinstance(w, QSpinBox):
             w.setValue(int(value))
@@ -373,9 +395,11 @@ class CompressTab(QWidget):
                 self.editors[t][knob.name] = ed
                 label = QLabel(knob.title + ":")
                 label.setToolTip(ed.widget.toolTip())
-                if not isinstance(ed.widget, QCheckBox):
+                if isinstance(ed.widget, LayerNamesEdit):
+                    ed.widget.setFixedWidth(280)
+                elif not isinstance(ed.widget, QCheckBox):
                     ed.widget.setFixedWidth(190)
-                hint = QLabel(knob.help)
+                hint = QLabel(NAMES_HINT if knob.kind == "names" else knob.help)
                 hint.setWordWrap(True)
                 hint.setStyleSheet("color: #666;")
                 hint.setToolTip(ed.widget.toolTip())
@@ -384,6 +408,10 @@ class CompressTab(QWidget):
                 grid.addWidget(hint, row, 2)
             self.step_boxes[t] = box
             self._settings_layout.addWidget(box)
+        mode = self.editors.get("quantize", {}).get("mode")
+        if mode is not None and isinstance(mode.widget, QComboBox):
+            mode.widget.currentIndexChanged.connect(self._sync_int8_knobs)
+        self._sync_int8_knobs()
         self._settings_layout.addStretch(1)
         scroll.setWidget(inner)
         lay.addWidget(scroll, 1)
@@ -392,6 +420,16 @@ class CompressTab(QWidget):
         self.validation.setObjectName("recipeValidation")
         lay.addWidget(self.validation)
         return page
+
+    def _sync_int8_knobs(self, *_args: Any) -> None:
+        """The knobs only an int8 conversion reads are enabled only in int8 mode."""
+        eds = self.editors.get("quantize", {})
+        mode = eds.get("mode")
+        int8 = mode is None or mode.value() == "int8"
+        for name in INT8_ONLY_KNOBS:
+            ed = eds.get(name)
+            if ed is not None:
+                ed.widget.setEnabled(int8)
 
     def _build_data(self) -> QWidget:
         page = QWidget()
@@ -823,6 +861,16 @@ class CompressTab(QWidget):
             self.model_line.setStyleSheet("")
             self.model_line.setText(f"Model: <b>{model.display_name}</b>")
         self.data_picker.show_choice(self.session.data)
+        self.data_picker.set_input_kind(input_kind_of(model.report) if model else None)
+        names = [
+            str(row.get("name"))
+            for row in (model.layers if model is not None else [])
+            if row.get("name") and row.get("class") != "InputLayer"
+        ]
+        for eds in self.editors.values():
+            for ed in eds.values():
+                if isinstance(ed.widget, LayerNamesEdit):
+                    ed.widget.set_layer_names(names)
         self.refresh_estimates()
 
     # -- running --------------------------------------------------------------------------
@@ -1292,11 +1340,12 @@ def _finished_text(run: RunRecord, budget_pts: float = budget.DEFAULT_BUDGET_PTS
     if v is not None:
         base, comp = float(run.baseline["accuracy"]), float(c["accuracy"])
         change = f" ({budget.change_text(base, comp)}; {budget.verdict_text(v, budget_pts)})"
+    note = finish_note(m)
     return (
         f"{mark} gzip {fmt_bytes(c.get('tflite_gzip_bytes'))} "
         f"({fmt_ratio(m.get('ratio_gzip'))} smaller), "
         f"raw {fmt_bytes(c.get('tflite_bytes'))} ({fmt_ratio(m.get('ratio_raw'))}), "
-        f"accuracy {fmt_pct(c.get('accuracy'))}{change}."
+        f"accuracy {fmt_pct(c.get('accuracy'))}{change}." + (f"\n{note}" if note else "")
     )
 
 

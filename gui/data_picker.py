@@ -57,6 +57,15 @@ NO_DATA_TEXT = (
     "Choose this model's dataset: an .npz file or an image folder (Demo digits only if "
     "the model takes 8×8 grey images)."
 )
+# What to ask for when the model's input is not images (``set_input_kind``).
+NO_DATA_BY_KIND = {
+    "tokens": "Choose this model's dataset: an .npz file of integer token ids "
+    "(x_train, y_train, x_test, y_test), the ids the model's Embedding was trained on.",
+    "features": "Choose this model's dataset: an .npz file of feature vectors "
+    "(x_train, y_train, x_test, y_test), raw values as the model was trained on.",
+    "sequences": "Choose this model's dataset: an .npz file of sequences "
+    "(x_train, y_train, x_test, y_test), one sequence per sample.",
+}
 
 # (kind, start folder or file) -> the chosen path, "" when cancelled.
 PathChooser = Callable[[str, str], str]
@@ -109,6 +118,7 @@ class DataPicker(QWidget):
         # The last path chosen for each kind (a folder is never offered as an .npz...).
         self._paths: dict[str, str] = {"npz": "", "folder": ""}
         self._shown = DataChoice()  # the choice in use (what show_choice last showed)
+        self._input_kind: str | None = None  # the model's (set_input_kind)
         self._updating = False
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
@@ -154,6 +164,13 @@ class DataPicker(QWidget):
         self.status.setWordWrap(True)
         self.status.setObjectName("dataStatus")
         lay.addWidget(self.status)
+        # The engine's notes on a dataset that fits (amber: things to check, not a failure).
+        self.notes = QLabel("")
+        self.notes.setWordWrap(True)
+        self.notes.setObjectName("dataNotes")
+        self.notes.setStyleSheet("color: #b26a00;")
+        self.notes.setVisible(False)
+        lay.addWidget(self.notes)
         self._set_kind("demo")
         for kind, b in self.buttons.items():
             b.clicked.connect(lambda _c=False, k=kind: self._on_kind_clicked(k))
@@ -279,9 +296,27 @@ class DataPicker(QWidget):
         self._paths = {"npz": "", "folder": ""}
         self.show_choice(DataChoice())
 
-    def _set_status(self, color: str, text: str) -> None:
+    def set_input_kind(self, kind: str | None) -> None:
+        """The open model's input kind (``engine.data.splits.INPUT_KINDS``, None: no model
+        or unknown): a model that does not take images is asked for an .npz of its kind."""
+        self._input_kind = kind
+        not_images = kind in NO_DATA_BY_KIND
+        self.folder.setToolTip(
+            "A folder with one sub-folder of images per class. Opens a folder picker."
+            + (" This model does not take images." if not_images else "")
+        )
+        if not self._shown.spec and not self._updating:
+            self._set_status("#b26a00", self.no_data_text())
+
+    def no_data_text(self) -> str:
+        """What the picker asks for when no dataset is chosen (by the model's input kind)."""
+        return NO_DATA_BY_KIND.get(self._input_kind or "", NO_DATA_TEXT)
+
+    def _set_status(self, color: str, text: str, notes: list[str] | None = None) -> None:
         self.status.setStyleSheet(f"color: {color};")
         self.status.setText(text)
+        self.notes.setText("\n".join(f"⚠ {n}" for n in notes or []))
+        self.notes.setVisible(bool(notes))
 
     def show_choice(self, data: DataChoice, checking: bool = False) -> None:
         """Reflect ``data`` (and the engine's verdict on it) without emitting ``changed``.
@@ -300,12 +335,14 @@ class DataPicker(QWidget):
         finally:
             self._updating = False
         if not data.spec:
-            self._set_status("#b26a00", NO_DATA_TEXT)
+            self._set_status("#b26a00", self.no_data_text())
         elif checking:
             self._set_status("#555", "Checking the dataset against the model…")
         elif data.error:
             self._set_status("#b00020", f"✗ {data.error}")
         elif data.description:
-            self._set_status("#1b5e20", verdict_text(data.description, data.scale))
+            d = data.description
+            notes = [str(n) for n in d.get("notes") or []]
+            self._set_status("#1b5e20", verdict_text({**d, "notes": []}, data.scale), notes)
         else:
             self._set_status("#555", "Open a model to check this dataset against it.")

@@ -3,7 +3,12 @@
 Shows the engine's deployment report (``report.json`` in the run folder, written by
 ``compress``; see engine/tflite/report.py for its keys): ops with counts and data types (Flex and
 custom ops highlighted), the LiteRT and TFLite Micro verdicts, the memory estimate, the int8
-I/O contract with copyable quantize/dequantize snippets, and the C-array export.
+I/O contract with copyable quantize/dequantize snippets, and the C-array export. Its
+*Conversion* box (gui/conversion.py) says what the conversion did: full-integer or not, the
+int8 check (float vs int8 validation accuracy, layers kept float and why), conversion notes
+and the Keras 3 model, with *Export Keras 3 model…*. A model that is not full-integer gets
+the badge "⚠ not full-integer" and a ✗ TensorFlow Lite for Microcontrollers verdict, also
+when its report.json predates the check (the run's metrics win).
 
 ``load_report(run)`` and ``deploy_badge(report, metrics, budget_pts)`` are also used by the runs
 table's "Deploy" column. The badge is never green for a run over the accuracy budget: a model
@@ -23,6 +28,7 @@ from PySide6.QtGui import QColor, QFontDatabase, QGuiApplication
 from PySide6.QtWidgets import (
     QFileDialog,
     QFormLayout,
+    QFrame,
     QGroupBox,
     QHBoxLayout,
     QHeaderView,
@@ -30,6 +36,7 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QPlainTextEdit,
     QPushButton,
+    QScrollArea,
     QSplitter,
     QTableWidget,
     QTableWidgetItem,
@@ -40,6 +47,14 @@ from PySide6.QtWidgets import (
 
 from engine.core.errors import BadInputError
 from engine.pipeline.budget import DEFAULT_BUDGET_PTS, check_budget
+from gui.conversion import (
+    conversion_html,
+    float_ops,
+    full_integer_line,
+    full_integer_state,
+    keras3_file,
+    keras3_line,
+)
 from gui.errors import ErrorReporter
 from gui.format import (
     VERDICT_COLORS,
@@ -95,8 +110,11 @@ def _read(src: Path) -> dict[str, Any] | None:
         return None
 
 
-def _ops_badge(report: dict[str, Any]) -> tuple[str, str, str]:
-    """The badge from the ops alone (Flex, custom, TFLite Micro gaps, or fits both)."""
+def _ops_badge(
+    report: dict[str, Any], metrics: dict[str, Any] | None = None
+) -> tuple[str, str, str]:
+    """The badge from the ops (Flex, custom, not full-integer, TFLite Micro gaps, or fits
+    both); ``metrics`` say whether an int8 conversion kept layers in float."""
     flex = report.get("flex_ops") or []
     verdicts = report.get("verdicts") or {}
     tflm = verdicts.get("tflite_micro") or {}
@@ -110,6 +128,8 @@ def _ops_badge(report: dict[str, Any]) -> tuple[str, str, str]:
         )
     if not lite.get("ok", True):
         return ("⚠ custom ops", FLEX_COLOR, str(lite.get("summary", "")))
+    if full_integer_state(report, metrics) is False:
+        return ("⚠ not full-integer", WARN_COLOR, full_integer_line(report, metrics)[2:])
     if not tflm.get("ok", True):
         return ("⚠ not TFLM", WARN_COLOR, str(tflm.get("summary", "")))
     return (
@@ -134,7 +154,7 @@ def deploy_badge(
     """
     if report is None:
         return None
-    text, color, tip = _ops_badge(report)
+    text, color, tip = _ops_badge(report, metrics)
     v = run_verdict(metrics, budget_pts)
     if v is None or v == "within":
         return text, color, tip
@@ -201,6 +221,7 @@ class DeployPanel(QWidget):
     sets the budget the badge judges the run's accuracy by."""
 
     exportTfliteRequested = Signal()
+    exportKeras3Requested = Signal()
     exported = Signal(str)
 
     OP_HEADERS = ["Op", "Count", "Kind", "In types", "Out types"]
@@ -241,6 +262,25 @@ class DeployPanel(QWidget):
         top.addWidget(self.export_c_button)
         top.addWidget(self.export_tflite_button)
         lay.addLayout(top)
+        # What the conversion did: int8 check, full-integer or not, notes, Keras 3 export.
+        self.conversion_box = QGroupBox("Conversion")
+        conv_lay = QHBoxLayout(self.conversion_box)
+        conv_lay.setContentsMargins(8, 4, 8, 4)
+        self.conversion_label = QLabel("")
+        self.conversion_label.setObjectName("conversionNotes")
+        self.conversion_label.setWordWrap(True)
+        self.conversion_label.setTextFormat(Qt.TextFormat.RichText)
+        self.conversion_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        conv_lay.addWidget(self.conversion_label, 1)
+        self.export_keras3_button = QPushButton("Export Keras 3 model…")
+        self.export_keras3_button.setToolTip(
+            "Copy model_keras3.keras: the compressed model in your model's own Keras 3 "
+            "architecture (written for models imported from Keras 3)."
+        )
+        self.export_keras3_button.clicked.connect(self.exportKeras3Requested)
+        conv_lay.addWidget(self.export_keras3_button, 0, Qt.AlignmentFlag.AlignTop)
+        self.conversion_box.setVisible(False)
+        lay.addWidget(self.conversion_box)
 
         split = QSplitter(Qt.Orientation.Horizontal)
         split.setChildrenCollapsible(False)
@@ -300,7 +340,15 @@ class DeployPanel(QWidget):
         self.memory_note = _small(QLabel(""))
         mem_form.addRow(self.memory_note)
         mid_lay.addWidget(mem_box)
-        split.addWidget(mid)
+        # The verdicts can be long (and the Conversion box takes height): scroll, never clip.
+        self.mid_scroll = QScrollArea()
+        self.mid_scroll.setWidgetResizable(True)
+        self.mid_scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self.mid_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.mid_scroll.setWidget(mid)
+        self.mid_scroll.viewport().setAutoFillBackground(False)  # same background as beside
+        mid.setAutoFillBackground(False)
+        split.addWidget(self.mid_scroll)
 
         # column 3: I/O contract and snippets
         io_box = QGroupBox("Input / output contract")
@@ -361,6 +409,7 @@ class DeployPanel(QWidget):
         has_tflite = bool(run and run.artifact("model.tflite"))
         self.export_c_button.setEnabled(has_tflite)
         self.export_tflite_button.setEnabled(has_tflite)
+        self._show_conversion(run, r)
         if r is None:
             if run is None:
                 why = "Select a run in the table above to see whether its .tflite will deploy."
@@ -407,6 +456,25 @@ class DeployPanel(QWidget):
         self._show_snippets(r.get("snippets") or {})
         self._show_metadata(r.get("metadata"))
 
+    def has_keras3(self) -> bool:
+        """Whether the run shown has a Keras 3 model file on disk."""
+        name = keras3_file(self.run.metrics) if self.run is not None else None
+        return bool(name and self.run is not None and self.run.artifact(name))
+
+    def _show_conversion(self, run: RunRecord | None, report: dict[str, Any] | None) -> None:
+        metrics = run.metrics if run is not None else None
+        text = conversion_html(report, metrics) if run is not None else ""
+        k3 = self.has_keras3()
+        self.conversion_label.setText(text)
+        self.export_keras3_button.setVisible(k3)
+        self.export_keras3_button.setToolTip(
+            "Copy model_keras3.keras: the compressed model in your model's own Keras 3 "
+            "architecture. " + keras3_line(metrics)
+            if k3
+            else ""
+        )
+        self.conversion_box.setVisible(bool(text) or k3)
+
     def _show_ops(self, ops: list[dict[str, Any]]) -> None:
         tflm_missing = set(
             ((self.report or {}).get("verdicts") or {}).get("tflite_micro", {}).get("missing", [])
@@ -451,8 +519,21 @@ class DeployPanel(QWidget):
             "litert_builtins": "LiteRT (TensorFlow Lite) built-ins",
             "tflite_micro": "TensorFlow Lite for Microcontrollers",
         }
+        metrics = self.run.metrics if self.run else None
+        not_integer = full_integer_state(r, metrics) is False
         for key, lab in self.verdict_labels.items():
-            v = verdicts.get(key) or {}
+            v = dict(verdicts.get(key) or {})
+            lab.setToolTip(str(v.get("summary", "")))
+            if key == "tflite_micro" and not_integer:
+                # One short sentence (the engine's long one is the tooltip); a report older
+                # than the int8 check says "ok": the run's metrics say it is mixed int8/float.
+                ops = ", ".join(float_ops(r, metrics))
+                v["ok"] = False
+                v["summary"] = (
+                    f"Not full-integer (float {ops or 'ops'}): TFLite Micro needs a "
+                    "full-integer model; its float ops would run on reference kernels, if at all."
+                )
+                v["problems"] = [p for p in v.get("problems") or [] if "full-integer" not in p]
             ok = bool(v.get("ok"))
             mark = (
                 f"<span style='color:{OK_COLOR}'>✓</span>"
@@ -465,7 +546,8 @@ class DeployPanel(QWidget):
                     "Missing: <b>" + html.escape(", ".join(map(str, v["missing"]))) + "</b>"
                 )
             for p in v.get("problems") or []:
-                parts.append("Problem: " + html.escape(str(p)))
+                if str(p) not in str(v.get("summary", "")):  # the summary often says it
+                    parts.append("Problem: " + html.escape(str(p)))
             lab.setText("<br>".join(parts))
         src = r.get("tflm_ops_source") or {}
         if src:

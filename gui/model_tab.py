@@ -5,6 +5,11 @@ Per layer and technique the table shows what a run does (``engine.models.support
 source): ✓ compressed, ○ supported but left dense (e.g. DepthwiseConv2D under pruning: tfmot
 wraps it and prunes none of its weights), · no weights, ✗ not supported.
 
+The totals say what the model gives and takes in words (gui/model_kinds.py: softmax / logits /
+one-unit binary; images, features, sequences or token ids with the vocabulary), and the import
+notes are sentences (ℹ for what the import did on purpose, such as dropping augmentation
+layers; ⚠ for the rest). Until a dataset is chosen, the picker asks for the model's kind.
+
 The dataset is checked and the baseline measured once per model + dataset + split + scaling
 (the engine also caches the baseline on disk). A user's own model is never checked against
 the demo digits unless the user picks them: opening a different, non-demo model while the
@@ -42,6 +47,14 @@ from engine.models.support import EFFECT_LEGEND, EFFECT_MARKS, effect_tooltip
 from gui.data_picker import DataPicker
 from gui.errors import ErrorReporter
 from gui.format import first_of, fmt_bytes, fmt_int, fmt_ms, fmt_pct
+from gui.model_kinds import (
+    import_notes,
+    input_kind_of,
+    input_text,
+    input_tooltip,
+    output_text,
+    output_tooltip,
+)
 from gui.runner import EngineClient, Job
 from gui.state import DataChoice, ModelInfo, Session
 
@@ -53,8 +66,6 @@ EFFECT_COLORS = {
     "kept_dense": "#5f6b7a",
     "unsupported": "#b00020",
 }
-# The engine's own duplicate of the import line (engine.models.loading adds it as a warning).
-_IMPORT_WARNING = "imported from keras 3: outputs match"
 NO_DATA_BASELINE = "Choose a dataset to measure the baseline."
 
 
@@ -121,6 +132,18 @@ def effect_summary(rows: list[dict[str, Any]]) -> str:
             text += f", {n} left dense ({kinds})"
         parts.append(text)
     return " · ".join(parts)
+
+
+# Layers with weights whose multiply-accumulates the engine's count leaves out.
+_UNCOUNTED_MACS = ("LSTM", "GRU", "SimpleRNN", "Bidirectional", "MultiHeadAttention")
+
+
+def _macs_gap(layers: list[dict[str, Any]]) -> str:
+    """The suffix "(Conv and Dense only; not LSTM)" when the model has layers whose
+    multiply-accumulates the engine's count leaves out; "" otherwise."""
+    classes = {str(first_of(r, "type", "class", "class_name") or "") for r in layers}
+    missing = sorted(c for c in classes if c in _UNCOUNTED_MACS)
+    return f" (Conv and Dense only; not {', '.join(missing)})" if missing else ""
 
 
 def _shape(value: Any) -> str:
@@ -420,11 +443,13 @@ class ModelTab(QWidget):
             ("float32", "Float32 size"),
             ("macs", "MACs per inference"),
             ("output", "Output"),
+            ("input_kind", "Input"),
             ("input", "Input shape"),
             ("format", "File format"),
         ):
             self.totals[key] = QLabel("—")
             self.totals[key].setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+            self.totals[key].setWordWrap(key in ("output", "input_kind"))
             form.addRow(label + ":", self.totals[key])
         side_lay.addWidget(box)
 
@@ -687,6 +712,8 @@ class ModelTab(QWidget):
             )
             for lab in self.totals.values():
                 lab.setText("—")
+                lab.setToolTip("")
+            self.data_picker.set_input_kind(None)
             return
         rep = info.report
         name = first_of(rep, "model_name", "name") or "model"
@@ -707,10 +734,8 @@ class ModelTab(QWidget):
             notes.append("Converted from Keras 3 to Keras 2.")
         if info.allow_unsafe:
             notes.append("Loaded with code execution allowed (you trusted this file).")
-        for w in rep.get("warnings") or []:
-            if imported and str(w).lower().startswith(_IMPORT_WARNING):
-                continue  # the import line above says it once
-            notes.append(f"⚠ {w}")
+        # the import line above says "outputs match" once; the rest as ℹ / ⚠ sentences
+        notes += [f"{mark} {text}" for mark, text in import_notes(rep, skip_import_line=imported)]
         self.subtitle.setText("\n".join(notes) if notes else f"Path: {info.spec}")
         layers = info.layers
         self.table.setRowCount(len(layers))
@@ -747,11 +772,14 @@ class ModelTab(QWidget):
         self.totals["float32"].setText(
             fmt_bytes(first_of(t, "float32_bytes", "float32_size_bytes", "size_bytes"))
         )
-        self.totals["macs"].setText(fmt_int(first_of(t, "macs", "total_macs")))
-        kind = rep.get("output_kind", "")
-        ncls = rep.get("num_classes")
-        self.totals["output"].setText(f"{kind}, {ncls} classes" if ncls else str(kind or "—"))
+        self.totals["macs"].setText(fmt_int(first_of(t, "macs", "total_macs")) + _macs_gap(layers))
+        self.totals["macs"].setToolTip(str(t.get("macs_note") or ""))
+        self.totals["output"].setText(output_text(rep))
+        self.totals["output"].setToolTip(output_tooltip(rep))
+        self.totals["input_kind"].setText(input_text(rep))
+        self.totals["input_kind"].setToolTip(input_tooltip(rep))
         self.totals["input"].setText(_shape(rep.get("input_shape")) or "—")
+        self.data_picker.set_input_kind(input_kind_of(rep))
         self.totals["format"].setText(fmt or "—")
 
     def show_baseline(self, b: dict[str, Any] | None) -> None:

@@ -3,8 +3,8 @@
 (within / over / collapsed, with a deployment badge that is never green over budget); an
 accuracy-vs-size scatter and a per-layer sparsity chart of the selected run (horizontal bars
 in a scroll area, readable for 100+ layers); its deployment panel (gui/deploy_panel.py); and
-export (.tflite, .keras, C array, CSV, PNG) confirmed in the window's status bar with a
-*Show in folder* button.
+export (.tflite, .keras, the Keras 3 model of a run imported from Keras 3, C array, CSV, PNG)
+confirmed in the window's status bar with a *Show in folder* button.
 
 When the session's runs belong to more than one subject, a combo above the table chooses
 which comparison is shown (default: the session's current subject); runs of different
@@ -48,6 +48,7 @@ from PySide6.QtWidgets import (
 
 from engine.pipeline.budget import DEFAULT_BUDGET_PTS, change_text, check_budget, collapse_pts
 from gui import charts
+from gui.conversion import keras3_file
 from gui.deploy_panel import DeployPanel, deploy_badge, load_report
 from gui.errors import ErrorReporter
 from gui.format import (
@@ -300,6 +301,7 @@ class ResultsTab(QWidget):
         self.deploy.exportTfliteRequested.connect(
             lambda: self._export_artifact_dialog("model.tflite")
         )
+        self.deploy.exportKeras3Requested.connect(self._export_keras3_dialog)
         self.deploy.exported.connect(lambda p: self.confirm_export(Path(p)))
         self.lower_tabs = QTabWidget()
         self.lower_tabs.addTab(self.charts, "Charts")
@@ -320,13 +322,26 @@ class ResultsTab(QWidget):
             "The .tflite carries metadata (class labels, input normalization) when the run "
             "knows them. Proposed name: <model>-<recipe>.tflite next to the model."
         )
+        self.export_keras.setToolTip("The compressed Keras 2 (tf_keras) model of the run.")
+        self.export_keras3 = QPushButton("Export Keras 3 model…")
+        self.export_keras3.setToolTip(
+            "The compressed model in your model's own Keras 3 architecture "
+            "(model_keras3.keras; written for models imported from Keras 3)."
+        )
         self.export_csv = QPushButton("Export table (CSV)…")
         self.export_png = QPushButton("Export charts (PNG)…")
         self.export_tflite.clicked.connect(lambda: self._export_artifact_dialog("model.tflite"))
         self.export_keras.clicked.connect(lambda: self._export_artifact_dialog("model.keras"))
+        self.export_keras3.clicked.connect(self._export_keras3_dialog)
         self.export_csv.clicked.connect(self._export_csv_dialog)
         self.export_png.clicked.connect(self._export_png_dialog)
-        for b in (self.export_tflite, self.export_keras, self.export_csv, self.export_png):
+        for b in (
+            self.export_tflite,
+            self.export_keras,
+            self.export_keras3,
+            self.export_csv,
+            self.export_png,
+        ):
             row.addWidget(b)
         row.addStretch(1)
         lay.addLayout(row)
@@ -690,6 +705,9 @@ class ResultsTab(QWidget):
         run = self.selected_run()
         self.export_tflite.setEnabled(bool(run and run.artifact("model.tflite")))
         self.export_keras.setEnabled(bool(run and run.artifact("model.keras")))
+        k3 = self.keras3_artifact(run)
+        self.export_keras3.setVisible(k3 is not None)
+        self.export_keras3.setEnabled(k3 is not None)
         self.export_csv.setEnabled(bool(self.rows))
 
     def reset(self) -> None:
@@ -831,6 +849,33 @@ class ResultsTab(QWidget):
         if path:
             self._remember("export", path)
         return path
+
+    def keras3_artifact(self, run: RunRecord | None) -> Path | None:
+        """The run's Keras 3 model file (``metrics["files"]["keras3"]``) if it is on disk."""
+        name = keras3_file(run.metrics) if run is not None else None
+        return run.artifact(name) if run is not None and name else None
+
+    def export_keras3_file(self, dest: str | Path) -> bool:
+        """Copy the selected run's Keras 3 model to ``dest`` (confirmed in the status bar,
+        with *Show in folder*); a run without one is reported."""
+        run = self.selected_run()
+        name = keras3_file(run.metrics) if run is not None else None
+        if not name:
+            self.errors.report(
+                "Nothing to export",
+                "the selected run has no Keras 3 model (only models imported from Keras 3 get one)",
+            )
+            return False
+        return self.export_artifact(name, dest)
+
+    def _export_keras3_dialog(self) -> None:
+        run = self.selected_run()
+        if run is None or self.keras3_artifact(run) is None:
+            return
+        start = self.default_export_path(run, "-keras3.keras")
+        path = self._ask_save("Export Keras 3 model", start, "Keras 3 model (*.keras)")
+        if path:
+            self.export_keras3_file(path)
 
     def _export_artifact_dialog(self, name: str) -> None:
         run = self.selected_run()

@@ -98,6 +98,10 @@ def test_npz_scaling_rules(tmp_path):
     np.savez(tmp_path / "r.npz", **raw)
     s = load_data(tmp_path / "r.npz", (8, 8, 1), 10)
     assert s.scale == "none" and "1/255" in s.describe()["notes"][0]
+    # The same floats as sequences (8 steps x 8 features) are not pixels: no such note.
+    seq = {k: (v[..., 0] if k.startswith("x") else v) for k, v in raw.items()}
+    np.savez(tmp_path / "seq.npz", **seq)
+    assert load_data(tmp_path / "seq.npz", (8, 8), 10).describe()["notes"] == []
     s = load_data(tmp_path / "r.npz", (8, 8, 1), 10, scale="-1..1")
     assert s.x_train.min() == -1.0 and s.x_train.max() == 1.0
     # A model that rescales itself gets raw pixels.
@@ -440,9 +444,9 @@ def test_normalization_first_layer_gets_raw_tabular_features():
     assert d["notes"] == []  # no "are these raw pixels?" note: the model normalizes
     assert (d["input_kind"], d["x_dtype"]) == ("features", "float32")
     np.testing.assert_allclose(s.x_test, x[80:])
-    # Without the model's first layer the same floats get the pixel note.
+    # Without the model's first layer: still features, not pixels, so no pixel note either.
     plain = arrays_splits(arrays, "tab.npz", (4,), 2)
-    assert plain.scale == "none" and "1/255" in plain.describe()["notes"][0]
+    assert plain.scale == "none" and plain.describe()["notes"] == []
 
 
 def test_model_input_reads_the_first_layers_of_real_models():

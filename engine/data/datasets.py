@@ -242,8 +242,9 @@ def arrays_splits(
         and not mi.rescales
         and not mi.tokens
         and np.issubdtype(x_train.dtype, np.floating)
+        and input_kind(tuple(input_shape), mi) == "images"
     ):
-        if top > 1.5:
+        if 1.5 < top <= 255.0 and float(np.min(x_train)) >= 0.0:  # could be raw pixels
             notes.append(
                 f"x_train is floating point with values up to {top:g}; 'auto' leaves floats "
                 "unscaled. If these are raw 0..255 pixels, choose the scale '1/255'."

@@ -17,6 +17,12 @@ import numpy as np
 
 from engine.core.errors import DataError
 from engine.core.outputs import BINARY_KINDS
+from engine.models.inputs import (  # noqa: F401 (the data layer's callers use them here)
+    INPUT_KINDS,
+    ModelInput,
+    input_kind,
+    model_input_of,
+)
 
 DEFAULT_VAL_FRACTION = 0.1
 DEFAULT_CALIBRATION_SAMPLES = 300
@@ -24,10 +30,6 @@ SCALE_RULES = ("auto", "1/255", "-1..1", "none")
 SPLITS = ("train", "val", "test")
 # Output kinds of a one-unit binary model (``engine.models.loading.output_kind``): labels 0 / 1.
 BINARY_OUTPUT_KINDS = BINARY_KINDS
-# Input kinds (``DataSplits.input_kind``): what one sample is, for messages and the GUI.
-INPUT_KINDS = ("images", "tokens", "sequences", "features")
-# The first layers that say how a model takes its input (``model_input_of``).
-_AUGMENTATION_PREFIX = "Random"  # RandomFlip, RandomRotation...: inactive at inference
 # The split seed when nothing says otherwise (``featherweight compress`` without a project,
 # a new project's dataset). Never the recipe's seed: the split belongs to the dataset.
 DEFAULT_SPLIT_SEED = 0
@@ -70,43 +72,6 @@ class SplitSpec:
         return {"seed": self.seed, "val_fraction": self.val_fraction}
 
 
-@dataclass(frozen=True)
-class ModelInput:
-    """What a model's first layer says about its input (``model_input_of`` reads it).
-
-    ``first_layer`` is the class name of the first layer after the input (augmentation
-    layers skipped, "" unknown); ``vocab_size`` is an ``Embedding``'s ``input_dim``.
-    """
-
-    first_layer: str = ""
-    vocab_size: int | None = None
-
-    @property
-    def tokens(self) -> bool:
-        """The model starts with an ``Embedding``: its inputs are integer token ids."""
-        return self.first_layer == "Embedding"
-
-    @property
-    def rescales(self) -> bool:
-        """The model scales its raw input itself (``Rescaling`` or ``Normalization``)."""
-        return self.first_layer in ("Rescaling", "Normalization")
-
-
-def model_input_of(model: Any) -> ModelInput:
-    """The ``ModelInput`` of a Keras 2 or 3 model: its first layer after the input layer
-    (tfmot wrappers looked through, augmentation layers skipped)."""
-    for layer in getattr(model, "layers", ()):
-        seen = 0
-        while hasattr(layer, "layer") and seen < 5:  # tfmot wrappers
-            layer, seen = layer.layer, seen + 1
-        cls = type(layer).__name__
-        if cls == "InputLayer" or cls.startswith(_AUGMENTATION_PREFIX):
-            continue
-        vocab = getattr(layer, "input_dim", None) if cls == "Embedding" else None
-        return ModelInput(cls, int(vocab) if vocab else None)
-    return ModelInput()
-
-
 def _as_model_input(model_input: ModelInput | None, model_has_rescaling: bool) -> ModelInput:
     if model_input is not None:
         return model_input
@@ -116,13 +81,6 @@ def _as_model_input(model_input: ModelInput | None, model_has_rescaling: bool) -
 def is_binary_model(num_classes: int | None, output_kind: str | None) -> bool:
     """A one-unit binary model: ``output_kind`` binary, or a single output (``num_classes=1``)."""
     return num_classes == 1 or output_kind in BINARY_OUTPUT_KINDS
-
-
-def input_kind(input_shape: tuple[Any, ...], model_input: ModelInput | None = None) -> str:
-    """One of ``INPUT_KINDS`` for a model's sample shape and first layer."""
-    if model_input is not None and model_input.tokens:
-        return "tokens"
-    return {1: "features", 2: "sequences"}.get(len(tuple(input_shape)), "images")
 
 
 @dataclass

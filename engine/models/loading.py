@@ -853,7 +853,7 @@ def inspect_model(
         "layers": rows,
     }
     if not subclassed and len(model.inputs) == 1:
-        from engine.data.splits import input_kind, model_input_of
+        from engine.models.inputs import input_kind, model_input_of
 
         report["input_shape"] = _json_shape(tuple(model.inputs[0].shape[1:]))
         report["has_rescaling"] = has_rescaling(model)

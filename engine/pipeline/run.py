@@ -29,7 +29,10 @@ Public API (the worker, the CLI, the project runner and the GUI call exactly the
 ``metrics.json`` has ``schema_version`` (METRICS_SCHEMA_VERSION) and ``baseline_source``
 (``"measured"`` or ``"cache"``: whether this run measured the baseline or reused the cached
 measurement of the same model, data, split, libraries and machine). Every number in it is
-measured on the written files (engine.tflite.metrics).
+measured on the written files (engine.tflite.metrics). Version 2 added, in ``compressed``:
+``int8_check`` (engine.tflite.int8_debug.Int8Check.to_dict(), None unless int8),
+``full_integer`` (None unless int8) and ``conversion_notes``; at the top level
+``keras3_export`` and ``files.keras3``. Readers take a missing key as None.
 """
 
 from __future__ import annotations
@@ -64,7 +67,7 @@ NORMALIZATION = {"1/255": (0.0, 255.0), "-1..1": (127.5, 127.5)}
 METRICS_FILE = "metrics.json"
 # metrics.json layout version: 1 = the keys documented in DESIGN.md plus those added since
 # (baseline_source, steps, timings, ...); bump when a key changes meaning or goes away.
-METRICS_SCHEMA_VERSION = 1
+METRICS_SCHEMA_VERSION = 2  # 2: int8_check, full_integer, conversion_notes, keras3 export
 
 
 def check_data(

@@ -529,6 +529,9 @@ def _summary(step: dict[str, Any]) -> str:
     if step["mode"] == "int8" and step.get("keep_float") is not None:
         names = keep_float_names(step.get("keep_float"))
         keep = f", float layers {', '.join(names)}" if names else ", pure int8"
+    drop = step.get("max_int8_drop", 2.0)
+    if step["mode"] == "int8" and drop != 2.0:
+        keep += f", int8 may lose {drop:g} points"
     return f"{step['mode']} .tflite{io}{sparse}{keep}"
 
 
@@ -588,8 +591,9 @@ class Quantize(Technique):
                 "keep_float",
                 "names",
                 None,
-                "Layers kept in float in an int8 model (comma-separated names). Empty = "
-                "automatic (found when int8 loses too much); [] in a recipe file = pure int8.",
+                "Layers kept in float in an int8 model. None (empty) = automatic: found when "
+                "int8 loses more than the max drop; an empty list = pure int8; names = "
+                "exactly those layers.",
                 label="Keep float",
                 optional=True,
             ),

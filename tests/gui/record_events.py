@@ -1,6 +1,7 @@
 """Re-record the fake worker's events from the REAL engine worker (needs TensorFlow).
 
     python tests/gui/record_events.py          # rewrites tests/gui/recordings/*.jsonl
+    python tests/gui/record_events.py --zoo text_cnn   # tests/gui/recordings_zoo/text_cnn/
 
 Runs inspect / check_data / baseline on the demo and a small compress (prune 80 % for 2
 epochs + int8), and stores every event the worker sent (without ``id``/``v``), so the fast
@@ -24,6 +25,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
 RECORDINGS = HERE / "recordings"
+ZOO_RECORDINGS = HERE / "recordings_zoo"  # one folder per zoo family (--zoo)
 RECIPE = {
     "schema_version": 1,
     "name": "prune-int8",
@@ -99,17 +101,48 @@ def run_jobs(jobs: list[tuple[str, dict[str, Any]]], cache_dir: Path) -> list[li
     return answers
 
 
-def main() -> int:
-    tmp = Path(tempfile.mkdtemp())
-    jobs = recorded_jobs(tmp / "run")
+def zoo_jobs(family: str) -> list[tuple[str, dict[str, Any]]]:
+    """inspect / check_data / baseline of a model-zoo family (tests/zoo/builders.py, built
+    or reused from its cache) with its own .npz, as the GUI sends them."""
+    sys.path.insert(0, str(ROOT))
+    from tests.zoo.builders import build_family
+
+    entry = build_family(family)
+    data = {
+        "model": str(entry.model_path),
+        "data": str(entry.data_path),
+        "scale": "auto",
+        "allow_unsafe": False,
+        **SPLIT,
+    }
+    return [
+        ("inspect", {"model": str(entry.model_path), "allow_unsafe": False}),
+        ("check_data", dict(data)),
+        ("baseline", dict(data)),
+    ]
+
+
+def record(jobs: list[tuple[str, dict[str, Any]]], folder: Path, tmp: Path) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
     for (job, _params), events in zip(jobs, run_jobs(jobs, tmp / "cache")):
         if events[-1]["type"] != "result":
             raise SystemExit(f"{job} failed: {events[-1]}")
-        path = RECORDINGS / f"{job}.jsonl"
+        path = folder / f"{job}.jsonl"
         path.write_text("".join(json.dumps(e) + "\n" for e in events))
         print(f"{job}: {len(events)} events -> {path}")
+
+
+def main(argv: list[str]) -> int:
+    """No argument: the demo recordings. ``--zoo FAMILY``: recordings_zoo/FAMILY/ (inspect,
+    check_data, baseline of that zoo model and its dataset; tests/gui/test_model_kinds.py
+    plays recordings_zoo/text_cnn/)."""
+    tmp = Path(tempfile.mkdtemp())
+    if len(argv) == 2 and argv[0] == "--zoo":
+        record(zoo_jobs(argv[1]), ZOO_RECORDINGS / argv[1], tmp)
+        return 0
+    record(recorded_jobs(tmp / "run"), RECORDINGS, tmp)
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

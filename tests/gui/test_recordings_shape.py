@@ -19,8 +19,9 @@ import pytest
 from tests.gui.record_events import RECORDINGS, SPLIT, recorded_jobs, run_jobs
 
 # One quick epoch of pruning (so training events — progress, metric — are checked too) and
-# a dynamic-range conversion (no calibration): the same step types as the recorded
-# prune + int8 job, so the result has the same keys.
+# an int8 conversion calibrated on a few samples: the same step types and mode as the
+# recorded prune + int8 job, so the result has the same keys (an int8 result carries the
+# int8 check, ``compressed.int8_check``, which other modes leave null).
 TINY_RECIPE = {
     "schema_version": 1,
     "name": "shape-check",
@@ -28,7 +29,7 @@ TINY_RECIPE = {
     "batch_size": 32,
     "steps": [
         {"type": "prune", "target_sparsity": 0.5, "epochs": 1},
-        {"type": "quantize", "mode": "dynamic"},
+        {"type": "quantize", "mode": "int8", "calibration_samples": 32},
     ],
 }
 

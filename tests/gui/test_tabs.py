@@ -101,7 +101,7 @@ def test_open_demo_fills_layers_totals_data_and_baseline(demo_window):
     assert tab.totals["params"].text() == "151,306"
     assert tab.totals["macs"].text() == f"{report['totals']['macs']:,}"
     assert tab.totals["float32"].text() == "591.0 KB"
-    assert tab.totals["output"].text() == "softmax, 10 classes"
+    assert tab.totals["output"].text() == "softmax over 10 classes"
     assert (
         f"{data['n_train']} train / {data['n_val']} validation / {data['n_test']} test"
         in tab.data_picker.status.text()
