@@ -95,10 +95,11 @@ def test_compress_bad_inputs(tmp_path):
 
     npz = tmp_path / "partial.npz"
     np.savez(npz, x_train=np.zeros((4, 8, 8, 1)), y_train=np.zeros(4))
-    assert_bad_input(
-        fw("compress", "demo", "--data", str(npz), "--recipe", str(recipe), "--out", out),
-        "x_test",
-    )
+    refused = fw("compress", "demo", "--data", str(npz), "--recipe", str(recipe), "--out", out)
+    assert_bad_input(refused, "x_test")
+    # Model and data are loaded before the first stage: a refusal is the only line, with no
+    # "[1/2] Measuring the original model" before it.
+    assert len(refused.stderr.strip().splitlines()) == 1, refused.stderr
     wrong = tmp_path / "wrong.npz"
     np.savez(
         wrong,
