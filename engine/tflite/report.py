@@ -34,6 +34,7 @@ reported too. No TensorFlow import.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -362,27 +363,20 @@ def _tflm_type_problems(model: Any) -> list[str]:
     (``DEQUANTIZE`` from float16 fails to prepare) and hybrid ops from dynamic-range
     quantization (float activations with int8 weights: "Hybrid models are not supported").
     """
-    opcodes = [_op_name(oc)[0] for oc in model.operatorCodes or []]
     float16: set[str] = set()
     hybrid: set[str] = set()
-    for sg in model.subgraphs or []:
-        tensors = sg.tensors or []
-        for op in sg.operators or []:
-            name = opcodes[op.opcodeIndex]
-            ins = [tensors[i] for i in op.inputs or [] if i >= 0]
-            outs = [tensors[i] for i in op.outputs or [] if i >= 0]
-            if any(_dtype_name(t.type) == "FLOAT16" for t in ins + outs):
-                float16.add(name)
-            float_act = any(
-                _dtype_name(t.type) == "FLOAT32" and _buffer_size(model, t.buffer) == 0 for t in ins
-            )
-            int_weight = any(
-                _dtype_name(t.type) in ("INT8", "UINT8", "INT4")
-                and _buffer_size(model, t.buffer) > 0
-                for t in ins
-            )
-            if name != "DEQUANTIZE" and float_act and int_weight:
-                hybrid.add(name)
+    for name, ins, outs in _ops_io(model):
+        if any(_dtype_name(t.type) == "FLOAT16" for t in ins + outs):
+            float16.add(name)
+        float_act = any(
+            _dtype_name(t.type) == "FLOAT32" and _buffer_size(model, t.buffer) == 0 for t in ins
+        )
+        int_weight = any(
+            _dtype_name(t.type) in ("INT8", "UINT8", "INT4") and _buffer_size(model, t.buffer) > 0
+            for t in ins
+        )
+        if name != "DEQUANTIZE" and float_act and int_weight:
+            hybrid.add(name)
     problems = []
     if float16:
         problems.append(f"float16 tensors (float16 quantization) in {sorted(float16)}")
@@ -392,6 +386,17 @@ def _tflm_type_problems(model: Any) -> list[str]:
             f"in {sorted(hybrid)}; use full-integer int8"
         )
     return problems
+
+
+def _ops_io(model: Any) -> Iterator[tuple[str, list[Any], list[Any]]]:
+    """``(op name, input tensors, output tensors)`` of every op of every subgraph."""
+    opcodes = [_op_name(oc)[0] for oc in model.operatorCodes or []]
+    for sg in model.subgraphs or []:
+        tensors = sg.tensors or []
+        for op in sg.operators or []:
+            ins = [tensors[i] for i in op.inputs or [] if i >= 0]
+            outs = [tensors[i] for i in op.outputs or [] if i >= 0]
+            yield opcodes[op.opcodeIndex], ins, outs
 
 
 _BOUNDARY_OPS = {"QUANTIZE", "DEQUANTIZE"}
@@ -405,22 +410,16 @@ def full_integer(model: Any) -> dict[str, Any]:
     An op computes in float when one of its non-constant inputs or outputs is a float
     tensor; ``QUANTIZE``/``DEQUANTIZE`` only convert and are not counted.
     """
-    opcodes = [_op_name(oc)[0] for oc in model.operatorCodes or []]
     float_ops: dict[str, int] = {}
     int8 = False
-    for sg in model.subgraphs or []:
-        tensors = sg.tensors or []
-        for op in sg.operators or []:
-            name = opcodes[op.opcodeIndex]
-            ins = [tensors[i] for i in op.inputs or [] if i >= 0]
-            outs = [tensors[i] for i in op.outputs or [] if i >= 0]
-            live = [t for t in ins if _buffer_size(model, t.buffer) == 0] + outs
-            if name in _BOUNDARY_OPS:
-                continue
-            if any(_dtype_name(t.type) in _INT_ACTIVATIONS for t in outs):
-                int8 = True
-            if any(_dtype_name(t.type) in _FLOAT_TYPES for t in live):
-                float_ops[name] = float_ops.get(name, 0) + 1
+    for name, ins, outs in _ops_io(model):
+        live = [t for t in ins if _buffer_size(model, t.buffer) == 0] + outs
+        if name in _BOUNDARY_OPS:
+            continue
+        if any(_dtype_name(t.type) in _INT_ACTIVATIONS for t in outs):
+            int8 = True
+        if any(_dtype_name(t.type) in _FLOAT_TYPES for t in live):
+            float_ops[name] = float_ops.get(name, 0) + 1
     names = sorted(float_ops)
     if not names:
         summary = "Full-integer: every op computes on integers."
