@@ -2,26 +2,41 @@
 
 No downloads: ``weights=None`` everywhere; data is scikit-learn's bundled digits (upscaled to
 32×32×3 for the image families) or generated with a fixed seed (time series, token ids,
-tabular features). Every family is trained a few batches/epochs so that its accuracy is above
-chance, then saved the way its users save it (Keras 3 ``.keras``/``.h5``; tf_keras ``.keras``,
-``.h5`` or a SavedModel folder), next to an ``.npz`` in the engine's format
-(``x_train, y_train, x_test, y_test``; engine.data.datasets).
+tabular features). Every family is saved the way its users save it (Keras 3
+``.keras``/``.h5``; tf_keras ``.keras``, ``.h5`` or a SavedModel folder), next to an ``.npz``
+in the engine's format (``x_train, y_train, x_test, y_test``; engine.data.datasets).
+
+Two profiles (``build_family(name, profile=...)``), cached apart:
+
+- ``"test"`` (tests/test_zoo.py; must be fast on a clean machine): small families train a few
+  epochs. The ``keras.applications`` networks (``big``) are not trained by gradient descent
+  (minutes each on 2 cores): their last layer becomes a linear read-out fitted in closed form
+  (ridge regression) on the features of the randomly initialized network (BatchNormalization
+  at its initial statistics). That lands EfficientNetB0 at 85 % on the 200 test digits in
+  seconds (``info.json`` has the number), so its int8 drop still means something. Families
+  whose ``test_tier`` is ``"inspect"`` are only built and saved (random weights) for the
+  import check; their int8 runs in the benchmark.
+- ``"bench"`` (benchmarks/zoo.py): every family trained by gradient descent: big ones from
+  scratch for ``bench_epochs`` on the whole digits training split (Adam 1e-3,
+  BatchNormalization momentum lowered to 0.9 while training so the moving statistics follow);
+  image families are measured on the whole digits test split (360 images).
 
 Public API:
 
 - ``FAMILIES``: name -> ``Family`` (saver, format, builder, data, flags).
-- ``build_family(name, root=None) -> ZooEntry``: build (or reuse from the on-disk cache) one
-  family; returns the model path, the data path and ``info`` (saver, format, Keras test
-  accuracy after training, build seconds).
-- ``build_zoo(names=None, root=None) -> dict[str, ZooEntry]``: the same for many families in
-  this process.
+- ``build_family(name, root=None, profile="test") -> ZooEntry``: build (or reuse from the
+  on-disk cache) one family; returns the model path, the data path and ``info`` (saver,
+  format, Keras test accuracy after training, build seconds).
+- ``build_zoo(names=None, root=None, profile="test") -> dict[str, ZooEntry]``: the same for
+  many families in this process.
 - ``cache_root() -> Path``: ``$FEATHERWEIGHT_ZOO_CACHE`` or ``<tempdir>/featherweight-zoo``;
   entries live under a key made of this file's text and the library versions, so a changed
   builder or library never reuses a stale model.
 
-Flags: ``big`` (a ``keras.applications`` network: its prune + int8 run lives in the
-benchmark), ``refusal`` (multi-output / custom-layer models the engine must refuse with one
-line, exit 2), ``output`` (the output kind the engine should detect).
+Flags: ``big`` (a ``keras.applications`` network: read-out fitted in the test profile, its
+prune + int8 run lives in the benchmark), ``test_tier`` (see above), ``refusal``
+(multi-output / custom-layer models the engine must refuse with one line, exit 2),
+``output`` (the output kind the engine should detect).
 """
 
 from __future__ import annotations
@@ -57,10 +72,15 @@ class Family:
     build: Callable[[Any, dict[str, np.ndarray]], Any]
     data: Callable[[], dict[str, np.ndarray]]
     output: str = "softmax"  # softmax | binary_logit | binary_sigmoid | multi
-    epochs: int = 1
+    epochs: int = 1  # test profile (big families: 0, read-out fitted instead)
     train_samples: int | None = None  # None: all of x_train
+    bench_epochs: int | None = None  # bench profile; None: as ``epochs``
+    bench_data: Callable[[], dict[str, np.ndarray]] | None = None  # None: as ``data``
     big: bool = False
     refusal: bool = False
+    # What tests/test_zoo.py runs: "int8" (inspect + float/int8 compress) or "inspect" (the
+    # import check only: too slow or not meaningful at test size; int8 in the benchmark).
+    test_tier: str = "int8"
     rescales: bool = False  # the model scales 0..255 pixels itself (fed raw pixels)
 
 
@@ -87,22 +107,33 @@ def _upscale(x: np.ndarray) -> np.ndarray:
     return np.repeat(big, 3, axis=3)
 
 
-def digits32() -> dict[str, np.ndarray]:
-    """Digits as uint8 (N, 32, 32, 3) images, 10 classes; 200 test images."""
+def digits32(test: int | None = 200) -> dict[str, np.ndarray]:
+    """Digits as uint8 (N, 32, 32, 3) images, 10 classes: the 1,437 training images and the
+    first ``test`` of the 360 test images (None: all)."""
     d = _digits()
     return {
         "x_train": _upscale(d["x_train"]),
         "y_train": d["y_train"],
-        "x_test": _upscale(d["x_test"][:200]),
-        "y_test": d["y_test"][:200],
+        "x_test": _upscale(d["x_test"][:test]),
+        "y_test": d["y_test"][:test],
     }
 
 
-def digits32_binary() -> dict[str, np.ndarray]:
+def digits32_full() -> dict[str, np.ndarray]:
+    """``digits32`` with the whole test split (360 images): the benchmark's image data."""
+    return digits32(None)
+
+
+def digits32_binary(test: int | None = 200) -> dict[str, np.ndarray]:
     """Digits at 32×32×3, label 1 for digits 5..9 and 0 for 0..4 (binary, labels 0/1)."""
-    d = digits32()
+    d = digits32(test)
     return {**d, "y_train": (d["y_train"] >= 5).astype(np.int64),
             "y_test": (d["y_test"] >= 5).astype(np.int64)}  # fmt: skip
+
+
+def digits32_binary_full() -> dict[str, np.ndarray]:
+    """``digits32_binary`` with the whole test split (360 images)."""
+    return digits32_binary(None)
 
 
 def series() -> dict[str, np.ndarray]:
@@ -338,27 +369,42 @@ def _f(name: str, saver: str, fmt: str, build: Any, data: Any, **kw: Any) -> Fam
     return Family(name=name, saver=saver, fmt=fmt, build=build, data=data, **kw)
 
 
-# Image families train on a few batches (train_samples) at 32×32: enough to leave chance.
+# Test profile: small families train a few epochs; big ones (keras.applications) get the
+# closed-form read-out (epochs=0) or, with test_tier "inspect", nothing. Bench profile: big
+# ones train from scratch ``bench_epochs`` on the whole digits training split (measured on 2
+# CPUs: MobileNetV2 82 % after 8 epochs, ~3 s each; EfficientNetB0 87 % after 4, ~12 s each;
+# ResNet50 91 % after 2, ~2 min each); every image family is measured on the whole test split.
+_BIG = {"big": True, "epochs": 0, "bench_epochs": 4, "bench_data": digits32_full}
+# Import check only in the tests (tests/test_zoo.py says why for each; the benchmark runs
+# their int8 and prune + int8): ResNet50, DenseNet121 and NASNetMobile cost 50-80 s each
+# through compress on 2 cores (the issue's budget is 6 minutes for all its tests); the
+# random-feature read-outs of MobileNetV2 (float 35 %) and MobileNetV3Small (69 %) lose to
+# chance in int8 (the checked int8 then spends ~50 s in the debugger): no honest int8 subject.
+_BIG_INSPECT = {**_BIG, "test_tier": "inspect"}
 FAMILIES: dict[str, Family] = {
     f.name: f
     for f in [
         _f("image_scratch", "keras3", "keras", _image_scratch, digits32_binary,
-           output="binary_logit", epochs=2, rescales=True),
+           output="binary_logit", epochs=2, train_samples=768, bench_epochs=4,
+           bench_data=digits32_binary_full, rescales=True),
         _f("mobilenet_v2", "keras3", "keras", _app("MobileNetV2", alpha=0.35), digits32,
-           train_samples=640, big=True),
+           **{**_BIG_INSPECT, "bench_epochs": 8}),
         _f("mobilenet_v3_small", "keras3", "keras",
-           _app("MobileNetV3Small", alpha=0.75, minimalistic=False), digits32,
-           train_samples=640, big=True, rescales=True),
-        _f("efficientnet_b0", "keras3", "h5", _app("EfficientNetB0"), digits32,
-           train_samples=320, big=True, rescales=True),
-        _f("resnet50", "keras2", "h5", _app("ResNet50"), digits32, train_samples=320, big=True),
+           _app("MobileNetV3Small", alpha=0.75, minimalistic=False), digits32, rescales=True,
+           **{**_BIG_INSPECT, "bench_epochs": 8}),
+        _f("efficientnet_b0", "keras3", "h5", _app("EfficientNetB0"), digits32, rescales=True,
+           **_BIG),
+        _f("resnet50", "keras2", "h5", _app("ResNet50"), digits32,
+           **{**_BIG_INSPECT, "bench_epochs": 2}),
         _f("densenet121", "keras3", "keras", _app("DenseNet121"), digits32,
-           train_samples=320, big=True),
+           **{**_BIG_INSPECT, "bench_epochs": 2}),
         _f("nasnet_mobile", "keras3", "keras", _app("NASNetMobile"), digits32,
-           train_samples=320, big=True),
+           **{**_BIG_INSPECT, "bench_epochs": 2}),
         _f("conv1d_series", "keras2", "keras", _conv1d, series, epochs=8),
-        _f("lstm", "keras3", "keras", _recurrent("lstm"), series, epochs=8),
-        _f("gru", "keras3", "h5", _recurrent("gru"), series, epochs=8),
+        _f("lstm", "keras3", "keras", _recurrent("lstm"), series, epochs=5,
+           bench_epochs=8),
+        _f("gru", "keras3", "h5", _recurrent("gru"), series, epochs=5,
+           bench_epochs=8),
         _f("bilstm", "keras2", "h5", _recurrent("bilstm"), series, epochs=8),
         _f("text_cnn", "keras3", "keras", _text_cnn, tokens, epochs=4),
         _f("embed_gap", "keras2", "savedmodel", _embed_gap, tokens,
@@ -370,6 +416,7 @@ FAMILIES: dict[str, Family] = {
         _f("custom_layer", "keras3", "keras", _custom_layer, tabular, refusal=True),
     ]
 }  # fmt: skip
+PROFILES = ("test", "bench")
 
 
 # ----------------------------------------------------------------------------- cache + build
@@ -405,14 +452,53 @@ def _model_name(fam: Family) -> str:
     return f"{fam.name}_{fam.saver}" + ("" if fam.fmt == "savedmodel" else f".{fam.fmt}")
 
 
-def _compile_and_fit(k: Any, model: Any, fam: Family, data: dict[str, np.ndarray]) -> float:
+def _inputs(fam: Family, x: np.ndarray) -> np.ndarray:
+    """What users feed: 0..1 floats for uint8 images unless the model rescales itself."""
+    if x.dtype != np.uint8:
+        return x
+    return x.astype(np.float32) / (1.0 if fam.rescales else 255.0)
+
+
+def _batch_norms(model: Any) -> list[Any]:
+    return [lay for lay in model.layers if lay.__class__.__name__ == "BatchNormalization"]
+
+
+def _fit_readout(k: Any, model: Any, x: np.ndarray, y: np.ndarray, classes: int) -> None:
+    """Replace the last kernel layer (Dense, or MobileNetV3's 1×1 Conv2D) by a ridge-regression
+    read-out of the features it receives: seconds, where training the network takes minutes."""
+    last = [lay for lay in model.layers if getattr(lay, "kernel", None) is not None][-1]
+    feats = k.Model(model.inputs, last.input).predict(x, batch_size=64, verbose=0)
+    f = np.asarray(feats, np.float64).reshape(len(x), -1)
+    # One scale for all features (not one per feature: a near-constant feature would get a
+    # huge weight and carry float noise to the output), strong ridge: generalizes.
+    mu, sd = f.mean(axis=0), float(f.std()) + 1e-6
+    z = (f - mu) / sd
+    target = np.eye(classes)[y] - 1.0 / classes
+    a = np.linalg.solve(z.T @ z + RIDGE * len(x) * np.eye(z.shape[1]), z.T @ target)
+    temp = 4.0 / max(float(np.std(z @ a)), 1e-6)  # logits of a few units: a peaked softmax
+    kernel = a / sd * temp
+    bias = -(mu / sd) @ a * temp
+    weights = last.get_weights()
+    last.set_weights([kernel.reshape(weights[0].shape).astype(np.float32), bias.astype(np.float32)])
+
+
+READOUT_SAMPLES = 768  # training images the read-out is fitted on
+RIDGE = 1.0  # × samples: strong enough that the read-out generalizes
+
+
+def _compile_and_fit(
+    k: Any, model: Any, fam: Family, data: dict[str, np.ndarray], profile: str
+) -> float:
     x, y = data["x_train"], data["y_train"]
-    if fam.train_samples:
+    epochs = fam.epochs if profile == "test" else (fam.bench_epochs or fam.epochs)
+    if fam.train_samples and profile == "test":
         x, y = x[: fam.train_samples], y[: fam.train_samples]
-    x_test = data["x_test"]
-    if x.dtype == np.uint8:  # what users do: 0..1 floats unless the model rescales itself
-        div = 1.0 if fam.rescales else 255.0
-        x, x_test = x.astype(np.float32) / div, x_test.astype(np.float32) / div
+    if profile == "test" and fam.test_tier == "inspect":
+        return float("nan")  # random weights: only the import check runs on it
+    x, x_test = _inputs(fam, x), _inputs(fam, data["x_test"])
+    if fam.big and profile == "test":
+        # The network's random features and a closed-form read-out: far above chance at once.
+        _fit_readout(k, model, x[:READOUT_SAMPLES], y[:READOUT_SAMPLES], int(y.max()) + 1)
     if fam.output == "binary_logit":
         loss: Any = k.losses.BinaryCrossentropy(from_logits=True)
         metric: Any = k.metrics.BinaryAccuracy(threshold=0.0)
@@ -423,18 +509,21 @@ def _compile_and_fit(k: Any, model: Any, fam: Family, data: dict[str, np.ndarray
         y = [y, y]
     else:
         loss, metric = "sparse_categorical_crossentropy", "accuracy"
-    for layer in model.layers:
-        if layer.__class__.__name__ == "BatchNormalization":
+    if epochs:
+        old = [(lay, lay.momentum) for lay in _batch_norms(model)]
+        for lay, _ in old:
             # Default 0.99 leaves the moving statistics near their initial values after the
             # few dozen steps the zoo trains: inference would be at chance.
-            layer.momentum = 0.8
-    model.compile(
-        optimizer=k.optimizers.Adam(1e-3 if fam.big else 3e-3),
-        loss=loss,
-        metrics=None if metric is None else [metric],
-        jit_compile=False,  # Keras 3's "auto" compiles with XLA: minutes on CPU, no gain here
-    )
-    model.fit(x, y, batch_size=32, epochs=fam.epochs, verbose=0, shuffle=True)
+            lay.momentum = 0.8 if profile == "test" else 0.9
+        model.compile(
+            optimizer=k.optimizers.Adam(1e-3 if fam.big else 3e-3),
+            loss=loss,
+            metrics=None if metric is None else [metric],
+            jit_compile=False,  # Keras 3's "auto" compiles with XLA: minutes on CPU, no gain
+        )
+        model.fit(x, y, batch_size=32, epochs=epochs, verbose=0, shuffle=True)
+        for lay, m in old:
+            lay.momentum = m
     if fam.output == "multi":
         return float("nan")
     pred = np.asarray(model.predict(x_test, batch_size=64, verbose=0))
@@ -454,11 +543,13 @@ def _save(k: Any, model: Any, fam: Family, path: Path) -> None:
         model.save(str(path))
 
 
-def build_family(name: str, root: Path | None = None) -> ZooEntry:
+def build_family(name: str, root: Path | None = None, profile: str = "test") -> ZooEntry:
     """Build, train and save one family (or reuse its cached files); see module docstring."""
+    if profile not in PROFILES:
+        raise ValueError(f"profile must be one of {PROFILES}, got {profile!r}")
     fam = FAMILIES[name]
     root = root or cache_root()
-    folder = root / name
+    folder = root / (name if profile == "test" else f"{name}@{profile}")
     info_file = folder / "info.json"
     if info_file.exists():
         info = json.loads(info_file.read_text())
@@ -469,20 +560,22 @@ def build_family(name: str, root: Path | None = None) -> ZooEntry:
         t0 = time.monotonic()
         k = _keras(fam.saver)
         k.utils.set_random_seed(SEED)
-        data = fam.data()
+        data = (fam.bench_data or fam.data)() if profile == "bench" else fam.data()
         np.savez(work / "data.npz", **data)
         model = fam.build(k, data)
-        acc = _compile_and_fit(k, model, fam, data)
+        acc = _compile_and_fit(k, model, fam, data, profile)
         model_file = _model_name(fam)
         _save(k, model, fam, work / model_file)
         info = {
             "family": name,
+            "profile": profile,
             "saver": fam.saver,
             "format": fam.fmt,
             "model_file": model_file,
             "output": fam.output,
             "params": int(model.count_params()),
             "keras_test_accuracy": acc,
+            "chance": _chance(data["y_test"]),
             "build_seconds": round(time.monotonic() - t0, 1),
             "big": fam.big,
             "refusal": fam.refusal,
@@ -495,9 +588,16 @@ def build_family(name: str, root: Path | None = None) -> ZooEntry:
     return ZooEntry(fam, folder / info["model_file"], folder / "data.npz", info)
 
 
-def build_zoo(names: list[str] | None = None, root: Path | None = None) -> dict[str, ZooEntry]:
+def _chance(y: np.ndarray) -> float:
+    """Accuracy of always answering the most frequent test label."""
+    return float(np.bincount(y).max() / len(y))
+
+
+def build_zoo(
+    names: list[str] | None = None, root: Path | None = None, profile: str = "test"
+) -> dict[str, ZooEntry]:
     """Build (or reuse) the given families (default: all) in this process."""
-    return {n: build_family(n, root) for n in (names or list(FAMILIES))}
+    return {n: build_family(n, root, profile) for n in (names or list(FAMILIES))}
 
 
 if __name__ == "__main__":  # python -m tests.zoo.builders [NAME ...]: build and print
