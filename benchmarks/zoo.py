@@ -61,7 +61,10 @@ def _recipe(prune: bool, epochs: int = PRUNE_EPOCHS) -> Any:
 
     steps: list[dict[str, Any]] = []
     if prune:
-        steps.append({"type": "prune", "target_sparsity": PRUNE_TARGET, "epochs": epochs})
+        step: dict[str, Any] = {"type": "prune", "target_sparsity": PRUNE_TARGET, "epochs": epochs}
+        if os.environ.get("ZOO_PRUNE_LR"):  # --prune-lr (else the prune step's default)
+            step["learning_rate"] = float(os.environ["ZOO_PRUNE_LR"])
+        steps.append(step)
     steps.append({"type": "quantize", "mode": "int8", "calibration_samples": CALIBRATION})
     return validate_recipe({"schema_version": 2, "batch_size": 32, "steps": steps})
 
@@ -151,7 +154,7 @@ def run_family(name: str, prune: bool = True) -> dict[str, Any]:
         if with_prune and (not prune or fam.refusal):
             continue
         t = time.monotonic()
-        epochs = PRUNE_EPOCHS_OF.get(name, PRUNE_EPOCHS)
+        epochs = int(os.environ.get("ZOO_PRUNE_EPOCHS") or PRUNE_EPOCHS_OF.get(name, PRUNE_EPOCHS))
         with tempfile.TemporaryDirectory(prefix=f"zoo-{name}-") as out:
             try:
                 m = compress(
@@ -194,6 +197,11 @@ def markdown(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
     lines = [
         "# Model zoo benchmark",
         "",
+        *(
+            [f"**{meta['prune_override']}** (overrides the epochs below).", ""]
+            if meta.get("prune_override")
+            else []
+        ),
         f"{meta['date']}; TensorFlow {meta.get('tensorflow', '?')}, {os.cpu_count()} CPUs "
         "(shared with other work while it ran: times are indicative). Models from "
         "`tests/zoo/builders.py`, profile `bench` (trained; 32×32 digits for the image "
@@ -325,7 +333,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--render", action="store_true", help="rewrite --out from its .json (no measuring)"
     )
+    parser.add_argument("--prune-epochs", type=int, help="prune fine-tune epochs, every family")
+    parser.add_argument("--prune-lr", type=float, help="prune fine-tune learning rate")
     args = parser.parse_args(argv)
+    if args.prune_epochs:  # the measuring child processes read these
+        os.environ["ZOO_PRUNE_EPOCHS"] = str(args.prune_epochs)
+    if args.prune_lr:
+        os.environ["ZOO_PRUNE_LR"] = repr(args.prune_lr)
     if args.render:
         saved = json.loads(Path(args.out).with_suffix(".json").read_text())
         _write(Path(args.out), saved["rows"], saved["meta"])
@@ -346,6 +360,11 @@ def main(argv: list[str] | None = None) -> int:
     import importlib.metadata as md
 
     meta: dict[str, Any] = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
+    if args.prune_epochs or args.prune_lr:
+        meta["prune_override"] = (
+            f"prune fine-tune for this run: {args.prune_epochs or 'default'} epochs, learning "
+            f"rate {args.prune_lr or 'the step default 1e-4'}"
+        )
     try:
         meta["tensorflow"] = md.version("tensorflow")
     except md.PackageNotFoundError:

@@ -529,3 +529,28 @@ def test_prune_reaches_embedding_lstm_separable_and_attention_weights():
         assert result.per_layer_sparsity[name] >= 0.59, (name, result.per_layer_sparsity)
     table = result.model.get_layer("emb").get_weights()[0]
     assert np.mean(table == 0) >= 0.59  # the zeros are in the stripped model's weights
+
+
+def test_batchnorm_statistics_are_re_estimated_from_the_current_weights():
+    """After pruning or clustering the moving statistics must describe the new weights: the
+    re-estimate is the plain average of the batch statistics over the training samples."""
+    from engine.core.tfenv import keras2, set_seed
+    from engine.data.datasets import arrays_splits
+    from engine.techniques.training import recalibrate_batchnorm
+
+    set_seed(0)
+    k = keras2()
+    model = k.Sequential(
+        [k.Input((6,)), k.layers.Dense(4, name="fc"), k.layers.BatchNormalization(name="bn")]
+    )
+    rng = np.random.default_rng(0)
+    x = rng.normal(3.0, 2.0, size=(256, 6)).astype(np.float32)
+    arrays = {"x_train": x, "y_train": np.zeros(256), "x_test": x[:8], "y_test": np.zeros(8)}
+    splits = arrays_splits(arrays, "bn", (6,), 4)
+    bn = model.get_layer("bn")
+    assert recalibrate_batchnorm(model, splits, samples=256, batch=64) == 1
+    xt, _ = splits.arrays("train")
+    h = np.asarray(model.get_layer("fc")(xt))
+    batch_means = [h[i : i + 64].mean(axis=0) for i in range(0, len(h), 64)]
+    np.testing.assert_allclose(bn.moving_mean.numpy(), np.mean(batch_means, axis=0), rtol=1e-4)
+    assert bn.momentum == 0.99  # restored

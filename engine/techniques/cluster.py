@@ -24,7 +24,13 @@ from engine.techniques.registry import (
     learning_rate_knob,
     register,
 )
-from engine.techniques.training import effective_kernels, fit, fresh_copy, is_kernel_layer
+from engine.techniques.training import (
+    effective_kernels,
+    fit,
+    fresh_copy,
+    is_kernel_layer,
+    recalibrate_batchnorm,
+)
 
 INIT_NAMES = {
     "kmeans_plus_plus": "KMEANS_PLUS_PLUS",
@@ -91,6 +97,8 @@ def cluster_model(model: Any, step: dict[str, Any], context: TrainContext) -> Cl
     )
     fit(wrapped, context, epochs=step["epochs"], learning_rate=step["learning_rate"])
     stripped = cl.strip_clustering(wrapped)
+    if recalibrate_batchnorm(stripped, context.splits):  # the weights jumped to centroids
+        reporter.log("BatchNorm statistics re-estimated for the clustered weights")
     kernels = effective_kernels(stripped)
     distinct = {name: int(len(np.unique(kernels[name]))) for name in names if name in kernels}
     per_layer = {name: float((kv == 0).mean()) for name, kv in kernels.items()}

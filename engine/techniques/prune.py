@@ -30,6 +30,7 @@ from engine.techniques.training import (
     effective_kernels,
     fit,
     fresh_copy,
+    recalibrate_batchnorm,
 )
 
 TOLERANCE = 0.005
@@ -148,6 +149,8 @@ def prune_model(model: Any, step: dict[str, Any], context: TrainContext) -> Prun
     )
     pruned = masked_sparsity(wrapped)  # every weight tfmot pruned, per layer
     stripped = sp.strip_pruning(wrapped)
+    if recalibrate_batchnorm(stripped, splits):
+        reporter.log("BatchNorm statistics re-estimated for the pruned weights")
     kernels = effective_kernels(stripped)
     per_layer = {n: float((kernels[n] == 0).mean()) for n in kernels}
     per_layer.update({n: zeros / size for n, (zeros, size) in pruned.items()})

@@ -412,6 +412,36 @@ def keras_accuracy(
     return correct / total if total else 0.0
 
 
+def recalibrate_batchnorm(model: Any, splits: Any, samples: int = 2048, batch: int = 128) -> int:
+    """Re-estimate every BatchNormalization's moving mean and variance from ``samples``
+    training samples with the model's current weights (a plain average over the batches,
+    weights untouched); returns how many layers were updated.
+
+    Fine-tuning that changes weights abruptly (pruning ramps, clustering) leaves the moving
+    statistics behind: they average batch statistics of weights that no longer exist, so
+    inference (which uses them) falls apart while training accuracy looks fine.
+    """
+    layers = [
+        inner_layer(layer)
+        for layer in model.layers
+        if type(inner_layer(layer)).__name__ == "BatchNormalization"
+    ]
+    if not layers:
+        return 0
+    saved = [layer.momentum for layer in layers]
+    try:
+        x, _y = splits.arrays("train")
+        x = x[:samples]
+        for i, start in enumerate(range(0, len(x), batch), start=1):
+            for layer in layers:
+                layer.momentum = (i - 1) / i  # running mean over the batches seen
+            model(x[start : start + batch], training=True)
+    finally:
+        for layer, momentum in zip(layers, saved, strict=True):
+            layer.momentum = momentum
+    return len(layers)
+
+
 def zero_keeper(model: Any) -> Any:
     """Keras callback that keeps today's zero kernel weights at zero while training
     (plain fine-tuning after pruning would otherwise fill them back in)."""
