@@ -37,7 +37,7 @@ def _no_measuring(*args, **kwargs):
 def test_second_compress_reuses_the_cached_baseline(tmp_path, monkeypatch):
     recipe = validate_recipe(DYNAMIC)
     first = compress("demo", "demo", recipe, tmp_path / "a")
-    assert first["schema_version"] == 1
+    assert first["schema_version"] == 2
     assert first["baseline_source"] == "measured"
     entries = sorted(p.name for p in prep.baseline_cache_dir().iterdir())
     assert len(entries) == 2 and entries[0].endswith(".json") and entries[1].endswith(".tflite")
