@@ -430,12 +430,15 @@ def recalibrate_batchnorm(model: Any, splits: Any, samples: int = 2048, batch: i
         return 0
     saved = [layer.momentum for layer in layers]
     try:
-        x, _y = splits.arrays("train")
-        x = x[:samples]
-        for i, start in enumerate(range(0, len(x), batch), start=1):
+        seen = 0
+        # batches(), not arrays(): an image folder is streamed from disk.
+        for i, (xb, _yb) in enumerate(splits.batches("train", batch), start=1):
             for layer in layers:
                 layer.momentum = (i - 1) / i  # running mean over the batches seen
-            model(x[start : start + batch], training=True)
+            model(np.asarray(xb), training=True)
+            seen += len(xb)
+            if seen >= samples:
+                break
     finally:
         for layer, momentum in zip(layers, saved, strict=True):
             layer.momentum = momentum
