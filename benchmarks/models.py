@@ -1,13 +1,20 @@
-"""Models and data for the large-model benchmark case (``run.py --large``).
+"""Benchmark models and data, built from code (no download: the digits ship with
+scikit-learn, the weights start random), saved by Keras 3 (what most users have today):
 
-A ``keras.applications.ResNet50(weights=None, input_shape=(32, 32, 3), classes=10)`` saved by
-Keras 3 (what most users have today), trained briefly on scikit-learn's digits upscaled from
-8×8×1 to 32×32×3. No download: the digits ship with scikit-learn, the weights start random.
+- the large-model case of ``run.py --large``: ``keras.applications.ResNet50(weights=None,
+  input_shape=(32, 32, 3), classes=10)`` trained briefly;
+- **the shared benchmark MobileNetV2** of the per-layer work and later (sensitivity,
+  allocation, teacher-guided and structured pruning, search):
+  ``keras.applications.MobileNetV2(alpha=0.35, input_shape=(32, 32, 3), weights=None,
+  classes=10)``, BatchNormalization momentum lowered to 0.9 while it trains so the moving
+  statistics settle on the small dataset (restored to the default before saving).
 
-    python benchmarks/models.py [--epochs 1]     # build (or reuse) the cached files
+Both train on scikit-learn's digits upscaled from 8×8×1 to 32×32×3.
 
-The trained model and the dataset are cached in ``benchmarks/.cache/`` (or
-``$FEATHERWEIGHT_BENCH_CACHE``): ``resnet50_digits32.keras`` and ``digits32.npz``
+    python benchmarks/models.py [--epochs 1] [--mobilenet-epochs 20]   # build (or reuse)
+
+Files are cached in ``benchmarks/.cache/`` (or ``$FEATHERWEIGHT_BENCH_CACHE``):
+``resnet50_digits32.keras``, ``mobilenet_v2_035_digits32.keras`` and ``digits32.npz``
 (``x_train, y_train, x_test, y_test``, uint8 images 0..255, the engine's ``.npz`` format). A
 file is rebuilt only when it is missing.
 """
@@ -19,6 +26,7 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -27,6 +35,8 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 MODEL_FILE = "resnet50_digits32.keras"
+MOBILENET_FILE = "mobilenet_v2_035_digits32.keras"
+MOBILENET_EPOCHS = 20
 DATA_FILE = "digits32.npz"
 SIDE = 32
 DATA_SEED = 0
@@ -101,12 +111,67 @@ def resnet50_digits32(epochs: int = 1, path: Path | None = None) -> Path:
     return path
 
 
+def build_benchmark_mobilenet() -> object:
+    """The untrained Keras 3 MobileNetV2 α 0.35 (random weights, 10 classes, 32×32×3)."""
+    from engine.core.tfenv import keras3
+
+    keras = keras3()
+    return keras.applications.MobileNetV2(
+        alpha=0.35, input_shape=(SIDE, SIDE, 3), weights=None, classes=10
+    )
+
+
+def mobilenet_digits32(epochs: int = MOBILENET_EPOCHS, path: Path | None = None) -> Path:
+    """Train (if missing) the benchmark MobileNetV2 on the 32×32 digits and save it with
+    Keras 3; return the file. Inputs are scaled 1/255 (the engine's 'auto' for uint8)."""
+    path = path or cache_dir() / MOBILENET_FILE
+    if path.exists():
+        return path
+    from engine.core.tfenv import keras3
+
+    keras = keras3()
+    keras.utils.set_random_seed(DATA_SEED)
+    with np.load(digits32()) as f:
+        x = f["x_train"].astype(np.float32) / 255.0
+        y = f["y_train"]
+        x_test = f["x_test"].astype(np.float32) / 255.0
+        y_test = f["y_test"]
+    model: Any = build_benchmark_mobilenet()
+    norms = [lay for lay in model.layers if lay.__class__.__name__ == "BatchNormalization"]
+    for lay in norms:
+        lay.momentum = 0.9  # 0.99 leaves the statistics near their start after a few epochs
+    model.compile(
+        optimizer=keras.optimizers.Adam(1e-3),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    t0 = time.perf_counter()
+    model.fit(x, y, batch_size=32, epochs=epochs, verbose=2)
+    for lay in norms:
+        lay.momentum = 0.99
+    acc = model.evaluate(x_test, y_test, verbose=0)[1]
+    print(
+        f"MobileNetV2 α0.35: {epochs} epoch(s) in {time.perf_counter() - t0:.0f} s, "
+        f"test accuracy {acc:.3f}",
+        flush=True,
+    )
+    tmp = path.with_name(path.stem + ".tmp.keras")
+    model.save(tmp)
+    os.replace(tmp, path)
+    return path
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--epochs", type=int, default=1, help="ResNet50 epochs")
+    parser.add_argument("--mobilenet-epochs", type=int, default=MOBILENET_EPOCHS)
+    parser.add_argument("--only", choices=("resnet50", "mobilenet"), default=None)
     args = parser.parse_args(argv)
     print(digits32())
-    print(resnet50_digits32(args.epochs))
+    if args.only != "mobilenet":
+        print(resnet50_digits32(args.epochs))
+    if args.only != "resnet50":
+        print(mobilenet_digits32(args.mobilenet_epochs))
     return 0
 
 

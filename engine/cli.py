@@ -2,6 +2,7 @@
 
     featherweight inspect MODEL [--json]
     featherweight compress MODEL --data DATA --recipe RECIPE.json --out DIR [--json]
+    featherweight analyze MODEL --data DATA [--json] [--out DIR] [--grid ...] [--clusters ...]
     featherweight run PROJECT_FILE      run a project's pending recipes headless
     featherweight report MODEL.tflite [--json]
     featherweight demo --out DIR        write the demo model and dataset
@@ -28,7 +29,7 @@ from typing import Any
 
 from engine.core.errors import BadInputError, Cancelled, FeatherweightError
 
-SUBCOMMANDS = ("inspect", "compress", "run", "report", "demo")
+SUBCOMMANDS = ("inspect", "compress", "analyze", "run", "report", "demo")
 GLOBAL_FLAGS = ("-h", "--help", "--version", "--verbose")
 # Options of the ``featherweight`` launcher (desktop app, worker, self-test), not of this CLI.
 APP_OPTIONS = ("--demo", "--quit-after-paint", "--self-test", "--worker")
@@ -76,6 +77,54 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="seed of the dataset's train/validation/test split (default 0; the recipe's "
         "seed only seeds training)",
+    )
+    s.add_argument(
+        "--val-fraction",
+        type=float,
+        default=None,
+        help="fraction of the training data held out for validation (default 0.1)",
+    )
+
+    s = sub.add_parser(
+        "analyze",
+        parents=[common],
+        help="per-layer sensitivity: accuracy vs pruning, clustering, filters, int8",
+    )
+    s.add_argument("model")
+    s.add_argument("--data", required=True, help="'demo', an .npz file or an image folder")
+    s.add_argument("--out", default=None, help="folder to write sensitivity.json into")
+    s.add_argument("--json", action="store_true", help="print sensitivity.json to stdout")
+    s.add_argument(
+        "--grid",
+        default=None,
+        help="pruning sparsities, comma-separated (default 0.3,0.5,0.7,0.8,0.9,0.95; "
+        "'none' skips pruning)",
+    )
+    s.add_argument(
+        "--clusters",
+        default=None,
+        help="cluster counts, comma-separated (default 64,32,16,8,4; 'none' skips)",
+    )
+    s.add_argument(
+        "--filters",
+        default=None,
+        help="filter-removal ratios, comma-separated (default 0.25,0.5,0.75; 'none' skips)",
+    )
+    s.add_argument("--no-quantization", action="store_true", help="skip the per-layer int8 error")
+    s.add_argument(
+        "--max-loss",
+        type=float,
+        default=1.0,
+        help="accuracy points the table's tolerated sparsity may lose (default 1)",
+    )
+    s.add_argument("--scale", default="auto", help="pixel scaling: auto, 1/255, -1..1, none")
+    s.add_argument("--allow-unsafe", action="store_true")
+    s.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    s.add_argument(
+        "--split-seed",
+        type=int,
+        default=None,
+        help="seed of the dataset's train/validation/test split (default 0)",
     )
     s.add_argument(
         "--val-fraction",
@@ -351,6 +400,46 @@ def _cmd_compress(args: argparse.Namespace) -> int:
     return 0
 
 
+def _grid_arg(value: str | None, default: Sequence[Any]) -> Sequence[Any]:
+    if value is None:
+        return default
+    if value.strip().lower() in ("none", "off", ""):
+        return ()
+    return [v.strip() for v in value.split(",") if v.strip()]
+
+
+def _cmd_analyze(args: argparse.Namespace) -> int:
+    from engine.core.events import Reporter
+    from engine.pipeline import sensitivity as S
+
+    # Grids are checked before anything loads: a bad value is one line, at once.
+    grids = {
+        "prune_grid": S.check_grid(_grid_arg(args.grid, S.PRUNE_GRID), "prune"),
+        "cluster_grid": S.check_grid(_grid_arg(args.clusters, S.CLUSTER_GRID), "cluster"),
+        "filter_grid": S.check_grid(_grid_arg(args.filters, S.FILTER_GRID), "filters"),
+    }
+    if args.out is not None and Path(args.out).exists() and not Path(args.out).is_dir():
+        raise BadInputError(f"output folder {args.out} is a file, not a folder")
+    doc = S.analyze(
+        args.model,
+        args.data,
+        scale=args.scale,
+        allow_unsafe=args.allow_unsafe,
+        split_seed=args.split_seed,
+        val_fraction=args.val_fraction,
+        quantization=not args.no_quantization,
+        reporter=Reporter(_progress_printer(args.quiet)),
+        **grids,
+    )
+    if args.out is not None:
+        S.write_sensitivity(doc, args.out)
+    if args.json:
+        print(json.dumps(doc, indent=2))
+    else:
+        print(S.format_sensitivity(doc, args.max_loss))
+    return 0
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     from engine.core.events import Reporter
     from engine.project.document import run_project
@@ -383,6 +472,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 COMMANDS = {
     "inspect": _cmd_inspect,
     "compress": _cmd_compress,
+    "analyze": _cmd_analyze,
     "run": _cmd_run,
     "report": _cmd_report,
     "demo": _cmd_demo,

@@ -82,7 +82,8 @@ from gui.format import (
     fmt_ratio,
 )
 from gui.model_kinds import input_kind_of
-from gui.names_edit import LayerNamesEdit
+from gui.names_edit import LayerNamesEdit, skip_wording
+from gui.per_layer_edit import PerLayerEdit
 from gui.runner import EngineClient, Job
 from gui.state import RunHooks, RunPlan, RunRecord, Session
 
@@ -110,6 +111,8 @@ NAMES_HINT = (
     "the max drop, the layers responsible are found and kept float. Type names (completed "
     "from the model) or Choose…; Pure int8 keeps nothing float."
 )
+# What a skip list ("names" knob other than keep_float) leaves out, per step type.
+_SKIP_WHAT = {"cluster": "clustered", "prune": "pruned", "prune_filters": "filter-pruned"}
 # Quantize knobs that only an int8 conversion reads (disabled in the other modes).
 INT8_ONLY_KNOBS = ("io", "calibration_samples", "max_int8_drop", "keep_float")
 DEFAULT_TECHNIQUES = ("prune", "quantize")
@@ -118,7 +121,7 @@ DEFAULT_TECHNIQUES = ("prune", "quantize")
 class KnobEditor:
     """One editor widget for one ``Knob`` (spin box, check box, combo box or line edit)."""
 
-    def __init__(self, knob: Knob, on_change: Callable[..., Any]) -> None:
+    def __init__(self, knob: Knob, on_change: Callable[..., Any], step_type: str = "") -> None:
         self.knob = knob
         k = knob
         w: QWidget
@@ -145,7 +148,15 @@ class KnobEditor:
             w.setValue(float(k.default))
             w.valueChanged.connect(on_change)
         elif k.kind == "names":
-            w = LayerNamesEdit()
+            w = (
+                LayerNamesEdit()
+                if k.name == "keep_float"
+                else LayerNamesEdit(wording=skip_wording(_SKIP_WHAT.get(step_type, "changed")))
+            )
+            w.set_value(k.default)
+            w.changed.connect(on_change)
+        elif k.kind == "map":
+            w = PerLayerEdit(k.minimum, k.maximum, getattr(k, "value_kind", "float") == "int")
             w.set_value(k.default)
             w.changed.connect(on_change)
         elif k.kind == "choice":
@@ -163,7 +174,9 @@ class KnobEditor:
         if k.minimum is not None or k.maximum is not None:
             tip += f"\nRange: {_float_text(k.minimum)} – {_float_text(k.maximum)}."
         if k.kind == "names":
-            tip += "\nDefault: automatic."
+            tip += "\nDefault: automatic." if k.name == "keep_float" else "\nDefault: none."
+        elif k.kind == "map":
+            tip += "\nEmpty cells: the allocation rule applies."
         else:
             tip += f"\nDefault: {_float_text(k.default)}."
         w.setToolTip(tip)
@@ -171,7 +184,7 @@ class KnobEditor:
 
     def value(self) -> Any:
         w, k = self.widget, self.knob
-        if isinstance(w, LayerNamesEdit):
+        if isinstance(w, (LayerNamesEdit, PerLayerEdit)):
             return w.value()
         if isinstance(w, QCheckBox):
             return w.isChecked()
@@ -191,7 +204,7 @@ class KnobEditor:
 
     def set_value(self, value: Any) -> None:
         w = self.widget
-        if isinstance(w, LayerNamesEdit):
+        if isinstance(w, (LayerNamesEdit, PerLayerEdit)):
             w.set_value(value)
         elif isinstance(w, QCheckBox):
             w.setChecked(bool(value))
@@ -214,6 +227,21 @@ def registered_steps() -> tuple[list[str], dict[str, StepSpec]]:
     specs = dict(recipe_module.STEP_SPECS)
     order = [t for t in recipe_module.STEP_ORDER if t in specs]
     return order + [t for t in specs if t not in order], specs
+
+
+def _map_layers(edit: PerLayerEdit, weighted: list[str], model: Any) -> list[str]:
+    """The rows of a per-layer table: the layers with weights; for a sparsity/ratio map (values
+    ≤ 1) only those the model's report marks prunable, when it says."""
+    if model is None:
+        return weighted
+    rows = {str(r.get("name")): r for r in model.layers}
+    key = "cluster" if edit.integer else "prune"
+    marked = [
+        n
+        for n in weighted
+        if isinstance(rows[n].get("effects"), dict) and rows[n]["effects"].get(key) == "compressed"
+    ]
+    return marked or weighted
 
 
 def _float_text(v: Any) -> str:
@@ -391,15 +419,15 @@ class CompressTab(QWidget):
             grid.setHorizontalSpacing(12)
             self.editors[t] = {}
             for row, knob in enumerate(spec.knobs):
-                ed = KnobEditor(knob, self._validate)
+                ed = KnobEditor(knob, self._validate, t)
                 self.editors[t][knob.name] = ed
                 label = QLabel(knob.title + ":")
                 label.setToolTip(ed.widget.toolTip())
-                if isinstance(ed.widget, LayerNamesEdit):
+                if isinstance(ed.widget, (LayerNamesEdit, PerLayerEdit)):
                     ed.widget.setFixedWidth(280)
                 elif not isinstance(ed.widget, QCheckBox):
                     ed.widget.setFixedWidth(190)
-                hint = QLabel(NAMES_HINT if knob.kind == "names" else knob.help)
+                hint = QLabel(NAMES_HINT if knob.name == "keep_float" else knob.help)
                 hint.setWordWrap(True)
                 hint.setStyleSheet("color: #666;")
                 hint.setToolTip(ed.widget.toolTip())
@@ -867,10 +895,17 @@ class CompressTab(QWidget):
             for row in (model.layers if model is not None else [])
             if row.get("name") and row.get("class") != "InputLayer"
         ]
+        weighted = [
+            str(row.get("name"))
+            for row in (model.layers if model is not None else [])
+            if row.get("name") and row.get("class") != "InputLayer" and (row.get("params") or 0)
+        ]
         for eds in self.editors.values():
             for ed in eds.values():
                 if isinstance(ed.widget, LayerNamesEdit):
                     ed.widget.set_layer_names(names)
+                elif isinstance(ed.widget, PerLayerEdit):
+                    ed.widget.set_layer_names(_map_layers(ed.widget, weighted, model))
         self.refresh_estimates()
 
     # -- running --------------------------------------------------------------------------

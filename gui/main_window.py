@@ -178,6 +178,8 @@ class MainWindow(QMainWindow):
         self.model_tab.dataChanged.connect(lambda _d: self._content_changed())
         self.model_tab.baselineChanged.connect(lambda _b: self._content_changed())
         self.model_tab.baselineChanged.connect(self._on_baseline_for_launch)
+        self.model_tab.analysisChanged.connect(self._on_analysis)
+        self.model_tab.recipeRequested.connect(self.open_recipe_in_wizard)
         self.results_tab.budgetChanged.connect(self.set_accuracy_budget)
 
         self._build_menus()
@@ -591,6 +593,7 @@ class MainWindow(QMainWindow):
         self.model_tab.show_model(session.model)
         self.model_tab.data_picker.show_choice(session.data)
         self.model_tab.show_baseline(session.baseline)
+        self.model_tab.show_analysis(session.analysis)
         self.compress_tab.refresh_data()
         self.compress_tab.show_run(session.runs[-1] if session.runs else None)
         self._apply_budget(session.accuracy_budget)
@@ -702,6 +705,29 @@ class MainWindow(QMainWindow):
             self.settings.add_recent_model(info.spec)
         self.statusBar().showMessage(f"Opened {info.display_name}", 5000)
         self.compress_tab.refresh_data()
+
+    def _on_analysis(self, doc: dict[str, Any] | None) -> None:
+        """A sensitivity analysis finished (or was dropped): the project keeps it."""
+        if doc is not None:
+            self.project.record_analysis(doc)
+        self._content_changed()
+
+    def open_recipe_in_wizard(self, recipe: dict[str, Any]) -> bool:
+        """Fill the Compress wizard with ``recipe`` (a dict) and show its Settings page; a
+        recipe the engine refuses is reported and nothing changes."""
+        from engine.core.errors import RecipeError
+        from engine.pipeline.recipe import validate_recipe
+        from gui.compress_tab import SETTINGS
+
+        try:
+            validated = validate_recipe(recipe)
+        except RecipeError as exc:
+            self.errors.report("Cannot open the recipe", str(exc))
+            return False
+        self.compress_tab.set_recipe(validated)
+        self.tabs.setCurrentIndex(COMPRESS_TAB)
+        self.compress_tab.go_to(SETTINGS)
+        return True
 
     def _run_shortcut(self) -> None:
         self.tabs.setCurrentIndex(COMPRESS_TAB)

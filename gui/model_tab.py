@@ -27,6 +27,7 @@ from PySide6.QtGui import QColor, QKeyEvent, QShowEvent
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
+    QDoubleSpinBox,
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
@@ -38,6 +39,7 @@ from PySide6.QtWidgets import (
     QStyle,
     QTableWidget,
     QTableWidgetItem,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -56,10 +58,33 @@ from gui.model_kinds import (
     output_tooltip,
 )
 from gui.runner import EngineClient, Job
+from gui.sensitivity_view import (
+    NEEDS_DATA_TEXT,
+    SensitivityView,
+    ask_recipe_options,
+    doc_layers,
+    per_layer_map,
+    per_layer_recipe_dict,
+    tolerated,
+)
 from gui.state import DataChoice, ModelInfo, Session
 
 TECHNIQUES = (("prune", "Prune"), ("cluster", "Cluster"), ("qat", "QAT"))
-COLUMNS = ("Layer", "Type", "Output shape", "Params", "Prune", "Cluster", "QAT")
+COLUMNS = (
+    "Layer",
+    "Type",
+    "Output shape",
+    "Params",
+    "Prune",
+    "Cluster",
+    "QAT",
+    "% of size",
+    "Tolerated sparsity",
+    "int8 error",
+)
+SHARE_COL, TOLERATED_COL, INT8_COL = 7, 8, 9
+DEFAULT_MAX_LOSS_PTS = 1.0
+NO_ANALYSIS_TIP = "Run Analyze (Sensitivity tab) to measure what each layer tolerates."
 LEGEND_EFFECTS = ("compressed", "kept_dense", "no_weights", "unsupported")
 EFFECT_COLORS = {
     "compressed": "#2e7d32",
@@ -326,6 +351,8 @@ class ModelTab(QWidget):
     modelChanged = Signal(object)  # ModelInfo
     dataChanged = Signal(object)  # DataChoice
     baselineChanged = Signal(object)  # dict | None
+    analysisChanged = Signal(object)  # the sensitivity document just measured (or None)
+    recipeRequested = Signal(object)  # a recipe dict for the wizard (per-layer recipe)
     openRequested = Signal()  # "Open model…" clicked (the window owns the file dialog)
     demoRequested = Signal()
 
@@ -349,6 +376,11 @@ class ModelTab(QWidget):
         self._inspect_job: Job | None = None
         self._data_job: Job | None = None
         self._baseline_job: Job | None = None
+        self._analyze_job: Job | None = None
+        self._analyze_stage = (0, 1, "")
+        # Asked for the per-layer recipe's (target, technique, int8) with the document; None
+        # cancels. The default shows PerLayerRecipeDialog (tests replace it).
+        self.ask_recipe_options: Callable[..., Any] = lambda doc: ask_recipe_options(self, doc)
         # What the dataset check and the baseline were last asked for (model, data, split,
         # scaling) and whether the baseline failed: the same choice is not checked again.
         self._checked_key: tuple[Any, ...] | None = None
@@ -411,9 +443,49 @@ class ModelTab(QWidget):
                 + ", ".join(f"{EFFECT_MARKS[e]} {EFFECT_LEGEND[e]}" for e in LEGEND_EFFECTS)
             )
             self.table.setHorizontalHeaderItem(c, header)
+        for c, tip in (
+            (
+                SHARE_COL,
+                "The layer's share of the compressed (int8) weight bytes, from the "
+                "sensitivity analysis; before it, its share of the parameters.",
+            ),
+            (
+                TOLERATED_COL,
+                "The highest sparsity of this layer alone (others untouched) "
+                "whose validation accuracy loss stays within the max loss per layer.",
+            ),
+            (
+                INT8_COL,
+                "The layer's int8 error (QuantizationDebugger): higher = more "
+                "damage when converted to int8.",
+            ),
+        ):
+            header = QTableWidgetItem(COLUMNS[c])
+            header.setToolTip(tip)
+            self.table.setHorizontalHeaderItem(c, header)
+        self.table.itemSelectionChanged.connect(self._on_table_selection)
         layers_page = QWidget()
         page_lay = QVBoxLayout(layers_page)
-        page_lay.setContentsMargins(0, 0, 0, 0)
+        page_lay.setContentsMargins(0, 4, 0, 0)
+        loss_row = QHBoxLayout()
+        loss_label = QLabel("Max loss per layer:")
+        self.max_loss = QDoubleSpinBox()
+        self.max_loss.setRange(0.1, 50.0)
+        self.max_loss.setSingleStep(0.5)
+        self.max_loss.setDecimals(1)
+        self.max_loss.setValue(DEFAULT_MAX_LOSS_PTS)
+        self.max_loss.setSuffix(" points")
+        self.max_loss.setToolTip(
+            "The validation accuracy a layer may lose, alone, for the Tolerated sparsity column."
+        )
+        self.max_loss.valueChanged.connect(lambda _v: self._fill_sensitivity_columns())
+        loss_label.setBuddy(self.max_loss)
+        self.analysis_note = QLabel("")
+        self.analysis_note.setStyleSheet("color: #555;")
+        loss_row.addWidget(loss_label)
+        loss_row.addWidget(self.max_loss)
+        loss_row.addWidget(self.analysis_note, 1)
+        page_lay.addLayout(loss_row)
         page_lay.addWidget(self.table, 1)
         self.legend = QLabel(
             "   ".join(f"{EFFECT_MARKS[e]} {EFFECT_LEGEND[e]}" for e in LEGEND_EFFECTS)
@@ -429,7 +501,15 @@ class ModelTab(QWidget):
         self.effects_note.setWordWrap(True)
         self.effects_note.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         page_lay.addWidget(self.effects_note)
-        self.layers_stack.addWidget(layers_page)
+        self.views = QTabWidget()
+        self.views.addTab(layers_page, "Layers")
+        self.sensitivity = SensitivityView()
+        self.sensitivity.analyzeRequested.connect(self.analyze)
+        self.sensitivity.cancelRequested.connect(self.cancel_analysis)
+        self.sensitivity.recipeRequested.connect(self.make_per_layer_recipe)
+        self.sensitivity.layerSelected.connect(self._select_row)
+        self.views.addTab(self.sensitivity, "Sensitivity")
+        self.layers_stack.addWidget(self.views)
         split.addWidget(self.layers_stack)
 
         side = QWidget()
@@ -483,6 +563,7 @@ class ModelTab(QWidget):
         outer.addWidget(split, 1)
         self.show_model(session.model)
         self.data_picker.show_choice(session.data)
+        self.show_analysis(session.analysis)
 
     # -- actions --------------------------------------------------------------------------
     def open_model(self, spec: str, allow_unsafe: bool = False) -> Job:
@@ -501,6 +582,8 @@ class ModelTab(QWidget):
 
     def _on_inspected(self, spec: str, allow_unsafe: bool, report: dict[str, Any]) -> None:
         previous = self.session.model
+        if previous is None or previous.spec != spec:
+            self._drop_analysis()
         info = ModelInfo(spec=spec, report=report, allow_unsafe=allow_unsafe)
         self.session.model = info
         self.session.baseline = None
@@ -591,6 +674,8 @@ class ModelTab(QWidget):
         ):
             self.data_picker.show_choice(old_choice, checking=self._checking())
             return
+        if (old_choice.spec, old_choice.scale) != (spec, scale):
+            self._drop_analysis()  # measured on another dataset
         # The split belongs to the project's dataset reference: a new choice keeps it.
         self.session.data = DataChoice(
             spec=spec,
@@ -606,6 +691,7 @@ class ModelTab(QWidget):
             if old is not None and not old.done:
                 self.client.cancel(old)
         self._checked_key, self._baseline_failed = None, False
+        self._sync_analyze_button()
         if model is None or not spec:
             self.data_picker.show_choice(self.session.data)
             if model is not None:
@@ -641,6 +727,7 @@ class ModelTab(QWidget):
             return
         choice.description, choice.error = desc, None
         self.data_picker.show_choice(choice)
+        self._sync_analyze_button()
         self.dataChanged.emit(choice)
         self.measure_baseline(params)
 
@@ -649,6 +736,7 @@ class ModelTab(QWidget):
             return
         choice.description, choice.error = None, str(err.get("message"))
         self.data_picker.show_choice(choice)
+        self._sync_analyze_button()
         self.dataChanged.emit(choice)
         if err.get("kind") not in ("bad_data", "bad_input", "unsupported_model"):
             self.errors.report(
@@ -687,10 +775,11 @@ class ModelTab(QWidget):
         """Back to a fresh launch: no model, no dataset path, no baseline, no job going.
 
         Leaves ``session`` alone (the window replaces it); call it with *New project*."""
-        for job in (self._inspect_job, self._data_job, self._baseline_job):
+        for job in (self._inspect_job, self._data_job, self._baseline_job, self._analyze_job):
             if job is not None and not job.done:
                 self.client.cancel(job)
-        self._inspect_job = self._data_job = self._baseline_job = None
+        self._inspect_job = self._data_job = self._baseline_job = self._analyze_job = None
+        self.show_analysis(None)
         self._checked_key, self._baseline_failed = None, False
         self.show_model(None)
         self.show_baseline(None)
@@ -714,6 +803,7 @@ class ModelTab(QWidget):
                 lab.setText("—")
                 lab.setToolTip("")
             self.data_picker.set_input_kind(None)
+            self._sync_analyze_button()
             return
         rep = info.report
         name = first_of(rep, "model_name", "name") or "model"
@@ -767,6 +857,7 @@ class ModelTab(QWidget):
                     item.setForeground(QColor(color))
                 self.table.setItem(r, c, item)
         self.effects_note.setText(effect_summary(layers))
+        self._fill_sensitivity_columns()
         t = info.totals
         self.totals["params"].setText(fmt_int(first_of(t, "params", "total_params")))
         self.totals["float32"].setText(
@@ -781,6 +872,7 @@ class ModelTab(QWidget):
         self.totals["input"].setText(_shape(rep.get("input_shape")) or "—")
         self.data_picker.set_input_kind(input_kind_of(rep))
         self.totals["format"].setText(fmt or "—")
+        self._sync_analyze_button()
 
     def show_baseline(self, b: dict[str, Any] | None) -> None:
         b = b or {}
@@ -793,3 +885,233 @@ class ModelTab(QWidget):
             self.baseline_status.setText("Accuracy measured with LiteRT on the test split.")
         else:
             self.baseline_status.setText("")
+
+    # -- sensitivity analysis -------------------------------------------------------------
+    def analysis_params(self) -> dict[str, Any] | None:
+        """The "analyze" job's parameters for the current model and dataset (None: no model
+        or no usable dataset yet)."""
+        model, data = self.session.model, self.session.data
+        if model is None or not data.spec or data.error or data.description is None:
+            return None
+        return {
+            "model": model.spec,
+            "data": data.spec,
+            "scale": data.scale,
+            "allow_unsafe": model.allow_unsafe,
+            **data.split_params(),
+        }
+
+    def _sync_analyze_button(self) -> None:
+        if self.session.model is None:
+            self.sensitivity.set_can_analyze(False, "Open a model first.")
+        elif self.analysis_params() is None:
+            data = self.session.data
+            checking = bool(data.spec) and not data.error and data.description is None
+            self.sensitivity.set_can_analyze(
+                False, "Checking the dataset…" if checking else NEEDS_DATA_TEXT
+            )
+        else:
+            self.sensitivity.set_can_analyze(True)
+
+    def analyze(self) -> Job | None:
+        """Run the engine's sensitivity analysis ("analyze" job) on the current model and
+        dataset; the result is shown and ``analysisChanged`` emitted. None when it cannot
+        run (no model / dataset: the view says why)."""
+        params = self.analysis_params()
+        if params is None:
+            self._sync_analyze_button()
+            return None
+        if self._analyze_job is not None and not self._analyze_job.done:
+            return self._analyze_job
+        job = self.client.submit("analyze", params)
+        self._analyze_job = job
+        self._analyze_stage = (0, 1, "")
+        self.sensitivity.show_running(True, "waiting for the engine…")
+        self.analysis_note.setText("Analysing…")
+        model, choice = self.session.model, self.session.data
+        job.accepted.connect(lambda: self.sensitivity.show_progress(0.0, "started"))
+        job.stage.connect(self._on_analyze_stage)
+        job.progress.connect(self._on_analyze_progress)
+        job.succeeded.connect(lambda r, m=model, c=choice: self._on_analyzed(m, c, r))
+        job.failed.connect(self._on_analyze_failed)
+        job.cancelled.connect(lambda _m: self._on_analyze_ended("Analysis cancelled."))
+        return job
+
+    def cancel_analysis(self) -> None:
+        if self._analyze_job is not None and not self._analyze_job.done:
+            self.client.cancel(self._analyze_job)
+
+    @property
+    def analyzing(self) -> bool:
+        return self._analyze_job is not None and not self._analyze_job.done
+
+    def _on_analyze_stage(self, ev: dict[str, Any]) -> None:
+        idx, count = int(ev.get("index", 0)), max(1, int(ev.get("count", 1)))
+        label = str(ev.get("label") or ev.get("stage", ""))
+        if ev.get("state", "start") == "start":
+            self._analyze_stage = (idx, count, label)
+            self.sensitivity.show_progress(idx / count, label)
+        else:
+            self.sensitivity.show_progress((idx + 1) / count, label)
+
+    def _on_analyze_progress(self, ev: dict[str, Any]) -> None:
+        idx, count, label = self._analyze_stage
+        if isinstance(ev.get("fraction"), (int, float)):
+            frac = float(ev["fraction"])
+        else:
+            total = max(1, int(ev.get("total", 1) or 1))
+            frac = min(total, int(ev.get("step", 0) or 0)) / total
+        text = str(ev.get("label") or ev.get("layer") or label)
+        self.sensitivity.show_progress((idx + frac) / count, text)
+
+    def _on_analyzed(self, model: ModelInfo | None, choice: DataChoice, result: Any) -> None:
+        self.sensitivity.show_running(False)
+        if model is not self.session.model or choice is not self.session.data:
+            self.analysis_note.setText("")
+            return  # the model or dataset changed meanwhile: this analysis is not theirs
+        doc = analysis_document(result)
+        if doc is None:
+            self.analysis_note.setText("")
+            self.errors.report(
+                "The analysis returned nothing to show",
+                "The engine's analysis has no per-layer results for this model.",
+            )
+            return
+        self.session.analysis = doc
+        self.show_analysis(doc)
+        self.views.setCurrentWidget(self.sensitivity)
+        self.analysisChanged.emit(doc)
+
+    def _on_analyze_failed(self, err: dict[str, Any]) -> None:
+        self._on_analyze_ended("")
+        if err.get("kind") == "crashed":
+            return  # the window already reported the crash
+        self.errors.report(
+            "The sensitivity analysis failed",
+            str(err.get("message")),
+            str(err.get("details", "")),
+        )
+
+    def _on_analyze_ended(self, note: str) -> None:
+        self.sensitivity.show_running(False)
+        self.analysis_note.setText(note)
+        self._sync_analyze_button()
+
+    def _drop_analysis(self) -> None:
+        """The model or dataset changed: the analysis shown is no longer theirs."""
+        self.cancel_analysis()
+        if self.session.analysis is not None:
+            self.session.analysis = None
+            self.analysisChanged.emit(None)
+        self.show_analysis(None)
+
+    def show_analysis(self, doc: dict[str, Any] | None) -> None:
+        """Show a sensitivity document in the Sensitivity view and the layer table."""
+        self.sensitivity.show_document(doc)
+        self.analysis_note.setText("")
+        self._fill_sensitivity_columns()
+        self._sync_analyze_button()
+
+    def _fill_sensitivity_columns(self) -> None:
+        """% of size, tolerated sparsity (at the max loss per layer) and int8 error."""
+        doc = self.session.analysis if self.sensitivity.doc is not None else None
+        entries = {str(e["name"]): e for e in doc_layers(doc)}
+        max_loss = self.max_loss.value()
+        model = self.session.model
+        layers = model.layers if model is not None else []
+        total = sum(int(r.get("params") or 0) for r in layers) or 1
+        right = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
+        for r, row in enumerate(layers[: self.table.rowCount()]):
+            name = str(row.get("name", ""))
+            e = entries.get(name)
+            share, share_tip = None, ""
+            if e is not None and isinstance(e.get("share_bytes"), (int, float)):
+                share = float(e["share_bytes"])
+                share_tip = "Share of the compressed (int8) weight bytes."
+            elif int(row.get("params") or 0) > 0:
+                share = int(row.get("params") or 0) / total
+                share_tip = "Share of the parameters (the analysis gives the int8 bytes)."
+            cells: list[tuple[str, str, float | None]] = [
+                (f"{share * 100:.1f} %" if share is not None else "", share_tip, share)
+            ]
+            tol = tolerated(doc, e, max_loss) if (doc is not None and e is not None) else None
+            if tol is None:
+                tip = NO_ANALYSIS_TIP if doc is None else "Not analysed (no prunable weights)."
+                cells.append(("—" if doc is None and share is not None else "", tip, None))
+            else:
+                grid = sorted(float(v) for v in ((doc or {}).get("grids") or {}).get("prune") or [])
+                if tol <= 0 and grid:
+                    text = f"< {grid[0] * 100:g} %"
+                else:
+                    text = f"{tol * 100:g} %"
+                cells.append(
+                    (
+                        text,
+                        f"Pruned alone to {text}, {name} loses at most {max_loss:g} points "
+                        "of validation accuracy.",
+                        tol,
+                    )
+                )
+            err = e.get("int8_error") if e is not None else None
+            if isinstance(err, (int, float)):
+                cells.append((f"{err:.3g}", "int8 error (QuantizationDebugger).", float(err)))
+            else:
+                cells.append(("", "" if doc is not None else NO_ANALYSIS_TIP, None))
+            for c, (text, tip, value) in zip((SHARE_COL, TOLERATED_COL, INT8_COL), cells):
+                item = QTableWidgetItem(text)
+                item.setTextAlignment(right)
+                item.setData(Qt.ItemDataRole.UserRole, value)
+                if tip:
+                    item.setToolTip(tip)
+                self.table.setItem(r, c, item)
+        if doc is not None:
+            n = sum(1 for e in entries.values() if e.get("prune"))
+            self.analysis_note.setText(
+                f"Tolerated sparsity of {n} analysed layers: each loses at most "
+                f"{max_loss:g} point{'' if max_loss == 1 else 's'} alone."
+            )
+
+    def _on_table_selection(self) -> None:
+        rows = self.table.selectionModel().selectedRows() if self.table.selectionModel() else []
+        if not rows:
+            return
+        item = self.table.item(rows[0].row(), 0)
+        self.sensitivity.select_layer(item.text() if item is not None else None)
+
+    def _select_row(self, name: str) -> None:
+        for r in range(self.table.rowCount()):
+            item = self.table.item(r, 0)
+            if item is not None and item.text() == name:
+                self.table.selectRow(r)
+                return
+
+    def make_per_layer_recipe(self) -> dict[str, Any] | None:
+        """Ask for a global target and technique, turn the analysis into a per-layer recipe
+        (``engine.pipeline.sensitivity.per_layer_recipe``) and emit ``recipeRequested``.
+        Returns the recipe dict (None when cancelled or impossible; the user is told why)."""
+        doc = self.session.analysis
+        if doc is None:
+            return None
+        options = self.ask_recipe_options(doc)
+        if options is None:
+            return None
+        target, technique, int8 = options
+        try:
+            mapping = per_layer_map(doc, target, technique)
+        except Exception as exc:  # noqa: BLE001 - BadInputError or a missing engine part
+            self.errors.report("Cannot make the per-layer recipe", str(exc))
+            return None
+        recipe = per_layer_recipe_dict(doc, target, technique, mapping, int8)
+        self.recipeRequested.emit(recipe)
+        return recipe
+
+
+def analysis_document(result: Any) -> dict[str, Any] | None:
+    """The sensitivity document in an "analyze" job result (the document itself, or under
+    ``"sensitivity"`` / ``"document"``); None when it has no layers."""
+    if not isinstance(result, dict):
+        return None
+    for doc in (result, result.get("sensitivity"), result.get("document")):
+        if isinstance(doc, dict) and doc_layers(doc):
+            return doc
+    return None

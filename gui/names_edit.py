@@ -11,11 +11,15 @@ Three meanings, one widget (``LayerNamesEdit``):
 
 Names the model does not have are kept (the recipe may be for another model) and marked in
 the tooltip; the engine names them when the run starts.
+
+Other "names" knobs (``cluster.skip``: layers left unclustered) use the same widget with
+``NamesWording`` of their own and no *Pure int8* box: empty is None (no layer listed).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from PySide6.QtCore import QStringListModel, Qt, Signal
@@ -36,6 +40,39 @@ from PySide6.QtWidgets import (
 
 AUTOMATIC_PLACEHOLDER = "automatic"
 PURE_TEXT = "Pure int8 (keep nothing float)"
+
+
+@dataclass(frozen=True)
+class NamesWording:
+    """What a "names" editor says: field placeholder, state lines, chooser title and note,
+    and the *Pure* box text ("" = no such box)."""
+
+    placeholder: str = AUTOMATIC_PLACEHOLDER
+    empty: str = "Automatic: the layers responsible for an int8 drop are kept float."
+    listed: str = "These layers stay float: "
+    pure: str = PURE_TEXT
+    pure_state: str = "Pure int8: every layer is converted to int8."
+    chooser_title: str = "Layers kept in float"
+    chooser_note: str = (
+        "Tick the layers that stay float in the int8 model. Nothing ticked: automatic "
+        "(Featherweight finds them when int8 loses too much accuracy)."
+    )
+
+
+KEEP_FLOAT = NamesWording()
+
+
+def skip_wording(what: str) -> NamesWording:
+    """Wording of a skip list (``what``: "clustered", "pruned"…): empty = none skipped."""
+    return NamesWording(
+        placeholder="none",
+        empty=f"No layer skipped: every supported layer is {what}.",
+        listed=f"These layers are not {what}: ",
+        pure="",
+        pure_state="",
+        chooser_title=f"Layers not {what}",
+        chooser_note=f"Tick the layers to leave as they are (not {what}).",
+    )
 
 
 def split_names(text: str) -> list[str]:
@@ -66,14 +103,17 @@ class LayerChooser(QDialog):
     """A checkable list of the model's layers; ``chosen()`` gives the ticked names in the
     model's order."""
 
-    def __init__(self, parent: QWidget | None, names: Sequence[str], checked: Sequence[str]):
+    def __init__(
+        self,
+        parent: QWidget | None,
+        names: Sequence[str],
+        checked: Sequence[str],
+        wording: NamesWording = KEEP_FLOAT,
+    ):
         super().__init__(parent)
-        self.setWindowTitle("Layers kept in float")
+        self.setWindowTitle(wording.chooser_title)
         lay = QVBoxLayout(self)
-        note = QLabel(
-            "Tick the layers that stay float in the int8 model. Nothing ticked: automatic "
-            "(Featherweight finds them when int8 loses too much accuracy)."
-        )
+        note = QLabel(wording.chooser_note)
         note.setWordWrap(True)
         lay.addWidget(note)
         self.list = QListWidget()
@@ -108,8 +148,9 @@ class LayerNamesEdit(QWidget):
 
     changed = Signal()
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, parent: QWidget | None = None, wording: NamesWording = KEEP_FLOAT) -> None:
         super().__init__(parent)
+        self.wording = wording
         self._names: list[str] = []
         # Opens the layer list and returns the ticked names, None when cancelled (tests
         # replace it).
@@ -120,7 +161,7 @@ class LayerNamesEdit(QWidget):
         row = QHBoxLayout()
         row.setSpacing(4)
         self.line = QLineEdit()
-        self.line.setPlaceholderText(AUTOMATIC_PLACEHOLDER)
+        self.line.setPlaceholderText(wording.placeholder)
         self.line.setClearButtonEnabled(True)
         self._model = QStringListModel([])
         self.completer = ListCompleter(self._model, self.line)
@@ -134,13 +175,14 @@ class LayerNamesEdit(QWidget):
         row.addWidget(self.line, 1)
         row.addWidget(self.choose_button)
         lay.addLayout(row)
-        self.pure = QCheckBox(PURE_TEXT)
+        self.pure = QCheckBox(wording.pure or PURE_TEXT)
         self.pure.setToolTip(
             "Convert every layer to int8, whatever the accuracy check finds (it still "
             "measures the drop and warns)."
         )
         self.pure.toggled.connect(self._on_pure)
         lay.addWidget(self.pure)
+        self.pure.setVisible(bool(wording.pure))
         self._sync()
 
     # -- value ----------------------------------------------------------------------------
@@ -197,7 +239,7 @@ class LayerNamesEdit(QWidget):
         self.line.setText(", ".join(chosen))
 
     def _choose_dialog(self, names: list[str], checked: list[str]) -> list[str] | None:
-        dialog = LayerChooser(self, names, checked)
+        dialog = LayerChooser(self, names, checked, self.wording)
         try:
             if dialog.exec() != QDialog.DialogCode.Accepted:
                 return None
@@ -210,12 +252,13 @@ class LayerNamesEdit(QWidget):
         self.line.setEnabled(not pure)
         self.choose_button.setEnabled(not pure and bool(self._names))
         unknown = self.unknown_names()
+        w = self.wording
         if pure:
-            state = "Pure int8: every layer is converted to int8."
+            state = w.pure_state
         elif not split_names(self.line.text()):
-            state = "Automatic: the layers responsible for an int8 drop are kept float."
+            state = w.empty
         else:
-            state = "These layers stay float: " + ", ".join(split_names(self.line.text()))
+            state = w.listed + ", ".join(split_names(self.line.text()))
         if unknown:
             state += f"\nNot in the open model: {', '.join(unknown)}."
             self.line.setStyleSheet("QLineEdit { color: #b00020; }")

@@ -193,6 +193,7 @@ def session_from_project(project: Project) -> Session:
         if STATUS_TO_GUI.get(run.status) in NUMBERED:
             numbered += 1
     subject, label = ep.project_subject(project)
+    analysis = stored_analysis(project)
     session = Session(
         model=model,
         data=data,
@@ -203,9 +204,22 @@ def session_from_project(project: Project) -> Session:
         subject=subject,
         subject_label=label,
         accuracy_budget=project.accuracy_budget,
+        analysis=analysis,
     )
     distinguish_subjects(session)
     return session
+
+
+def stored_analysis(project: Project) -> dict[str, Any] | None:
+    """The project's latest sensitivity analysis of its current subject (the document,
+    read from the project's files; None when there is none or it cannot be read)."""
+    if project.model is None:
+        return None
+    try:
+        found = ep.latest_analysis(project)
+    except (OSError, ValueError, ProjectError):
+        return None
+    return found if isinstance(found, dict) else None
 
 
 def distinguish_subjects(session: Session) -> None:
@@ -525,6 +539,18 @@ class ProjectController(QObject):
             ep.record_run_failure(
                 p, run, rec.error or rec.status, cancelled=rec.status == "cancelled"
             )
+        self.changed.emit()
+        self.autosave()
+
+    def record_analysis(self, doc: dict[str, Any]) -> None:
+        """Keep a sensitivity analysis (``engine.project.document.add_analysis``: the document
+        goes under the project's files) and autosave; it reopens without recomputing."""
+        self.sync_content()  # the entry records the current model, dataset and split
+        try:
+            ep.add_analysis(self.project, doc)
+        except (OSError, ProjectError) as exc:
+            self.host.errors.report("Cannot keep the analysis in the project", str(exc))
+            return
         self.changed.emit()
         self.autosave()
 

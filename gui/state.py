@@ -161,7 +161,8 @@ class Session:
     ``subject`` / ``subject_label`` name the current model + dataset + split (the window's
     project controller keeps them up to date; "" in a bare session, where every run has
     the subject ""). ``baseline`` is the current subject's. ``accuracy_budget`` is the
-    project's budget in percentage points."""
+    project's budget in percentage points. ``analysis`` is the sensitivity.json document of
+    the current model + dataset (engine.pipeline.sensitivity; None until analysed)."""
 
     model: ModelInfo | None = None
     data: DataChoice = field(default_factory=DataChoice)
@@ -172,6 +173,7 @@ class Session:
     subject: str = ""
     subject_label: str = ""
     accuracy_budget: float = DEFAULT_BUDGET_PTS
+    analysis: dict[str, Any] | None = None
 
     def finished_runs(self) -> list[RunRecord]:
         return [r for r in self.runs if r.status == "finished"]

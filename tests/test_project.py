@@ -341,7 +341,7 @@ def test_migration_2_to_3_keeps_the_split_the_runs_used(tmp_path):
     P.save_project(project)
     assert (tmp_path / "shapes.fwproj.v2.bak").read_bytes() == original
     doc = json.loads(path.read_text())
-    assert doc["format_version"] == CURRENT_FORMAT == 4
+    assert doc["format_version"] == CURRENT_FORMAT == 5
     assert doc["dataset"]["seed"] == 5
     again = P.load_project(path)
     assert again.migrated_from is None and again.load_warnings == []
@@ -834,7 +834,7 @@ def test_migration_3_to_4_adds_the_budget_and_keeps_each_runs_split_and_subject(
     P.save_project(project)
     assert (tmp_path / "two.fwproj.v3.bak").read_bytes() == original
     doc = json.loads(path.read_text())
-    assert doc["format_version"] == 4 and doc["accuracy_budget"] == 1.0
+    assert doc["format_version"] == CURRENT_FORMAT and doc["accuracy_budget"] == 1.0
     again = P.load_project(path)
     assert again.to_dict() == project.to_dict() and again.migrated_from is None
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from engine.models.support import unwrap
+
 # Input kinds (``DataSplits.input_kind``): what one sample is, for messages and the GUI.
 INPUT_KINDS = ("images", "tokens", "sequences", "features")
 # The first layers that say how a model takes its input (``model_input_of``).
@@ -42,9 +44,7 @@ def model_input_of(model: Any) -> ModelInput:
     """The ``ModelInput`` of a Keras 2 or 3 model: its first layer after the input layer
     (tfmot wrappers looked through, augmentation layers skipped)."""
     for layer in getattr(model, "layers", ()):
-        seen = 0
-        while hasattr(layer, "layer") and seen < 5:  # tfmot wrappers
-            layer, seen = layer.layer, seen + 1
+        layer = unwrap(layer)  # tfmot wrappers
         cls = type(layer).__name__
         if cls == "InputLayer" or cls.startswith(AUGMENTATION_PREFIX):
             continue

@@ -153,23 +153,26 @@ def not_compressed(model: Any, technique: str) -> str | None:
     return "; ".join(parts)
 
 
+def unwrap(layer: Any, stop_at: tuple[str, ...] = ()) -> Any:
+    """The layer inside any wrappers (tfmot's pruning/cluster/QAT wrappers, Keras'
+    ``Wrapper``s): follows ``.layer`` at most 5 times, and stops at a class in ``stop_at``
+    (``("Bidirectional",)`` keeps a bidirectional RNN whole)."""
+    for _ in range(5):
+        if not hasattr(layer, "layer") or _cls(layer) in stop_at:
+            break
+        layer = layer.layer
+    return layer
+
+
 def is_weight_layer(layer: Any) -> bool:
     """Whether the layer inside any tfmot wrappers holds weight matrices the measurement
     names (kernels, Embedding tables, RNN and attention weights): ``WEIGHT_LAYER_TYPES``."""
-    seen = 0
-    while hasattr(layer, "layer") and _cls(layer) != "Bidirectional" and seen < 5:
-        layer = layer.layer
-        seen += 1
-    return _cls(layer) in WEIGHT_LAYER_TYPES
+    return _cls(unwrap(layer, stop_at=("Bidirectional",))) in WEIGHT_LAYER_TYPES
 
 
 def is_kernel_layer(layer: Any) -> bool:
     """Whether the layer inside any tfmot wrappers holds a kernel that sparsity counts."""
-    seen = 0
-    while hasattr(layer, "layer") and seen < 5:
-        layer = layer.layer
-        seen += 1
-    return _cls(layer) in KERNEL_LAYER_TYPES
+    return _cls(unwrap(layer)) in KERNEL_LAYER_TYPES
 
 
 def prune_support(layer: Any) -> Support:

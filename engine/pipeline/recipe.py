@@ -6,7 +6,7 @@ Step types, knobs and order rules come from the technique registry
 
 Example::
 
-    {"schema_version": 1, "name": "prune-int8", "seed": 0, "batch_size": 32,
+    {"schema_version": 3, "name": "prune-int8", "seed": 0, "batch_size": 32,
      "steps": [{"type": "prune", "target_sparsity": 0.8, "epochs": 4},
                {"type": "quantize", "mode": "int8"}]}
 
@@ -59,7 +59,17 @@ __all__ = [
 
 # 2: ``seed`` seeds training only; the data split belongs to the dataset reference (a v1
 # recipe's seed also chose the split in the app). v1 documents load unchanged as v2.
-SCHEMA_VERSION = 2
+# 3: per-layer knobs (kind "map": prune's ``per_layer``/``allocation``/``sensitivity_file``,
+# cluster's ``per_layer``/``skip``) and teacher-guided training (``teacher_guided``,
+# ``temperature``, ``alpha`` on prune, cluster, qat, finetune). v1/v2 documents load
+# unchanged: their missing knobs take values that reproduce the old behaviour
+# (``OLD_BEHAVIOUR``: label-only training), the others their defaults (uniform allocation,
+# no per-layer map), which are the old behaviour.
+SCHEMA_VERSION = 3
+
+# Knob values a pre-3 document gets when it does not set the knob (where today's default
+# would change what the old recipe did).
+OLD_BEHAVIOUR: dict[str, Any] = {"teacher_guided": False}
 
 
 # Live views of the technique registry (filled in place when a technique registers).
@@ -184,6 +194,8 @@ def _check_knob(step_no: int, stype: str, knob: Knob, value: Any) -> Any:
         if not isinstance(value, (list, tuple)) or not all(isinstance(n, str) for n in value):
             raise RecipeError(f"{where} must be a list of layer names, got {value!r}")
         return [n.strip() for n in value if n.strip()]
+    if knob.kind == "map":
+        return _check_map(where, knob, value)
     if knob.kind == "choice":
         if value not in knob.choices:
             raise RecipeError(f"{where} = {value!r} is not one of {', '.join(knob.choices)}")
@@ -191,6 +203,57 @@ def _check_knob(step_no: int, stype: str, knob: Knob, value: Any) -> Any:
     if not isinstance(value, str):
         raise RecipeError(f"{where} must be a string, got {value!r}")
     return value
+
+
+_MAP_EXAMPLE = "e.g. {\"conv1\": 0.5} or 'conv1=0.5, dense=0.9'"
+
+
+def _check_map(where: str, knob: Knob, value: Any) -> dict[str, Any] | None:
+    """A "map" knob: ``{layer name: number}`` (or "name=value, ..."); empty = None."""
+    if isinstance(value, str):
+        parsed: dict[str, Any] = {}
+        for part in value.replace(";", ",").split(","):
+            if not part.strip():
+                continue
+            name, sep, number = part.partition("=") if "=" in part else part.partition(":")
+            try:
+                if not sep or not name.strip():
+                    raise ValueError(part)
+                parsed[name.strip()] = float(number)
+            except ValueError:
+                raise RecipeError(
+                    f"{where}: {part.strip()!r} is not 'layer=number' ({_MAP_EXAMPLE})"
+                ) from None
+        value = parsed
+    if not isinstance(value, dict):
+        raise RecipeError(
+            f"{where} must map layer names to numbers ({_MAP_EXAMPLE}), got {value!r}"
+        )
+    out: dict[str, Any] = {}
+    for name, number in value.items():
+        if not isinstance(name, str) or not name.strip():
+            raise RecipeError(f"{where}: layer names must be non-empty strings, got {name!r}")
+        if isinstance(number, bool) or not isinstance(number, (int, float)):
+            raise RecipeError(f"{where}: {name} must be a number, got {number!r}")
+        if number != number:  # NaN
+            raise RecipeError(f"{where}: {name} must be a number, got {number!r}")
+        checked: int | float
+        if knob.value_kind == "int":
+            if float(number) != int(number):
+                raise RecipeError(f"{where}: {name} must be a whole number, got {number!r}")
+            checked = int(number)
+        else:
+            checked = float(number)
+        if knob.minimum is not None and checked < knob.minimum:
+            raise RecipeError(f"{where}: {name} = {checked} is below the minimum {knob.minimum:g}")
+        if knob.maximum is not None and checked > knob.maximum:
+            raise RecipeError(f"{where}: {name} = {checked} is above the maximum {knob.maximum:g}")
+        out[name.strip()] = checked
+    if not out:
+        if knob.optional:
+            return None
+        raise RecipeError(f"{where} must name at least one layer ({_MAP_EXAMPLE})")
+    return out
 
 
 def fill_step(raw: Any, step_no: int) -> dict[str, Any]:
@@ -240,6 +303,8 @@ def validate_recipe(data: Any) -> Recipe:
     raw_steps = data.get("steps")
     if not isinstance(raw_steps, list) or not raw_steps:
         raise RecipeError("recipe 'steps' must be a non-empty list")
+    if version < 3:
+        raw_steps = [_migrated_step(s) for s in raw_steps]
     steps = [fill_step(s, i + 1) for i, s in enumerate(raw_steps)]
 
     seed = data.get("seed", 0)
@@ -261,6 +326,15 @@ def validate_recipe(data: Any) -> Recipe:
         description=str(data.get("description", "")),
         warnings=warnings,
     )
+
+
+def _migrated_step(raw: Any) -> Any:
+    """A pre-3 step with the knobs whose default changed set to the old behaviour."""
+    if not isinstance(raw, dict) or raw.get("type") not in STEP_SPECS:
+        return raw  # fill_step reports it
+    names = {k.name for k in STEP_SPECS[raw["type"]].knobs}
+    missing = {k: v for k, v in OLD_BEHAVIOUR.items() if k in names and k not in raw}
+    return {**raw, **missing} if missing else raw
 
 
 def check_order(steps: list[dict[str, Any]]) -> list[str]:

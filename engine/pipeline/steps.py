@@ -44,6 +44,7 @@ def run_train_steps(
         seed=recipe.seed,
         estimator=estimator,
         allow_unsafe=allow_unsafe,
+        teacher=loaded.model,  # the original: teacher-guided steps match it
     )
     steps_info: list[dict[str, Any]] = []
     model = export_model = loaded.model

@@ -3,8 +3,9 @@
 Light module (no TensorFlow, no Qt). The format is documented in docs/project-format.md:
 a JSON document with an integer ``format_version`` beside a folder the project owns,
 ``NAME_files/``, that holds every run's artifacts (``runs/<run_id>/model.tflite``,
-``metrics.json``). Saving rewrites only the JSON, atomically; artifacts are written once, by
-the run that makes them.
+``metrics.json``) and every kept sensitivity analysis (``analyses/<id>/sensitivity.json``).
+Saving rewrites only the JSON, atomically; artifacts are written once (atomically), by the run
+or ``add_analysis`` that makes them.
 
 The GUI's calls, in order of a session::
 
@@ -15,6 +16,8 @@ The GUI's calls, in order of a session::
     mark_run_started(project, run); out = run_dir(project, run.id)
     ... for each worker event: record_event(run, event) ...
     record_run_result(project, run, metrics)     # or record_run_failure(project, run, msg)
+    add_analysis(project, sensitivity_doc)       # keep an analysis (format 5)
+    latest_analysis(project)                     # the latest one of the current subject
     write_recovery(project)                      # autosave: JSON only, beside the project
     save_project(project, path)                  # Save / Save As (copies artifacts over)
     project.is_dirty()                           # unsaved changes?
@@ -351,6 +354,8 @@ class Project:
     dataset: DatasetRef | None = None
     recipes: list[dict[str, Any]] = field(default_factory=list)
     runs: list[Run] = field(default_factory=list)
+    # Sensitivity analyses (format 5): {"id", "created", "config", "artifact"}.
+    analyses: list[dict[str, Any]] = field(default_factory=list)
     ui: dict[str, Any] = field(default_factory=dict)
     accuracy_budget: float = DEFAULT_BUDGET_PTS  # points; format 4
     created: str | None = None
@@ -383,6 +388,7 @@ class Project:
             "accuracy_budget": self.accuracy_budget,
             "recipes": copy.deepcopy(self.recipes),
             "runs": [r.to_dict() for r in self.runs],
+            "analyses": copy.deepcopy(self.analyses),
             "ui": copy.deepcopy(self.ui),
         }
 
@@ -412,6 +418,7 @@ class Project:
         dupes = sorted({i for i in ids if ids.count(i) > 1})
         if dupes:
             raise ProjectError(f"project: run id(s) used twice: {', '.join(dupes)}")
+        analyses = _analyses(d.get("analyses", []))
         name = d.get("name") or (path.stem if path else "Untitled")
         if not isinstance(name, str):
             raise ProjectError("project: 'name' must be a string")
@@ -425,6 +432,7 @@ class Project:
             dataset=DatasetRef.from_dict(d["dataset"], base_dir) if d.get("dataset") else None,
             recipes=recipes,
             runs=runs,
+            analyses=analyses,
             ui=_obj(d.get("ui", {}), "project: ui"),
             accuracy_budget=budget,
             created=d.get("created") if isinstance(d.get("created"), str) else None,
@@ -466,6 +474,32 @@ class Project:
             if r.id == run_id:
                 return r
         raise KeyError(run_id)
+
+
+def _analyses(raw: Any) -> list[dict[str, Any]]:
+    """Validate the ``analyses`` list of a format-5 document (ids, artifact paths, config)."""
+    if not isinstance(raw, list):
+        raise ProjectError("project: 'analyses' must be a list")
+    out: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for i, a in enumerate(raw):
+        a = _obj(a, f"analysis {i + 1}")
+        aid = a.get("id")
+        if not isinstance(aid, str) or not _RUN_ID.match(aid):
+            raise ProjectError(
+                f"analysis {i + 1}: id {aid!r} must be 1-64 letters, digits, '.', '_' or '-'"
+            )
+        if aid in seen:
+            raise ProjectError(f"project: analysis id used twice: {aid}")
+        seen.add(aid)
+        where = f"analysis {aid}"
+        if a.get("created") is not None and not isinstance(a["created"], str):
+            raise ProjectError(f"{where}: 'created' must be a string or null")
+        entry = dict(copy.deepcopy(a))
+        entry["config"] = _obj(a.get("config", {}), f"{where}: config")
+        entry["artifact"] = validate_artifact_path(a.get("artifact"), f"{where}: artifact")
+        out.append(entry)
+    return out
 
 
 def _obj(value: Any, where: str) -> dict[str, Any]:
@@ -565,11 +599,16 @@ def load_project(path: str | Path) -> Project:
 
 
 def _copy_run_artifacts(project: Project, src: Path, dst: Path) -> None:
-    """Copy each run's folder from ``src`` to ``dst`` (Save As / first save)."""
+    """Copy each run's and each analysis' folder from ``src`` to ``dst`` (Save As / first
+    save)."""
     for run in project.runs:
         s = src / "runs" / run.id
         if s.is_dir():
             shutil.copytree(s, dst / "runs" / run.id, dirs_exist_ok=True)
+    for analysis in project.analyses:
+        s = src / ANALYSES_DIR / analysis["id"]
+        if s.is_dir():
+            shutil.copytree(s, dst / ANALYSES_DIR / analysis["id"], dirs_exist_ok=True)
 
 
 def _remove_stale_temps(path: Path) -> None:
@@ -590,9 +629,10 @@ def _rebase_run_configs(project: Project, old_base: Path | None, new_base: Path)
     like the project's own references; an untitled project's runs recorded absolute ones)."""
     if old_base is not None and os.path.normpath(old_base) == os.path.normpath(new_base):
         return
-    for run in project.runs:
+    configs = [run.config for run in project.runs] + [a["config"] for a in project.analyses]
+    for config in configs:
         for key in ("model", "dataset"):
-            ref = run.config.get(key) if isinstance(run.config, dict) else None
+            ref = config.get(key) if isinstance(config, dict) else None
             if not isinstance(ref, dict) or not isinstance(ref.get("path"), str):
                 continue
             if ref["path"] == "demo":
@@ -646,6 +686,7 @@ def save_project(project: Project, path: str | Path | None = None) -> Path:
 
     previous = (project.path, project.saved_at, project.versions, project.name)
     configs = [copy.deepcopy(r.config) for r in project.runs]
+    analysis_configs = [copy.deepcopy(a["config"]) for a in project.analyses]
     _rebase_run_configs(project, project.base_dir(), target.parent)
     if old_path is None and project.name == "Untitled":
         project.name = target.stem
@@ -658,6 +699,8 @@ def save_project(project: Project, path: str | Path | None = None) -> Path:
         project.path, project.saved_at, project.versions, project.name = previous
         for run, config in zip(project.runs, configs):
             run.config = config
+        for analysis, config in zip(project.analyses, analysis_configs):
+            analysis["config"] = config
         raise
     _remove_stale_temps(target)
     project.migrated_from = None
@@ -882,10 +925,11 @@ def check_references(project: Project) -> list[ReferenceProblem]:
             problems.append(pr)
     files = project.files_dir
     missing = []
-    for run in project.runs:
-        for rel in run.artifacts:
-            if files is None or not (files / rel).is_file():
-                missing.append(rel)
+    for rel in [rel for run in project.runs for rel in run.artifacts] + [
+        a["artifact"] for a in project.analyses
+    ]:
+        if files is None or not (files / rel).is_file():
+            missing.append(rel)
     if missing:
         where = files.name if files is not None else "the project's files folder"
         problems.append(
@@ -1030,6 +1074,106 @@ def run_subject(project: Project, run: Run) -> tuple[str, str]:
         subject_key(cfg.get("model"), cfg.get("dataset"), split, base),
         subject_label(cfg.get("model"), cfg.get("dataset"), split, base),
     )
+
+
+# --------------------------------------------------------------------------- analyses
+
+ANALYSES_DIR = "analyses"
+SENSITIVITY_FILE = "sensitivity.json"
+SENSITIVITY_KIND = "featherweight.sensitivity"  # engine.pipeline.sensitivity.KIND
+
+
+def new_analysis_id(project: Project) -> str:
+    taken = {a["id"] for a in project.analyses}
+    n = len(project.analyses) + 1
+    while f"analysis-{n:03d}" in taken:
+        n += 1
+    return f"analysis-{n:03d}"
+
+
+def add_analysis(
+    project: Project, doc: dict[str, Any], config: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Keep a sensitivity analysis (the ``sensitivity.json`` document ``doc``) in the project:
+    writes it atomically to ``<files>/analyses/<id>/sensitivity.json`` and records
+    ``{"id", "created", "config", "artifact"}`` (``config``: what it analyzed, default the
+    project's current model, dataset and split, like a run's). Returns the entry. Raises
+    ProjectError (not a sensitivity document, no files folder, I/O error)."""
+    if not isinstance(doc, dict) or doc.get("kind") != SENSITIVITY_KIND:
+        raise ProjectError("not a sensitivity analysis document")
+    files = project.files_dir
+    if files is None:
+        raise ProjectError("the project has neither a file nor a workspace folder")
+    aid = new_analysis_id(project)
+    rel = f"{ANALYSES_DIR}/{aid}/{SENSITIVITY_FILE}"
+    folder = files / ANALYSES_DIR / aid
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ProjectError(f"cannot create {folder}: {exc.strerror or exc}") from None
+    write_json_atomic(folder / SENSITIVITY_FILE, doc)
+    created = doc.get("created") if isinstance(doc.get("created"), str) else utc_now()
+    entry = {
+        "id": aid,
+        "created": created,
+        "config": copy.deepcopy(config) if config is not None else run_config(project),
+        "artifact": rel,
+    }
+    project.analyses.append(entry)
+    project.touch()
+    return copy.deepcopy(entry)
+
+
+def remove_analysis(project: Project, analysis_id: str) -> None:
+    """Drop an analysis and delete its folder. Unknown ids are ignored."""
+    before = len(project.analyses)
+    project.analyses = [a for a in project.analyses if a["id"] != analysis_id]
+    if len(project.analyses) == before:
+        return
+    files = project.files_dir
+    if files is not None and _RUN_ID.match(analysis_id):
+        shutil.rmtree(files / ANALYSES_DIR / analysis_id, ignore_errors=True)
+    project.touch()
+
+
+def analysis_subject(project: Project, analysis: dict[str, Any]) -> tuple[str, str]:
+    """``(key, label)`` of what ``analysis`` analyzed (its config), like ``run_subject``."""
+    cfg = analysis.get("config") or {}
+    if not isinstance(cfg.get("model"), dict):
+        return project_subject(project)
+    base = project.base_dir()
+    split = cfg.get("split") if isinstance(cfg.get("split"), dict) else None
+    return (
+        subject_key(cfg.get("model"), cfg.get("dataset"), split, base),
+        subject_label(cfg.get("model"), cfg.get("dataset"), split, base),
+    )
+
+
+def load_analysis(project: Project, analysis: dict[str, Any]) -> dict[str, Any] | None:
+    """The stored ``sensitivity.json`` of ``analysis``; None when it is missing or unreadable
+    (``check_references`` reports a missing one)."""
+    try:
+        path = artifact_path(project, analysis["artifact"])
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (ProjectError, OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError):
+        return None
+    if not isinstance(doc, dict) or doc.get("kind") != SENSITIVITY_KIND:
+        return None
+    return doc
+
+
+def latest_analysis(project: Project, subject: str | None = None) -> dict[str, Any] | None:
+    """The most recent readable analysis document of ``subject`` (a key from
+    ``project_subject`` / ``subject_key``; None = the project's current subject), loaded
+    from disk (nothing is recomputed); None when there is none."""
+    key = subject if subject is not None else project_subject(project)[0]
+    for analysis in reversed(project.analyses):
+        if analysis_subject(project, analysis)[0] != key:
+            continue
+        doc = load_analysis(project, analysis)
+        if doc is not None:
+            return doc
+    return None
 
 
 # --------------------------------------------------------------------------- runs

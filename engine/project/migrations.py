@@ -275,7 +275,35 @@ def _v3_to_v4(data: dict[str, Any], ctx: MigrationContext) -> dict[str, Any]:
     return doc
 
 
-MIGRATIONS: dict[int, Migration] = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4}
+def _v4_to_v5(data: dict[str, Any], ctx: MigrationContext) -> dict[str, Any]:
+    """Format 4 -> 5: sensitivity analyses.
+
+    Format 5 adds ``analyses``: one entry per sensitivity analysis kept in the project
+    (``{"id", "created", "config": {"model", "dataset", "split"}, "artifact"}``, the artifact
+    being its ``sensitivity.json`` under the files folder). Format 4 had none: an empty list.
+    The saved recipes (recipe schema 2) are rewritten as schema 3 with the same meaning (the
+    recipe's own migration: per-layer knobs at their defaults, teacher guidance off), so that
+    adding the same recipe from the app does not store it twice; one that does not validate
+    is left as it is (the app names it when it is used).
+    """
+    from engine.core.errors import RecipeError
+    from engine.pipeline.recipe import validate_recipe
+
+    doc = copy.deepcopy(data)
+    doc["format_version"] = 5
+    if not isinstance(doc.get("analyses"), list):
+        doc["analyses"] = []
+    recipes = doc.get("recipes")
+    if isinstance(recipes, list):
+        for i, recipe in enumerate(recipes):
+            try:
+                recipes[i] = validate_recipe(recipe).to_dict()
+            except RecipeError:
+                pass
+    return doc
+
+
+MIGRATIONS: dict[int, Migration] = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4, 4: _v4_to_v5}
 
 
 def migrate(

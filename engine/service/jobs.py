@@ -11,6 +11,12 @@ Each job maps plain JSON parameters onto engine calls; the CLI calls the same en
                 "split_seed", "val_fraction"}
                 -> metrics (the content of metrics.json)
 
+- ``analyze``: {"model", "data", "scale", "allow_unsafe", "split_seed", "val_fraction",
+                "prune_grid", "cluster_grid", "filter_grid" (lists; absent = the defaults,
+                [] skips), "quantization": bool (default true), "out": dir (optional)}
+                -> the sensitivity document (engine.pipeline.sensitivity); with ``out`` it is
+                also written to ``out/sensitivity.json`` (atomically)
+
 ``split_seed`` / ``val_fraction`` are the dataset's split (a project's ``dataset.seed`` and
 ``dataset.val_fraction``); absent or null means the defaults (seed 0, fraction 0.1), the
 same as ``featherweight compress``. The recipe's ``seed`` never chooses the split.
@@ -86,6 +92,34 @@ def _compress(params: dict[str, Any], reporter: Reporter) -> dict[str, Any]:
     )
 
 
+def _analyze(params: dict[str, Any], reporter: Reporter) -> dict[str, Any]:
+    from engine.pipeline import sensitivity as S
+
+    grids: dict[str, Any] = {
+        name: params[name] if params.get(name) is not None else default
+        for name, default in (
+            ("prune_grid", S.PRUNE_GRID),
+            ("cluster_grid", S.CLUSTER_GRID),
+            ("filter_grid", S.FILTER_GRID),
+        )
+    }
+    doc = S.analyze(
+        params["model"],
+        params.get("data", "demo"),
+        scale=params.get("scale", "auto"),
+        allow_unsafe=bool(params.get("allow_unsafe")),
+        split_seed=params.get("split_seed"),
+        val_fraction=params.get("val_fraction"),
+        quantization=bool(params.get("quantization", True)),
+        reporter=reporter,
+        **grids,
+    )
+    if params.get("out"):
+        reporter.check_cancel()
+        S.write_sensitivity(doc, params["out"])
+    return doc
+
+
 def _report(params: dict[str, Any], reporter: Reporter) -> dict[str, Any]:
     from engine.tflite.report import report_tflite
 
@@ -151,6 +185,7 @@ JOBS: dict[str, Job] = {
     "baseline": _baseline,
     "check_data": _check_data,
     "compress": _compress,
+    "analyze": _analyze,
     "report": _report,
     "export_c": _export_c,
     "demo": _demo,

@@ -6,6 +6,6 @@ in ``engine.techniques.registry`` (light: TensorFlow is imported inside their fu
 new technique is one more module that calls ``registry.register`` (see registry.py).
 """
 
-from engine.techniques import cluster, distill, finetune, prune, quantize
+from engine.techniques import cluster, distill, finetune, prune, quantize, structured
 
-BUILTIN = (distill, prune, cluster, finetune, quantize)
+BUILTIN = (distill, structured, prune, cluster, finetune, quantize)

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from engine.core.errors import FeatherweightError
+from engine.core.errors import BadInputError, FeatherweightError
 from engine.models.support import cluster_support, not_compressed
 from engine.techniques.registry import (
     Knob,
@@ -21,8 +21,11 @@ from engine.techniques.registry import (
     Technique,
     TrainContext,
     epochs_knob,
+    guided_of,
+    guided_summary,
     learning_rate_knob,
     register,
+    teacher_knobs,
 )
 from engine.techniques.training import (
     effective_kernels,
@@ -47,13 +50,41 @@ class ClusterResult:
     distinct_values: dict[str, int]  # per layer, after stripping
     per_layer_sparsity: dict[str, float]
     warnings: list[str] = field(default_factory=list)
+    clusters: dict[str, int] = field(default_factory=dict)  # per clustered layer
+
+
+def cluster_counts(model: Any, step: dict[str, Any]) -> tuple[dict[str, int], list[str]]:
+    """``({layer: cluster count}, skipped)``: the layers ``cluster_support`` clusters, minus
+    ``skip``, each with its ``per_layer`` count or ``clusters``; a layer whose kernel has
+    fewer weights than its count is left out. Raises BadInputError for unknown names."""
+    n = int(step["clusters"])
+    per_layer = dict(step.get("per_layer") or {})
+    skip = list(step.get("skip") or [])
+    candidates = [layer for layer in model.layers if cluster_support(layer).compresses]
+    known = {layer.name for layer in candidates}
+    unknown = sorted((set(per_layer) | set(skip)) - known)
+    if unknown:
+        raise BadInputError(
+            f"clustering: layer(s) {', '.join(unknown)} cannot be clustered "
+            f"(clustered: {', '.join(sorted(known))})"
+        )
+    both = sorted(set(per_layer) & set(skip))
+    if both:
+        raise BadInputError(f"clustering: {', '.join(both)} both skipped and given a count")
+    counts = {}
+    for layer in candidates:
+        if layer.name in skip:
+            continue
+        count = int(per_layer.get(layer.name, n))
+        if all(int(np.prod(w.shape)) >= count for w in layer.weights[:1]):
+            counts[layer.name] = count
+    return counts, [name for name in skip if name in known]
 
 
 def cluster_model(model: Any, step: dict[str, Any], context: TrainContext) -> ClusterResult:
     """Cluster ``model`` as ``step`` (a cluster step) says; returns the stripped model.
 
-    Wraps the layers ``cluster_support`` clusters whose kernel has at least ``clusters``
-    weights."""
+    Wraps the layers ``cluster_counts`` gives, each into its own number of clusters."""
     from engine.core.tfenv import keras2, tfmot
 
     k, mot = keras2(), tfmot()
@@ -61,19 +92,19 @@ def cluster_model(model: Any, step: dict[str, Any], context: TrainContext) -> Cl
     cl = mot.clustering.keras
     n = int(step["clusters"])
     init = getattr(cl.CentroidInitialization, INIT_NAMES[step["init"]])
-    names = [
-        layer.name
-        for layer in model.layers
-        if cluster_support(layer).compresses
-        and all(int(np.prod(w.shape)) >= n for w in layer.weights[:1])
-    ]
+    counts, skipped = cluster_counts(model, step)
+    names = list(counts)
+    if skipped:
+        reporter.log(f"not clustered (skipped): {', '.join(skipped)}")
     if not names:
         raise FeatherweightError(
             f"no layer of this model can be clustered into {n} clusters (needs Conv or Dense)"
         )
     preserve = bool(step["preserve_sparsity"])
     left = [
-        layer.name for layer in model.layers if is_kernel_layer(layer) and layer.name not in names
+        layer.name
+        for layer in model.layers
+        if is_kernel_layer(layer) and layer.name not in names and layer.name not in skipped
     ]
     if left:
         reporter.log(f"not clustered (too small or unsupported by tfmot): {', '.join(left)}")
@@ -84,30 +115,45 @@ def cluster_model(model: Any, step: dict[str, Any], context: TrainContext) -> Cl
         if layer.name in names:
             return cl.cluster_weights(
                 layer,
-                number_of_clusters=n,
+                number_of_clusters=counts[layer.name],
                 cluster_centroids_init=init,
                 preserve_sparsity=preserve,
             )
         return layer
 
     wrapped = k.models.clone_model(fresh_copy(model), clone_function=wrap)
+    sizes = sorted(set(counts.values()))
+    into = f"{n}" if sizes == [n] else "/".join(str(c) for c in sizes)
     reporter.log(
-        f"clustering {len(names)} layer(s) into {n} clusters"
+        f"clustering {len(names)} layer(s) into {into} clusters"
         + (" keeping zeros" if preserve else "")
     )
-    fit(wrapped, context, epochs=step["epochs"], learning_rate=step["learning_rate"])
+    fit(
+        wrapped,
+        context,
+        epochs=step["epochs"],
+        learning_rate=step["learning_rate"],
+        guided=guided_of(step),
+    )
     stripped = cl.strip_clustering(wrapped)
     if recalibrate_batchnorm(stripped, context.splits):  # the weights jumped to centroids
         reporter.log("BatchNorm statistics re-estimated for the clustered weights")
     kernels = effective_kernels(stripped)
     distinct = {name: int(len(np.unique(kernels[name]))) for name in names if name in kernels}
     per_layer = {name: float((kv == 0).mean()) for name, kv in kernels.items()}
-    return ClusterResult(stripped, names, distinct, per_layer, warnings)
+    return ClusterResult(stripped, names, distinct, per_layer, warnings, counts)
 
 
 def _summary(step: dict[str, Any]) -> str:
     keep = ", keeping pruned zeros" if step.get("preserve_sparsity") else ""
-    return f"{step['clusters']} shared values per layer{keep}, {step['epochs']} epoch(s)"
+    if step.get("per_layer"):
+        keep += f", {len(step['per_layer'])} layer(s) set by hand"
+    if step.get("skip"):
+        keep += f", {len(step['skip'])} skipped"
+    return (
+        f"{step['clusters']} shared values per layer{keep}, {step['epochs']} epoch(s)"
+        + guided_summary(step)
+    )
 
 
 class Cluster(Technique):
@@ -140,6 +186,27 @@ class Cluster(Technique):
             ),
             epochs_knob(2),
             learning_rate_knob(1e-5),
+            Knob(
+                "per_layer",
+                "map",
+                None,
+                "Number of clusters of named layers (e.g. conv1=32, dense=8); the others take "
+                "the number of clusters above.",
+                label="Per-layer clusters",
+                minimum=2,
+                maximum=256,
+                optional=True,
+                value_kind="int",
+            ),
+            Knob(
+                "skip",
+                "names",
+                None,
+                "Layers left unclustered (e.g. the first convolution or the classifier).",
+                label="Skip layers",
+                optional=True,
+            ),
+            *teacher_knobs(),
         ),
         stage_label="Clustering",
         order=30,
@@ -151,6 +218,7 @@ class Cluster(Technique):
         info = {
             "clustered_layers": result.clustered_layers,
             "distinct_values": result.distinct_values,
+            "clusters_per_layer": result.clusters,
             "per_layer_sparsity": result.per_layer_sparsity,
         }
         return StepResult(result.model, info=info, warnings=result.warnings)

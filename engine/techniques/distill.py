@@ -28,9 +28,10 @@ from engine.techniques.registry import (
     learning_rate_knob,
     register,
 )
-from engine.techniques.training import (
+from engine.techniques.training import (  # noqa: F401 (distill_losses: re-exported)
     ReportingCallback,
     accuracy_metric,
+    distill_losses,
     is_binary,
     output_is_probability,
 )
@@ -110,37 +111,6 @@ def logits_model(model: Any, output_kind: str) -> Any:
     if output_is_probability(output_kind):
         config = with_output_activation(config, "linear")
     return rebuild(model, config)
-
-
-def distill_losses(binary: bool, temperature: float, alpha: float) -> Any:
-    """``loss(y, teacher_logits, student_logits) -> (total, hard)`` of the docstring above:
-    softmax cross-entropy + KL for classes, or their Bernoulli forms for one binary unit."""
-    from engine.core.tfenv import keras2, tf
-
-    k, t = keras2(), tf()
-    kl = k.losses.KLDivergence()
-    ce = (
-        k.losses.BinaryCrossentropy(from_logits=True)
-        if binary
-        else k.losses.SparseCategoricalCrossentropy(from_logits=True)
-    )
-
-    def loss(y: Any, t_logits: Any, s_logits: Any) -> tuple[Any, Any]:
-        if binary:
-            y = t.reshape(t.cast(y, s_logits.dtype), t.shape(s_logits))
-            hard = ce(y, s_logits)
-            ts, ss = t_logits / temperature, s_logits / temperature
-            p = t.sigmoid(ts)
-            soft = t.reduce_mean(
-                p * (t.math.log_sigmoid(ts) - t.math.log_sigmoid(ss))
-                + (1.0 - p) * (t.math.log_sigmoid(-ts) - t.math.log_sigmoid(-ss))
-            )
-        else:
-            hard = ce(y, s_logits)
-            soft = kl(t.nn.softmax(t_logits / temperature), t.nn.softmax(s_logits / temperature))
-        return alpha * hard + (1.0 - alpha) * soft * (temperature**2), hard
-
-    return loss
 
 
 def scaled_config(config: dict[str, Any], width: float) -> dict[str, Any]:
@@ -328,7 +298,7 @@ class Distill(Technique):
         ),
         stage_label="Distilling",
         order=10,
-        must_precede=("prune", "cluster", "qat"),
+        must_precede=("prune_filters", "prune", "cluster", "qat"),
         precede_reason="replaces the model",
         summary=_summary,
     )

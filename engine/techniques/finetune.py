@@ -14,8 +14,10 @@ from engine.techniques.registry import (
     Technique,
     TrainContext,
     epochs_knob,
+    guided_of,
     learning_rate_knob,
     register,
+    teacher_knobs,
     training_summary,
 )
 from engine.techniques.training import fit, fresh_copy, zero_keeper
@@ -31,6 +33,7 @@ def finetune_model(model: Any, step: dict[str, Any], context: TrainContext) -> A
         epochs=step["epochs"],
         learning_rate=step["learning_rate"],
         callbacks=callbacks,
+        guided=guided_of(step),
     )
     return tuned
 
@@ -40,7 +43,7 @@ class Finetune(Technique):
         "finetune",
         "Fine-tuning",
         "Plain fine-tuning of the current model on the training split.",
-        (epochs_knob(2), learning_rate_knob(1e-4)),
+        (epochs_knob(2), learning_rate_knob(1e-4), *teacher_knobs()),
         stage_label="Fine-tuning",
         order=40,
         at_most_once=False,

@@ -10,12 +10,17 @@ sparsity of every pruned layer is measured and checked.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from engine.core.errors import FeatherweightError
+import numpy as np
+
+from engine.core.errors import BadInputError, FeatherweightError
 from engine.models.support import PRUNE_M_BY_N_TYPES as M_BY_N_TYPES
-from engine.models.support import is_weight_layer, not_compressed, prune_support
+from engine.models.support import PRUNE_TYPES, is_weight_layer, not_compressed, prune_support
+from engine.techniques.allocation import mean_of
 from engine.techniques.registry import (
     Knob,
     StepResult,
@@ -23,10 +28,14 @@ from engine.techniques.registry import (
     Technique,
     TrainContext,
     epochs_knob,
+    guided_of,
+    guided_summary,
     learning_rate_knob,
     register,
+    teacher_knobs,
 )
 from engine.techniques.training import (
+    MATRIX_NAMES,
     effective_kernels,
     fit,
     fresh_copy,
@@ -49,8 +58,10 @@ class PruneResult:
     model: Any
     per_layer_sparsity: dict[str, float]
     schedule: PruneSchedule
-    target: float
+    target: float  # the global (size-weighted) target over the pruned layers
     warnings: list[str] = field(default_factory=list)
+    per_layer_target: dict[str, float] = field(default_factory=dict)
+    allocation: str = "uniform"
 
 
 def derive_schedule(steps_per_epoch: int, epochs: int) -> PruneSchedule:
@@ -84,10 +95,145 @@ def prunable_layer_names(
     return [n for n in candidates if type(by_name[n]).__name__ in M_BY_N_TYPES]
 
 
+def prunable_shapes(layer: Any) -> list[tuple[int, ...]]:
+    """Shapes of the weights tfmot prunes in ``layer`` (kernel; a separable convolution's
+    pointwise kernel; an Embedding table, RNN cell kernels, attention projections)."""
+    if type(layer).__name__ in PRUNE_TYPES:
+        return [tuple(int(d) for d in layer.kernel.shape)]
+    pointwise = getattr(layer, "pointwise_kernel", None)
+    if pointwise is not None:
+        return [tuple(int(d) for d in pointwise.shape)]
+    return [
+        tuple(int(d) for d in w.shape)
+        for w in layer.weights
+        if str(w.name).split(":")[0].split("/")[-1] in MATRIX_NAMES
+        and "depthwise" not in str(w.name)
+    ]
+
+
+def read_sensitivity_curves(path: str, key: str = "prune") -> dict[str, list[dict[str, Any]]]:
+    """``{layer: curve}`` of a ``sensitivity.json`` (``featherweight analyze``) for ``key``
+    ("prune", "cluster", "filters"). Raises BadInputError for a missing or invalid file."""
+    p = Path(path)
+    try:
+        doc = json.loads(p.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise BadInputError(f"sensitivity file not found: {p}") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BadInputError(f"cannot read sensitivity file {p.name}: {exc}") from None
+    layers = doc.get("layers") if isinstance(doc, dict) else None
+    if not isinstance(layers, list) or doc.get("kind", "featherweight.sensitivity") != (
+        "featherweight.sensitivity"
+    ):
+        raise BadInputError(f"{p.name} is not a sensitivity.json of `featherweight analyze`")
+    return {
+        str(e["name"]): list(e[key])
+        for e in layers
+        if isinstance(e, dict) and e.get("name") and isinstance(e.get(key), list) and e[key]
+    }
+
+
+SENSITIVITY_GRID = (0.5, 0.7, 0.8, 0.9, 0.95)
+
+
+def layer_targets(
+    model: Any, names: list[str], step: dict[str, Any], context: TrainContext
+) -> dict[str, float]:
+    """The sparsity each of ``names`` is pruned to: ``per_layer`` values as given, the rest
+    from the ``allocation`` rule so that the size-weighted mean over ``names`` is
+    ``target_sparsity``. Raises BadInputError for unknown layers or impossible targets."""
+    from engine.techniques import allocation
+
+    target = float(step["target_sparsity"])
+    fixed = dict(step.get("per_layer") or {})
+    unknown = sorted(set(fixed) - set(names))
+    if unknown:
+        raise BadInputError(
+            f"per-layer sparsity for layer(s) that are not pruned: {', '.join(unknown)} "
+            f"(pruned: {', '.join(names)})"
+        )
+    shapes = _shapes(model, names)
+    sizes = _sizes(shapes)
+    rule = step.get("allocation", "uniform")
+    curves = None
+    free = [n for n in names if n not in fixed]
+    if rule == "sensitivity" and free:
+        curves = _curves(model, free, step, context)
+    # ERK scores a layer by its main matrix (the largest one of an RNN/attention layer).
+    main = {n: max(shapes[n], key=lambda sh: int(np.prod(sh))) for n in names if shapes[n]}
+    max_value = min(0.99, max(0.95, target))  # a free layer's limit
+    return allocation.allocate(
+        rule,
+        target,
+        sizes,
+        curves=curves,
+        shapes=main,
+        max_value=max_value,
+        fixed=fixed,
+    )
+
+
+def _shapes(model: Any, names: list[str]) -> dict[str, list[tuple[int, ...]]]:
+    by_name = {layer.name: layer for layer in model.layers}
+    return {n: prunable_shapes(by_name[n]) for n in names}
+
+
+def _sizes(shapes: dict[str, list[tuple[int, ...]]]) -> dict[str, int]:
+    return {n: max(1, sum(int(np.prod(sh)) for sh in s)) for n, s in shapes.items()}
+
+
+def _curves(
+    model: Any, names: list[str], step: dict[str, Any], context: TrainContext
+) -> dict[str, list[dict[str, Any]]]:
+    reporter = context.reporter
+    if step.get("sensitivity_file"):
+        curves = read_sensitivity_curves(step["sensitivity_file"], "prune")
+        missing = [n for n in names if n not in curves]
+        if missing:
+            raise BadInputError(
+                f"the sensitivity file has no pruning curve for: {', '.join(missing)} "
+                "(analyze this model again)"
+            )
+        reporter.log(f"sensitivity allocation from {Path(step['sensitivity_file']).name}")
+        return curves
+    from engine.techniques import oneshot
+
+    reporter.log(
+        f"sensitivity allocation: one-shot pruning curves of {len(names)} layer(s) on the "
+        f"validation split at {', '.join(f'{s:g}' for s in SENSITIVITY_GRID)}"
+    )
+    return oneshot.prune_curves(
+        model,
+        context.splits,
+        context.output_kind,
+        grid=SENSITIVITY_GRID,
+        layers=names,
+        split="val",
+        reporter=reporter,
+    )
+
+
+def _schedule(sp: Any, step: dict[str, Any], sched: PruneSchedule, target: float) -> Any:
+    if step["schedule"] == "constant" or sched.end_step == sched.begin_step:
+        # (a one-step run cannot ramp: prune to the target at once)
+        return sp.ConstantSparsity(
+            target, begin_step=sched.begin_step, end_step=sched.end_step, frequency=sched.frequency
+        )
+    return sp.PolynomialDecay(
+        initial_sparsity=min(float(step["initial_sparsity"]), target),
+        final_sparsity=target,
+        begin_step=sched.begin_step,
+        end_step=sched.end_step,
+        frequency=sched.frequency,
+    )
+
+
 def prune_model(model: Any, step: dict[str, Any], context: TrainContext) -> PruneResult:
     """Prune ``model`` as ``step`` (a prune step) says; returns the stripped model.
 
-    Raises FeatherweightError if the target sparsity was not reached.
+    Each pruned layer gets its own schedule to its own target (``layer_targets``); a layer
+    whose target is 0 is left unwrapped. Raises FeatherweightError if a layer did not reach
+    its target, BadInputError for bad per-layer values.
     """
     from engine.core.tfenv import keras2, tfmot
 
@@ -109,35 +255,37 @@ def prune_model(model: Any, step: dict[str, Any], context: TrainContext) -> Prun
         warnings.append(f"left dense (pruning cannot take them): {cannot}")
     sched = derive_schedule(splits.steps_per_epoch(context.batch_size), step["epochs"])
     target = float(step["target_sparsity"])
+    rule = step.get("allocation", "uniform")
     if structured:
         if abs(target - 0.5) > 1e-9:
             warnings.append(f"2:4 structured pruning gives 50% sparsity; target {target:g} ignored")
-        target = 0.5
-    if step["schedule"] == "constant" or sched.end_step == sched.begin_step:
-        # (a one-step run cannot ramp: prune to the target at once)
-        schedule = sp.ConstantSparsity(
-            target, begin_step=sched.begin_step, end_step=sched.end_step, frequency=sched.frequency
-        )
+        if step.get("per_layer") or rule != "uniform":
+            warnings.append("2:4 structured pruning: per-layer sparsity and allocation ignored")
+        target, rule = 0.5, "uniform"
+        targets = {n: 0.5 for n in names}
     else:
-        schedule = sp.PolynomialDecay(
-            initial_sparsity=min(float(step["initial_sparsity"]), target),
-            final_sparsity=target,
-            begin_step=sched.begin_step,
-            end_step=sched.end_step,
-            frequency=sched.frequency,
-        )
-    kwargs: dict[str, Any] = {"pruning_schedule": schedule}
-    if structured:
-        kwargs["sparsity_m_by_n"] = (2, 4)
+        targets = layer_targets(model, names, step, context)
+        overall = mean_of(targets, _sizes(_shapes(model, names)))
+        if abs(overall - target) > 0.005:  # every layer set by hand
+            warnings.append(
+                f"every pruned layer has its own sparsity: {overall:.1%} overall "
+                f"(the target sparsity {target:.0%} is not used)"
+            )
+            target = overall
+        if rule != "uniform" or step.get("per_layer"):
+            shown = ", ".join(f"{n} {t:.0%}" for n, t in targets.items())
+            reporter.log(f"per-layer sparsity ({rule}): {shown}")
+    schedules = {n: _schedule(sp, step, sched, t) for n, t in targets.items() if t > 0}
+    extra: dict[str, Any] = {"sparsity_m_by_n": (2, 4)} if structured else {}
 
     def wrap(layer: Any) -> Any:
-        if layer.name in names:
-            return sp.prune_low_magnitude(layer, **kwargs)
+        if layer.name in schedules:
+            return sp.prune_low_magnitude(layer, pruning_schedule=schedules[layer.name], **extra)
         return layer
 
     wrapped = k.models.clone_model(fresh_copy(model), clone_function=wrap)
     reporter.log(
-        f"pruning {len(names)} layer(s) to {target:.0%}: steps {sched.begin_step}-"
+        f"pruning {len(schedules)} layer(s) to {target:.0%} overall: steps {sched.begin_step}-"
         f"{sched.end_step} of {sched.total_steps}, every {sched.frequency}"
     )
     fit(
@@ -146,6 +294,7 @@ def prune_model(model: Any, step: dict[str, Any], context: TrainContext) -> Prun
         epochs=step["epochs"],
         learning_rate=step["learning_rate"],
         callbacks=[sp.UpdatePruningStep()],
+        guided=guided_of(step),
     )
     pruned = masked_sparsity(wrapped)  # every weight tfmot pruned, per layer
     stripped = sp.strip_pruning(wrapped)
@@ -157,17 +306,17 @@ def prune_model(model: Any, step: dict[str, Any], context: TrainContext) -> Prun
     sizes = {n: size for n, (_zeros, size) in pruned.items()}
     sizes.update({n: kernel.size for n, kernel in kernels.items()})
     short = {
-        n: s
+        n: (s, targets[n])
         for n, s in per_layer.items()
-        if n in names and s < target - TOLERANCE - 1.0 / max(1, sizes.get(n, 1))
+        if n in targets and s < targets[n] - TOLERANCE - 1.0 / max(1, sizes.get(n, 1))
     }
     if short:
-        detail = ", ".join(f"{n} {s:.1%}" for n, s in short.items())
+        detail = ", ".join(f"{n} {s:.1%} of {t:.0%}" for n, (s, t) in short.items())
+        what = f"{target:.0%}" if rule == "uniform" and not step.get("per_layer") else "per-layer"
         raise FeatherweightError(
-            f"pruning did not reach the target sparsity {target:.0%} ({detail}); "
-            "train for more epochs"
+            f"pruning did not reach the target sparsity {what} ({detail}); train for more epochs"
         )
-    return PruneResult(stripped, per_layer, sched, target, warnings)
+    return PruneResult(stripped, per_layer, sched, target, warnings, targets, rule)
 
 
 def masked_sparsity(wrapped: Any) -> dict[str, tuple[int, int]]:
@@ -211,9 +360,14 @@ def _advice(steps: list[dict[str, Any]], index: int) -> list[str]:
 
 def _summary(step: dict[str, Any]) -> str:
     extra = ", 2:4 structured" if step.get("structured_2_4") else ""
+    rule = step.get("allocation", "uniform")
+    if rule != "uniform":
+        extra += f", {rule} allocation"
+    if step.get("per_layer"):
+        extra += f", {len(step['per_layer'])} layer(s) set by hand"
     return (
         f"{step['target_sparsity'] * 100:.0f} % of weights to zero ({step['schedule']} "
-        f"schedule{extra}), fine-tuned {step['epochs']} epoch(s)"
+        f"schedule{extra}), fine-tuned {step['epochs']} epoch(s){guided_summary(step)}"
     )
 
 
@@ -227,9 +381,38 @@ class Prune(Technique):
                 "target_sparsity",
                 "float",
                 0.8,
-                "Fraction of weights set to zero in every pruned layer by the end of the step.",
+                "Fraction of the pruned layers' weights set to zero by the end of the step "
+                "(overall, size-weighted; every layer gets it with the uniform allocation).",
                 minimum=0.0,
                 maximum=0.99,
+            ),
+            Knob(
+                "allocation",
+                "choice",
+                "uniform",
+                "How the target is spread over the layers: uniform (the same everywhere), "
+                "sensitivity (more where one-shot pruning hurts accuracy least) or erk "
+                "(Erdős–Rényi-Kernel: big layers sparser, small ones denser).",
+                choices=("uniform", "sensitivity", "erk"),
+            ),
+            Knob(
+                "per_layer",
+                "map",
+                None,
+                "Sparsity of named layers (e.g. conv1=0.5, dense=0.9); the allocation spreads "
+                "the rest of the target over the other layers.",
+                label="Per-layer sparsity",
+                minimum=0.0,
+                maximum=0.99,
+                optional=True,
+            ),
+            Knob(
+                "sensitivity_file",
+                "path",
+                None,
+                "sensitivity.json of `featherweight analyze` for the sensitivity allocation; "
+                "without it the curves are measured first on the validation split.",
+                optional=True,
             ),
             Knob(
                 "schedule",
@@ -263,6 +446,7 @@ class Prune(Technique):
                 "Leave the first Conv/Dense layer dense; it is small and sensitive.",
             ),
             Knob("skip_last", "bool", False, "Leave the last (classifier) layer dense."),
+            *teacher_knobs(),
         ),
         stage_label="Pruning",
         order=20,
@@ -275,6 +459,8 @@ class Prune(Technique):
         info = {
             "target_sparsity": result.target,
             "per_layer_sparsity": result.per_layer_sparsity,
+            "allocation": result.allocation,
+            "per_layer_target": result.per_layer_target,
             "schedule": vars(result.schedule),
         }
         return StepResult(result.model, info=info, warnings=list(result.warnings))

@@ -27,8 +27,10 @@ from engine.techniques.registry import (
     Technique,
     TrainContext,
     epochs_knob,
+    guided_of,
     learning_rate_knob,
     register,
+    teacher_knobs,
     training_summary,
 )
 from engine.techniques.training import fit, fresh_copy
@@ -70,7 +72,13 @@ def qat_model(model: Any, step: dict[str, Any], context: TrainContext) -> Any:
         scheme = None
     with q.quantize_scope():
         qmodel = q.quantize_apply(annotated, scheme) if scheme else q.quantize_apply(annotated)
-    fit(qmodel, context, epochs=step["epochs"], learning_rate=step["learning_rate"])
+    fit(
+        qmodel,
+        context,
+        epochs=step["epochs"],
+        learning_rate=step["learning_rate"],
+        guided=guided_of(step),
+    )
     return qmodel
 
 
@@ -510,7 +518,7 @@ class QAT(Technique):
         "Quantization-aware training",
         "Fine-tune with simulated int8 so the final int8 model loses less accuracy; keeps "
         "earlier sparsity and clusters.",
-        (epochs_knob(2), learning_rate_knob(1e-5)),
+        (epochs_knob(2), learning_rate_knob(1e-5), *teacher_knobs()),
         stage_label="Quantization-aware training",
         order=50,
         requires_final={"mode": "int8"},

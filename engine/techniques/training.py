@@ -344,6 +344,40 @@ class ReportingCallback:
         return _Reporting()
 
 
+def distill_losses(binary: bool, temperature: float, alpha: float) -> Any:
+    """``loss(y, teacher_logits, student_logits) -> (total, hard)``: ``alpha`` ×
+    cross-entropy with the labels + (1 − ``alpha``) × T² × KL(softmax(teacher/T) ‖
+    softmax(student/T)) for classes; for one binary unit, binary cross-entropy with the 0 / 1
+    labels and the KL of the Bernoulli distributions sigmoid(teacher/T) ‖ sigmoid(student/T).
+    Shared by ``distill`` and teacher-guided ``fit``."""
+    from engine.core.tfenv import keras2, tf
+
+    k, t = keras2(), tf()
+    kl = k.losses.KLDivergence()
+    ce = (
+        k.losses.BinaryCrossentropy(from_logits=True)
+        if binary
+        else k.losses.SparseCategoricalCrossentropy(from_logits=True)
+    )
+
+    def loss(y: Any, t_logits: Any, s_logits: Any) -> tuple[Any, Any]:
+        if binary:
+            y = t.reshape(t.cast(y, s_logits.dtype), t.shape(s_logits))
+            hard = ce(y, s_logits)
+            ts, ss = t_logits / temperature, s_logits / temperature
+            p = t.sigmoid(ts)
+            soft = t.reduce_mean(
+                p * (t.math.log_sigmoid(ts) - t.math.log_sigmoid(ss))
+                + (1.0 - p) * (t.math.log_sigmoid(-ts) - t.math.log_sigmoid(-ss))
+            )
+        else:
+            hard = ce(y, s_logits)
+            soft = kl(t.nn.softmax(t_logits / temperature), t.nn.softmax(s_logits / temperature))
+        return alpha * hard + (1.0 - alpha) * soft * (temperature**2), hard
+
+    return loss
+
+
 def compile_for_training(
     model: Any, learning_rate: float, output_kind: str | bool, loss: Any = None
 ) -> None:
@@ -369,19 +403,39 @@ def fit(
     learning_rate: float,
     callbacks: Sequence[Any] = (),
     compile_model: bool = True,
+    guided: tuple[float, float] | None = None,
 ) -> Any:
     """Fine-tune ``model`` on the context's train split (validating on val) with its batch
     size, seed, loss and accuracy (``context.output_kind``), reporter and size estimator;
-    returns the Keras History. Raises ``Cancelled`` when the reporter's token is cancelled."""
+    returns the Keras History. Raises ``Cancelled`` when the reporter's token is cancelled.
+
+    ``guided = (temperature, alpha)`` trains teacher-guided: against ``context.teacher``'s
+    soft outputs as well as the labels (``distill_losses``; ``model`` itself is trained, tfmot
+    wrappers and their callbacks work as usual). Without a teacher it trains on the labels.
+    """
     from engine.core.tfenv import set_seed
 
     splits, batch_size, seed = context.splits, context.batch_size, context.seed
     set_seed(seed)
+    if guided is not None and context.teacher is None:
+        context.reporter.log("no original model to learn from: trained on the labels alone")
+        guided = None
     if compile_model:
         compile_for_training(model, learning_rate, context.output_kind)
+    trained = model
+    if guided is not None:
+        from engine.core.tfenv import keras2
+
+        temperature, alpha = guided
+        trained = _guided_model(model, context, float(temperature), float(alpha))
+        trained.compile(optimizer=keras2().optimizers.Adam(learning_rate=learning_rate))
+        context.reporter.log(
+            f"teacher-guided: temperature {temperature:g}, alpha {alpha:g} "
+            "(weight of the labels; the rest matches the original model)"
+        )
     steps = splits.steps_per_epoch(batch_size)
-    cb = ReportingCallback(context.reporter, steps, context.estimator)
-    history = model.fit(
+    cb = ReportingCallback(context.reporter, steps, context.estimator, measured_model=model)
+    history = trained.fit(
         splits.dataset("train", batch_size, shuffle_seed=seed),
         validation_data=splits.dataset("val", batch_size),
         epochs=epochs,
@@ -390,6 +444,84 @@ def fit(
     )
     context.reporter.advance_epochs(epochs)
     return history
+
+
+def as_logits(output: Any, output_kind: str) -> Any:
+    """The logits behind a model's output tensor: itself for logits; for a softmax (sigmoid)
+    output the pre-activation when the graph shows it (inside ``fit``'s train step), else the
+    log-probabilities (log-odds), clipped like Keras' own cross-entropy (softmax of
+    log-probabilities is the same distribution, so temperature and KL mean the same).
+    Teacher and student outputs both go through it."""
+    from engine.core.tfenv import tf
+
+    t = tf()
+    if not output_is_probability(output_kind):
+        return output
+    op_type = "Sigmoid" if is_binary(output_kind) else "Softmax"
+    op = getattr(output, "op", None)
+    if op is not None and not t.executing_eagerly():
+        try:
+            if op.type == op_type:
+                return op.inputs[0]
+        except AttributeError:
+            pass
+    eps = 1e-7
+    p = t.clip_by_value(output, eps, 1.0 - eps)
+    if is_binary(output_kind):
+        return t.math.log(p) - t.math.log(1.0 - p)
+    return t.math.log(p)
+
+
+def _guided_model(model: Any, context: TrainContext, temperature: float, alpha: float) -> Any:
+    """A Keras model whose ``fit`` trains ``model`` (its only layer: tfmot's callbacks find
+    its wrappers) with the distillation loss against the context's teacher."""
+    from engine.core.tfenv import keras2, tf
+
+    k, t = keras2(), tf()
+    kind = context.output_kind
+    teacher = context.teacher
+    loss_fn = distill_losses(is_binary(kind), temperature, alpha)
+    hard_loss = loss_for(kind)
+
+    class _Guided(k.Model):  # type: ignore[misc, name-defined]
+        def __init__(self) -> None:
+            super().__init__()
+            self.student = model
+            self.loss_tracker = k.metrics.Mean(name="loss")
+            self.acc = accuracy_metric(kind)
+
+        @property
+        def metrics(self) -> list[Any]:
+            return [self.loss_tracker, self.acc]
+
+        def call(self, x: Any, training: bool = False) -> Any:
+            return self.student(x, training=training)
+
+        def train_step(self, data: Any) -> dict[str, Any]:
+            x, y = data
+            t_logits = t.stop_gradient(as_logits(teacher(x, training=False), kind))
+            with t.GradientTape() as tape:
+                out = self.student(x, training=True)
+                loss, _hard = loss_fn(y, t_logits, as_logits(out, kind))
+                if self.student.losses:
+                    loss += t.add_n(self.student.losses)
+            variables = self.student.trainable_variables
+            grads = tape.gradient(loss, variables)
+            self.optimizer.apply_gradients(
+                (g, v) for g, v in zip(grads, variables, strict=True) if g is not None
+            )
+            self.loss_tracker.update_state(loss)
+            self.acc.update_state(y, out)
+            return {m.name: m.result() for m in self.metrics}
+
+        def test_step(self, data: Any) -> dict[str, Any]:
+            x, y = data
+            out = self.student(x, training=False)
+            self.loss_tracker.update_state(hard_loss(y, out))  # comparable to label-only
+            self.acc.update_state(y, out)
+            return {m.name: m.result() for m in self.metrics}
+
+    return _Guided()
 
 
 def keras_accuracy(

@@ -2,6 +2,7 @@
 
     python tests/gui/record_events.py          # rewrites tests/gui/recordings/*.jsonl
     python tests/gui/record_events.py --zoo text_cnn   # tests/gui/recordings_zoo/text_cnn/
+    python tests/gui/record_events.py --analyze        # only recordings/analyze.jsonl
 
 Runs inspect / check_data / baseline on the demo and a small compress (prune 80 % for 2
 epochs + int8), and stores every event the worker sent (without ``id``/``v``), so the fast
@@ -50,6 +51,12 @@ def recorded_jobs(out_dir: Path) -> list[tuple[str, dict[str, Any]]]:
         ("baseline", dict(demo)),
         ("compress", {**demo, "recipe": RECIPE, "out": str(out_dir)}),
     ]
+
+
+def analyze_job() -> tuple[str, dict[str, Any]]:
+    """The sensitivity analysis of the demo as the Model tab's *Analyze* sends it."""
+    demo = {"model": "demo", "data": "demo", "scale": "auto", "allow_unsafe": False, **SPLIT}
+    return ("analyze", demo)
 
 
 def run_jobs(jobs: list[tuple[str, dict[str, Any]]], cache_dir: Path) -> list[list[dict[str, Any]]]:
@@ -137,6 +144,9 @@ def main(argv: list[str]) -> int:
     check_data, baseline of that zoo model and its dataset; tests/gui/test_model_kinds.py
     plays recordings_zoo/text_cnn/)."""
     tmp = Path(tempfile.mkdtemp())
+    if argv == ["--analyze"]:
+        record([analyze_job()], RECORDINGS, tmp)
+        return 0
     if len(argv) == 2 and argv[0] == "--zoo":
         record(zoo_jobs(argv[1]), ZOO_RECORDINGS / argv[1], tmp)
         return 0
