@@ -18,7 +18,10 @@ Cases:
   process (TensorFlow import included), default grids, full validation split.
 - ``allocation``: prune to a global sparsity where uniform + int8 loses ≥ 2 points, with
   ``allocation`` uniform / sensitivity / erk, + int8.
-- ``teacher``: prune 90 % + int8, ``teacher_guided`` false vs true.
+- ``teacher``: prune 90 % (uniform) + int8, ``teacher_guided`` false vs true;
+  ``teacher_erk``: the same with the ERK allocation (uniform 90 % wrecks MobileNetV2 on both
+  sides, which says little about the teacher); ``filters_teacher``: ``prune_filters`` + int8
+  with ``teacher_guided`` false vs true (the step's default is true).
 - ``structured``: ``prune_filters`` (half the filters/units) + int8 vs int8 alone: raw
   ``.tflite`` ratio, accuracy, and single-thread LiteRT latency (median of ``LATENCY_RUNS``
   invocations per side, in alternating blocks).
@@ -175,9 +178,12 @@ def case_allocation(name: str, prepared: Any, seeds: list[int], work: Path) -> d
     return {"target": cfg["allocation_target"], "rows": rows, "summary": summary(rows)}
 
 
-def case_teacher(name: str, prepared: Any, seeds: list[int], work: Path) -> dict[str, Any]:
+def case_teacher(
+    name: str, prepared: Any, seeds: list[int], work: Path, allocation: str = "uniform"
+) -> dict[str, Any]:
     cfg = MODELS[name]
     base = {"type": "prune", "target_sparsity": cfg["teacher_target"], **cfg["train"]}
+    base["allocation"] = allocation
     sides = {
         "labels": [{**base, "teacher_guided": False}, INT8],
         "teacher": [{**base, "teacher_guided": True}, INT8],
@@ -185,6 +191,20 @@ def case_teacher(name: str, prepared: Any, seeds: list[int], work: Path) -> dict
     same_work(sides["labels"], sides["teacher"], {"teacher_guided"})
     rows = compare(prepared, sides, seeds, work)
     return {"target": cfg["teacher_target"], "rows": rows, "summary": summary(rows)}
+
+
+def case_filters_teacher(name: str, prepared: Any, seeds: list[int], work: Path) -> dict[str, Any]:
+    """``prune_filters`` + int8 with and without the teacher (the step's default is on)."""
+    cfg = MODELS[name]
+    base = {"type": "prune_filters", **cfg["filters"]}
+    sides = {
+        "filters-labels": [{**base, "teacher_guided": False}, INT8],
+        "filters-teacher": [{**base, "teacher_guided": True}, INT8],
+    }
+    same_work(sides["filters-labels"], sides["filters-teacher"], {"teacher_guided"})
+    seeds = seeds[: cfg.get("structured_seeds", len(seeds))]
+    rows = compare(prepared, sides, seeds, work)
+    return {"rows": rows, "summary": summary(rows)}
 
 
 def latency_pair(a: str, b: str, runs: int = LATENCY_RUNS) -> dict[str, Any]:
@@ -261,11 +281,13 @@ def render(data: dict[str, Any], out: Path) -> None:
                     f"{a.get('val_samples')} validation samples.",
                     "",
                 ]
-        for case in ("allocation", "teacher", "structured"):
+        for case in ("allocation", "teacher", "teacher_erk", "structured", "filters_teacher"):
             if case not in cases:
                 continue
             c = cases[case]
             extra = f" (global sparsity {c['target']:.0%})" if "target" in c else ""
+            if case == "teacher_erk":
+                extra += ", ERK allocation"
             lines += [
                 f"### {case}{extra}",
                 "",
@@ -330,8 +352,15 @@ def main(argv: list[str] | None = None) -> int:
         prepared = prepare(model, data_spec)
         for case in rest:
             log(f"{name}: {case}")
-            fn = {"allocation": case_allocation, "teacher": case_teacher}.get(case, case_structured)
-            got[case] = fn(name, prepared, seeds, work)
+            if case == "teacher_erk":
+                got[case] = case_teacher(name, prepared, seeds, work, allocation="erk")
+            else:
+                fn = {
+                    "allocation": case_allocation,
+                    "teacher": case_teacher,
+                    "filters_teacher": case_filters_teacher,
+                }
+                got[case] = fn.get(case, case_structured)(name, prepared, seeds, work)
             log(f"  {got[case]['summary']}")
             path_json.write_text(json.dumps(data, indent=1))
             render(data, out)

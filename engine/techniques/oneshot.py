@@ -351,6 +351,37 @@ class _Progress:
             self.reporter.progress(min(self.done, self.total), self.total)
 
 
+# A sweep: per layer, ``setup(layer) -> (variables, apply)``; ``apply(value, originals)``
+# changes the variables for one grid value and says whether anything changed.
+Apply = Callable[[Any, list[np.ndarray]], bool]
+
+
+def _sweep(
+    chosen: list[Any],
+    grid: Sequence[Any],
+    key: str,
+    setup: Callable[[Any], tuple[list[Any], Apply]],
+    measure: Callable[[bool], tuple[float, float | None]],
+    reporter: Reporter | None,
+) -> Curves:
+    """Each layer of ``chosen`` alone at each value of ``grid``: apply, ``measure(changed)``,
+    restore the layer. ``{layer: [{key: value, "accuracy", "loss"}]}`` in grid order; checks
+    cancellation before and reports progress after every evaluation."""
+    progress = _Progress(reporter, len(chosen) * len(grid))
+    out: Curves = {}
+    for layer in chosen:
+        variables, apply = setup(layer)
+        curve = []
+        with _restored(variables) as originals:
+            for value in grid:
+                progress.check()
+                acc, loss = measure(apply(value, originals))
+                curve.append({key: value, "accuracy": acc, "loss": loss})
+                progress.step()
+        out[layer.name] = curve
+    return out
+
+
 def prune_curves(
     model: Any,
     splits: Any,
@@ -363,23 +394,25 @@ def prune_curves(
     """Per prunable layer alone: magnitude-prune its prunable weights to each sparsity of
     ``grid``, evaluate on ``split``, restore. ``{layer: [{"sparsity", "accuracy", "loss"}]}``
     in grid order. Raises Cancelled (reporter), BadInputError for unknown ``layers``."""
-    chosen = _select(prunable_layers(model), layers)
-    values = [float(s) for s in grid]
-    progress = _Progress(reporter, len(chosen) * len(values))
-    out: Curves = {}
-    for layer in chosen:
+
+    def setup(layer: Any) -> tuple[list[Any], Apply]:
         variables = prunable_variables(layer)
-        curve = []
-        with _restored(variables) as originals:
-            for s in values:
-                progress.check()
-                for v, w in zip(variables, originals, strict=True):
-                    v.assign(np.where(magnitude_mask(w, s), w, 0).astype(w.dtype))
-                acc, loss = evaluate(model, splits, split, output_kind)
-                curve.append({"sparsity": s, "accuracy": acc, "loss": loss})
-                progress.step()
-        out[layer.name] = curve
-    return out
+
+        def apply(sparsity: float, originals: list[np.ndarray]) -> bool:
+            for v, w in zip(variables, originals, strict=True):
+                v.assign(np.where(magnitude_mask(w, sparsity), w, 0).astype(w.dtype))
+            return True
+
+        return variables, apply
+
+    return _sweep(
+        _select(prunable_layers(model), layers),
+        [float(s) for s in grid],
+        "sparsity",
+        setup,
+        lambda _changed: evaluate(model, splits, split, output_kind),
+        reporter,
+    )
 
 
 def cluster_curves(
@@ -396,32 +429,37 @@ def cluster_curves(
     (1-D k-means), evaluated on ``split``, restored. Entries ``{"clusters", "accuracy",
     "loss"}``. A kernel with no more distinct values than the count is unchanged: its entry
     is the ``baseline`` (measured once when not given)."""
-    chosen = _select(clusterable_layers(model), layers)
-    counts = [int(n) for n in grid]
-    progress = _Progress(reporter, len(chosen) * len(counts))
-    out: Curves = {}
-    for layer in chosen:
+    known = [baseline]
+
+    def measure(changed: bool) -> tuple[float, float | None]:
+        if changed:
+            return evaluate(model, splits, split, output_kind)
+        got = known[0]
+        if got is None:  # the weights are the originals here: this is the baseline
+            got = known[0] = evaluate(model, splits, split, output_kind)
+        return got
+
+    def setup(layer: Any) -> tuple[list[Any], Apply]:
         variables = cluster_variables(layer)
-        curve = []
-        with _restored(variables) as originals:
-            for n in counts:
-                progress.check()
-                changed = False
-                for v, w in zip(variables, originals, strict=True):
-                    new = cluster_values(w, n)
-                    if not np.array_equal(new, w):
-                        changed = True
-                    v.assign(new)
-                if changed:
-                    acc, loss = evaluate(model, splits, split, output_kind)
-                else:
-                    if baseline is None:
-                        baseline = evaluate(model, splits, split, output_kind)
-                    acc, loss = baseline
-                curve.append({"clusters": n, "accuracy": acc, "loss": loss})
-                progress.step()
-        out[layer.name] = curve
-    return out
+
+        def apply(clusters: int, originals: list[np.ndarray]) -> bool:
+            changed = False
+            for v, w in zip(variables, originals, strict=True):
+                new = cluster_values(w, clusters)
+                changed = changed or not np.array_equal(new, w)
+                v.assign(new)
+            return changed
+
+        return variables, apply
+
+    return _sweep(
+        _select(clusterable_layers(model), layers),
+        [int(n) for n in grid],
+        "clusters",
+        setup,
+        measure,
+        reporter,
+    )
 
 
 def filter_curves(
@@ -436,22 +474,22 @@ def filter_curves(
     """Per Conv/Dense/DepthwiseConv layer alone (not the output layer): zero the ``ratio``
     fraction of its output filters/units with the lowest L1 norm (kernel slice + bias),
     evaluate on ``split``, restore. Entries ``{"ratio", "accuracy", "loss"}``."""
-    chosen = _select(filter_layers(model), layers)
-    ratios = [float(r) for r in grid]
-    progress = _Progress(reporter, len(chosen) * len(ratios))
-    out: Curves = {}
-    for layer in chosen:
+
+    def setup(layer: Any) -> tuple[list[Any], Apply]:
         kernel, bias, scores, zero = _filter_scores(layer)
-        variables = [kernel] + ([bias] if bias is not None else [])
         order = np.argsort(scores, kind="stable")
-        curve = []
-        with _restored(variables):
-            for r in ratios:
-                progress.check()
-                n = min(int(round(r * order.size)), order.size)
-                zero(order[:n])
-                acc, loss = evaluate(model, splits, split, output_kind)
-                curve.append({"ratio": r, "accuracy": acc, "loss": loss})
-                progress.step()
-        out[layer.name] = curve
-    return out
+
+        def apply(ratio: float, _originals: list[np.ndarray]) -> bool:
+            zero(order[: min(int(round(ratio * order.size)), order.size)])
+            return True
+
+        return [kernel] + ([bias] if bias is not None else []), apply
+
+    return _sweep(
+        _select(filter_layers(model), layers),
+        [float(r) for r in grid],
+        "ratio",
+        setup,
+        lambda _changed: evaluate(model, splits, split, output_kind),
+        reporter,
+    )

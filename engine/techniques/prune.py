@@ -32,6 +32,7 @@ from engine.techniques.registry import (
     guided_summary,
     learning_rate_knob,
     register,
+    sensitivity_file_knob,
     teacher_knobs,
 )
 from engine.techniques.training import (
@@ -406,14 +407,7 @@ class Prune(Technique):
                 maximum=0.99,
                 optional=True,
             ),
-            Knob(
-                "sensitivity_file",
-                "path",
-                None,
-                "sensitivity.json of `featherweight analyze` for the sensitivity allocation; "
-                "without it the curves are measured first on the validation split.",
-                optional=True,
-            ),
+            sensitivity_file_knob(),
             Knob(
                 "schedule",
                 "choice",

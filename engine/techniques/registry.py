@@ -71,6 +71,18 @@ TEACHER_TEMPERATURE = 1.0
 TEACHER_ALPHA = 0.5
 
 
+def sensitivity_file_knob() -> Knob:
+    """The optional ``sensitivity_file`` of a step whose ``allocation`` can be "sensitivity"."""
+    return Knob(
+        "sensitivity_file",
+        "path",
+        None,
+        "sensitivity.json of `featherweight analyze` for the sensitivity allocation; "
+        "without it the curves are measured first on the validation split.",
+        optional=True,
+    )
+
+
 def teacher_knobs(
     guided: bool = TEACHER_GUIDED_DEFAULT,
     temperature: float = TEACHER_TEMPERATURE,

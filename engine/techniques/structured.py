@@ -56,6 +56,7 @@ from engine.techniques.registry import (
     guided_summary,
     learning_rate_knob,
     register,
+    sensitivity_file_knob,
     teacher_knobs,
 )
 
@@ -955,14 +956,7 @@ class PruneFilters(Technique):
                 maximum=0.95,
                 optional=True,
             ),
-            Knob(
-                "sensitivity_file",
-                "path",
-                None,
-                "sensitivity.json of `featherweight analyze` for the sensitivity allocation; "
-                "without it the curves are measured first on the validation split.",
-                optional=True,
-            ),
+            sensitivity_file_knob(),
             Knob("epochs", "int", 10, EPOCHS_HELP, minimum=0, maximum=1000),
             learning_rate_knob(1e-3),
             *teacher_knobs(guided=True),
