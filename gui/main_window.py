@@ -53,7 +53,7 @@ import engine
 from gui.compress_tab import CompressTab
 from gui.errors import ErrorReporter
 from gui.model_tab import ModelTab
-from gui.project_controller import ProjectController
+from gui.project_controller import ProjectController, stored_analysis
 from gui.results_tab import ResultsTab
 from gui.runner import FAILED, READY, EngineClient
 from gui.settings import AppSettings
@@ -178,6 +178,7 @@ class MainWindow(QMainWindow):
         self.model_tab.dataChanged.connect(lambda _d: self._content_changed())
         self.model_tab.baselineChanged.connect(lambda _b: self._content_changed())
         self.model_tab.baselineChanged.connect(self._on_baseline_for_launch)
+        self.model_tab.baselineChanged.connect(self._restore_analysis)
         self.model_tab.analysisChanged.connect(self._on_analysis)
         self.model_tab.recipeRequested.connect(self.open_recipe_in_wizard)
         self.results_tab.budgetChanged.connect(self.set_accuracy_budget)
@@ -705,6 +706,17 @@ class MainWindow(QMainWindow):
             self.settings.add_recent_model(info.spec)
         self.statusBar().showMessage(f"Opened {info.display_name}", 5000)
         self.compress_tab.refresh_data()
+
+    def _restore_analysis(self, baseline: Any) -> None:
+        """The model and dataset are settled (this baseline is theirs; the project's subject
+        was synced by ``_refresh_results``): show the analysis the project keeps for them,
+        if any, without recomputing (e.g. back to a model analysed earlier this session)."""
+        if baseline is None or self.session.analysis is not None:
+            return
+        doc = stored_analysis(self.project.project)
+        if doc is not None:
+            self.session.analysis = doc
+            self.model_tab.show_analysis(doc)
 
     def _on_analysis(self, doc: dict[str, Any] | None) -> None:
         """A sensitivity analysis finished (or was dropped): the project keeps it."""

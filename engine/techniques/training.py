@@ -38,7 +38,7 @@ from engine.core.outputs import (  # noqa: F401 (re-exported: the techniques' ca
 )
 from engine.core.outputs import check_kind as _check_kind
 from engine.models.support import KERNEL_ATTRS as _KERNEL_ATTRS
-from engine.models.support import KERNEL_LAYER_TYPES, is_kernel_layer, is_weight_layer
+from engine.models.support import KERNEL_LAYER_TYPES, is_kernel_layer, is_weight_layer, unwrap
 
 if TYPE_CHECKING:
     from engine.techniques.registry import TrainContext
@@ -102,11 +102,7 @@ def infer_output_kind(model: Any) -> str:
 
 def inner_layer(layer: Any) -> Any:
     """The layer inside tfmot wrappers (pruning, clustering, quantization)."""
-    seen = 0
-    while hasattr(layer, "layer") and seen < 5:
-        layer = layer.layer
-        seen += 1
-    return layer
+    return unwrap(layer)
 
 
 def fresh_copy(model: Any) -> Any:

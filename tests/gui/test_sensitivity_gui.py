@@ -176,6 +176,13 @@ def test_analyze_progress_cancel_and_reopen_with_the_project(make_window, qtbot,
     assert w2.session.analysis is None and view.stack.currentIndex() == 0
     assert not view.analyze_button.isEnabled()
     assert "Choose a dataset" in view.analyze_button.toolTip()
+    # back to the analysed model + dataset: the kept analysis is shown again, not recomputed
+    with qtbot.waitSignal(
+        w2.model_tab.baselineChanged, timeout=10_000, check_params_cb=lambda b: b is not None
+    ):
+        w2.choose_data("demo", "auto")
+    assert w2.session.analysis == analysis_doc() and view.stack.currentIndex() == 1
+    assert not [name for name, _p in sent if name == "analyze"]
 
 
 def check_make_per_layer_recipe(w):
