@@ -45,6 +45,23 @@ def test_estimate_grows_with_training_and_data():
     assert estimate_seconds(prune(2), old, 1000) > 0
 
 
+def test_estimate_knows_filter_pruning_and_the_teacher():
+    """Filter pruning trains a narrower network (cheaper per epoch); a teacher-guided step
+    runs the original model forward too (dearer); prune_filters is guided by default."""
+    base = {"timing": TIMING}
+
+    def one(step: dict) -> float:
+        got = estimate_seconds({"schema_version": 3, "steps": [step]}, base, 1000)
+        assert got is not None
+        return got
+
+    prune10 = one({"type": "prune", "epochs": 10})
+    guided = one({"type": "prune", "epochs": 10, "teacher_guided": True})
+    filters = one({"type": "prune_filters", "epochs": 10})
+    filters_labels = one({"type": "prune_filters", "epochs": 10, "teacher_guided": False})
+    assert prune10 < guided and filters_labels < filters < prune10
+
+
 @pytest.mark.parametrize(
     "seconds, text",
     [(3.2, "≈ 3 s"), (42, "≈ 40 s"), (58, "≈ 60 s"), (170, "≈ 3 min"), (5400, "≈ 1.5 h")],
