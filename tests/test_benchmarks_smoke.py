@@ -209,3 +209,30 @@ def test_load_meter_measures_this_machine(bench: dict[str, Any]) -> None:
     assert "of 2 cores" in run.load_sentence({**load, "others_cores": 0.5}, "it") or (
         run.os.cpu_count() != 2
     )
+
+
+def test_per_layer_benchmark_checks_same_work_and_renders(tmp_path: Path) -> None:
+    """``benchmarks/per_layer.py``: the two sides of a comparison may differ only in the knob
+    under test; the summary is mean and sd over seeds; the report states what it decided."""
+    sys.path.insert(0, str(BENCH))
+    try:
+        import per_layer
+    finally:
+        sys.path.remove(str(BENCH))
+    a = [{"type": "prune", "epochs": 4, "allocation": "uniform"}, per_layer.INT8]
+    b = [{"type": "prune", "epochs": 4, "allocation": "erk"}, per_layer.INT8]
+    per_layer.same_work(a, b, {"allocation"})
+    with pytest.raises(AssertionError, match="sides differ"):
+        per_layer.same_work(a, [{**b[0], "epochs": 5}, per_layer.INT8], {"allocation"})
+    rows = [
+        {"recipe": r, "seed": s, "drop_pts": d, "ratio_raw": 3.0}
+        for r, s, d in [("uniform", 0, 2.0), ("erk", 0, 0.5), ("uniform", 1, 3.0), ("erk", 1, 0.5)]
+    ]
+    summ = per_layer.summary(rows)
+    assert summ["uniform"]["mean_drop"] == 2.5 and summ["erk"]["sd_drop"] == 0.0
+    data = {"models": {"demo": {"allocation": {"target": 0.9, "rows": rows, "summary": summ}}}}
+    out = tmp_path / "PER_LAYER.md"
+    per_layer.render(data, out)
+    text = out.read_text()
+    assert "| uniform | +2.50 | 0.71 | 3.00× | 2 |" in text
+    assert "against uniform, the mean drop is lower with erk by +2.00 points" in text
