@@ -25,6 +25,7 @@ import numpy as np
 
 from engine.core.errors import BadInputError, UnsupportedModelError
 from engine.models.safety import MODEL_CLASSES, StoredModel, check_safe, read_stored_model
+from engine.models.support import output_chain
 
 IMPORT_TOLERANCE = 1e-4  # max abs output difference accepted for an import / flatten
 # Layers that pass values through unchanged (looked through to find the final activation).
@@ -590,19 +591,7 @@ def _final_layer(model: Any) -> Any:
         layer = model.outputs[0]._keras_history.layer
     except (AttributeError, IndexError, TypeError):
         return model.layers[-1] if model.layers else None
-    for _ in range(10):
-        if layer.__class__.__name__ not in PASS_THROUGH:
-            break
-        try:
-            parents = layer._inbound_nodes[0].inbound_layers
-        except (AttributeError, IndexError):
-            break
-        if isinstance(parents, list):
-            if len(parents) != 1:
-                break
-            parents = parents[0]
-        layer = parents
-    return layer
+    return output_chain(layer, PASS_THROUGH)[-1]
 
 
 def _final_activation(model: Any) -> str:

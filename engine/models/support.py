@@ -164,6 +164,27 @@ def unwrap(layer: Any, stop_at: tuple[str, ...] = ()) -> Any:
     return layer
 
 
+def output_chain(layer: Any, pass_through: tuple[str, ...], limit: int = 10) -> list[Any]:
+    """``layer`` and the layers feeding it, followed back while the current one's class is
+    in ``pass_through`` and it has a single parent (at most ``limit`` steps). The last one
+    is where the walk stopped: e.g. the Dense whose output a Dropout/Flatten passes on."""
+    chain = [layer]
+    for _ in range(limit):
+        if type(layer).__name__ not in pass_through:
+            break
+        try:
+            parents = layer._inbound_nodes[0].inbound_layers
+        except (AttributeError, IndexError):
+            break
+        if isinstance(parents, list):
+            if len(parents) != 1:
+                break
+            parents = parents[0]
+        layer = parents
+        chain.append(layer)
+    return chain
+
+
 def is_weight_layer(layer: Any) -> bool:
     """Whether the layer inside any tfmot wrappers holds weight matrices the measurement
     names (kernels, Embedding tables, RNN and attention weights): ``WEIGHT_LAYER_TYPES``."""

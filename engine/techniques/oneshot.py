@@ -36,6 +36,7 @@ from engine.core.outputs import is_binary, predicted_labels
 from engine.models.support import (
     PRUNE_TYPES,
     cluster_support,
+    output_chain,
     prune_support,
 )
 
@@ -200,21 +201,8 @@ def _output_layers(model: Any) -> set[str]:
     names: set[str] = set()
     for tensor in getattr(model, "outputs", None) or []:
         layer = getattr(getattr(tensor, "_keras_history", None), "layer", None)
-        for _ in range(10):
-            if layer is None:
-                break
-            names.add(layer.name)
-            if type(layer).__name__ not in _PASS_THROUGH:
-                break
-            try:
-                parents = layer._inbound_nodes[0].inbound_layers
-            except (AttributeError, IndexError):
-                break
-            if isinstance(parents, list):
-                if len(parents) != 1:
-                    break
-                parents = parents[0]
-            layer = parents
+        if layer is not None:
+            names.update(lay.name for lay in output_chain(layer, _PASS_THROUGH))
     return names
 
 
