@@ -11,6 +11,7 @@ import pytest
 from engine.core.errors import BadInputError, RecipeError
 from engine.pipeline.recipe import fill_step, load_recipe, save_recipe, validate_recipe
 from engine.techniques.allocation import allocate, mean_of
+from tests.helpers import train_context
 
 # ------------------------------------------------------------------ the "map" knob
 
@@ -277,20 +278,6 @@ def tiny():
     return model, splits
 
 
-def _ctx(splits, events=None, teacher=None):
-    from engine.core.events import Reporter
-    from engine.techniques.registry import TrainContext
-
-    sink = events.append if events is not None else None
-    return TrainContext(
-        splits=splits,
-        reporter=Reporter(sink),
-        output_kind="softmax",
-        batch_size=32,
-        teacher=teacher,
-    )
-
-
 def test_prune_reaches_each_layers_own_target(tiny):
     from engine.techniques import prune
 
@@ -298,7 +285,7 @@ def test_prune_reaches_each_layers_own_target(tiny):
     step = _prune(
         target_sparsity=0.8, allocation="erk", per_layer="out=0.3", epochs=1, learning_rate=1e-3
     )
-    info = prune.Prune().apply(_ctx(splits), model, step).info  # metrics.json's step entry
+    info = prune.Prune().apply(train_context(splits), model, step).info  # metrics.json's step entry
     targets = info["per_layer_target"]
     assert targets["out"] == 0.3 and info["allocation"] == "erk"
     sizes = {"conv": 72, "hidden": 288 * 32, "out": 320}
@@ -308,7 +295,7 @@ def test_prune_reaches_each_layers_own_target(tiny):
     for name, target in targets.items():
         assert info["per_layer_sparsity"][name] == pytest.approx(target, abs=0.02), name
     with pytest.raises(BadInputError, match="not pruned: nope"):
-        prune.prune_model(model, _prune(per_layer={"nope": 0.5}, epochs=1), _ctx(splits))
+        prune.prune_model(model, _prune(per_layer={"nope": 0.5}, epochs=1), train_context(splits))
 
 
 def test_prune_check_uses_each_layers_own_target(tiny, monkeypatch):
@@ -328,7 +315,7 @@ def test_prune_check_uses_each_layers_own_target(tiny, monkeypatch):
     monkeypatch.setattr(prune, "masked_sparsity", short_of_hidden)
     step = _prune(target_sparsity=0.8, per_layer="conv=0.2, out=0.2", epochs=1)
     with pytest.raises(FeatherweightError, match=r"hidden 80.0% of 8\d%"):
-        prune.prune_model(model, step, _ctx(splits))
+        prune.prune_model(model, step, train_context(splits))
 
 
 def test_sensitivity_allocation_from_a_file_and_measured(tiny, tmp_path):
@@ -352,7 +339,9 @@ def test_sensitivity_allocation_from_a_file_and_measured(tiny, tmp_path):
         target_sparsity=0.5, allocation="sensitivity", sensitivity_file=str(path), epochs=1
     )
     events: list = []
-    targets = prune.layer_targets(model, ["conv", "hidden", "out"], step, _ctx(splits, events))
+    targets = prune.layer_targets(
+        model, ["conv", "hidden", "out"], step, train_context(splits, events=events)
+    )
     assert targets["conv"] == pytest.approx(0.95) and targets["out"] == pytest.approx(0.95)
     assert targets["hidden"] < 0.5
     # without a file the curves are measured (one-shot, validation split)
@@ -360,7 +349,7 @@ def test_sensitivity_allocation_from_a_file_and_measured(tiny, tmp_path):
         model,
         ["conv", "hidden", "out"],
         _prune(target_sparsity=0.5, allocation="sensitivity"),
-        _ctx(splits, events),
+        train_context(splits, events=events),
     )
     assert mean_of(measured, {"conv": 72, "hidden": 9216, "out": 320}) == pytest.approx(
         0.5, abs=1e-3
@@ -373,7 +362,7 @@ def test_sensitivity_allocation_from_a_file_and_measured(tiny, tmp_path):
             model,
             ["conv", "hidden", "out"],
             _prune(allocation="sensitivity", sensitivity_file=str(missing)),
-            _ctx(splits),
+            train_context(splits),
         )
 
 
@@ -393,11 +382,13 @@ def test_cluster_per_layer_counts_and_skip(tiny):
         },
         1,
     )
-    result = cluster_model(model, step, _ctx(splits))
+    result = cluster_model(model, step, train_context(splits))
     assert result.clusters == {"hidden": 4, "out": 16}
     kernels = effective_kernels(result.model)
     assert len(np.unique(kernels["hidden"])) <= 4
     assert 4 < len(np.unique(kernels["out"])) <= 16
     assert len(np.unique(kernels["conv"])) == kernels["conv"].size  # skipped: not clustered
     with pytest.raises(BadInputError, match="flat cannot be clustered"):
-        cluster_model(model, fill_step({"type": "cluster", "skip": "flat"}, 1), _ctx(splits))
+        cluster_model(
+            model, fill_step({"type": "cluster", "skip": "flat"}, 1), train_context(splits)
+        )

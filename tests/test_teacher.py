@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from engine.pipeline.recipe import fill_step
+from tests.helpers import train_context
 
 
 @pytest.fixture(scope="module")
@@ -28,20 +29,6 @@ def digits(demo_keras_model):
     return demo_keras_model, arrays, arrays_splits(arrays, "digits", (8, 8, 1), 10)
 
 
-def _ctx(splits, teacher=None, events=None):
-    from engine.core.events import Reporter
-    from engine.techniques.registry import TrainContext
-
-    sink = events.append if events is not None else None
-    return TrainContext(
-        splits=splits,
-        reporter=Reporter(sink),
-        output_kind="softmax",
-        batch_size=32,
-        teacher=teacher,
-    )
-
-
 def test_guided_training_learns_from_the_teacher_not_the_labels(digits):
     """alpha = 0 and garbage training labels: the guided student keeps the teacher's accuracy
     (it only sees the teacher), the label-only one learns the garbage. Fails if guided
@@ -56,9 +43,9 @@ def test_guided_training_learns_from_the_teacher_not_the_labels(digits):
     bad = arrays_splits(garbage, "garbage", (8, 8, 1), 10)
     before = keras_accuracy(teacher, splits)
     raw = {"type": "finetune", "epochs": 3, "learning_rate": 2e-3}
-    label_only = finetune_model(teacher, fill_step(raw, 1), _ctx(bad, teacher))
+    label_only = finetune_model(teacher, fill_step(raw, 1), train_context(bad, teacher=teacher))
     guided_step = fill_step({**raw, "teacher_guided": True, "alpha": 0.0}, 1)
-    guided = finetune_model(teacher, guided_step, _ctx(bad, teacher))
+    guided = finetune_model(teacher, guided_step, train_context(bad, teacher=teacher))
     lost = keras_accuracy(label_only, splits)
     kept = keras_accuracy(guided, splits)
     assert before > 0.9
@@ -85,7 +72,7 @@ def test_guided_prune_reaches_its_targets_reports_live_and_finetune_keeps_zeros(
         },
         1,
     )
-    ctx = _ctx(splits, teacher, events)
+    ctx = train_context(splits, teacher=teacher, events=events)
     result = prune_model(teacher, step, ctx)
     assert min(result.per_layer_sparsity[n] for n in result.per_layer_target) >= 0.79
     assert keras_accuracy(result.model, splits) > 0.8  # the wrapped model itself was trained
@@ -114,11 +101,13 @@ def test_guided_cluster_and_qat_train_through_their_wrappers(digits):
     clustered = cluster_model(
         teacher,
         fill_step({"type": "cluster", "clusters": 8, "init": "linear", **guided}, 1),
-        _ctx(splits, teacher),
+        train_context(splits, teacher=teacher),
     )
     assert len(np.unique(effective_kernels(clustered.model)["dense"])) <= 8
     assert keras_accuracy(clustered.model, splits) > 0.5
-    qat = qat_model(teacher, fill_step({"type": "qat", **guided}, 1), _ctx(splits, teacher))
+    qat = qat_model(
+        teacher, fill_step({"type": "qat", **guided}, 1), train_context(splits, teacher=teacher)
+    )
     assert keras_accuracy(qat, splits) > 0.8
 
 
@@ -131,7 +120,9 @@ def test_without_a_teacher_guided_training_falls_back_to_labels(digits):
     events: list[dict[str, Any]] = []
     model = fresh_copy(teacher)
     splits = arrays_splits(few, "few", (8, 8, 1), 10)
-    fit(model, _ctx(splits, None, events), epochs=1, learning_rate=1e-4, guided=(4.0, 0.1))
+    fit(
+        model, train_context(splits, events=events), epochs=1, learning_rate=1e-4, guided=(4.0, 0.1)
+    )
     assert any("trained on the labels alone" in str(e.get("message")) for e in events)
 
 

@@ -1,0 +1,27 @@
+"""Small helpers shared by test modules (import as ``from tests.helpers import ...``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def train_context(
+    splits: Any,
+    *,
+    teacher: Any = None,
+    events: list[Any] | None = None,
+    output_kind: str = "softmax",
+) -> Any:
+    """A ``TrainContext`` for calling a technique directly: batch 32, the given teacher, the
+    reporter's events appended to ``events`` when given."""
+    from engine.core.events import Reporter
+    from engine.techniques.registry import TrainContext
+
+    sink = events.append if events is not None else None
+    return TrainContext(
+        splits=splits,
+        reporter=Reporter(sink),
+        output_kind=output_kind,
+        batch_size=32,
+        teacher=teacher,
+    )
