@@ -50,10 +50,13 @@ import numpy as np
 
 from engine.core.errors import BadInputError, Cancelled
 from engine.core.events import Reporter
+from engine.techniques.oneshot import (  # read_sensitivity: re-exported, part of this API
+    FILE_NAME,
+    KIND,
+    SCHEMA_VERSION,
+    read_sensitivity,  # noqa: F401
+)
 
-SCHEMA_VERSION = 1
-KIND = "featherweight.sensitivity"
-FILE_NAME = "sensitivity.json"
 PRUNE_GRID = (0.3, 0.5, 0.7, 0.8, 0.9, 0.95)
 CLUSTER_GRID = (64, 32, 16, 8, 4)
 FILTER_GRID = (0.25, 0.5, 0.75)
@@ -481,29 +484,6 @@ def write_sensitivity(doc: dict[str, Any], out_dir: str | Path) -> Path:
         tmp.unlink(missing_ok=True)
         raise
     return target
-
-
-def read_sensitivity(path: str | Path) -> dict[str, Any]:
-    """Load a ``sensitivity.json`` (or a folder holding one); checks kind and schema version.
-    Raises BadInputError."""
-    p = Path(path)
-    if p.is_dir():
-        p = p / FILE_NAME
-    try:
-        doc = json.loads(p.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise BadInputError(f"sensitivity file not found: {p}") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise BadInputError(f"{p.name} is not a readable sensitivity file: {exc}") from None
-    if not isinstance(doc, dict) or doc.get("kind") != KIND:
-        raise BadInputError(f"{p.name} is not a Featherweight sensitivity file")
-    version = doc.get("schema_version")
-    if not isinstance(version, int) or version > SCHEMA_VERSION:
-        raise BadInputError(
-            f"{p.name} has sensitivity schema {version!r}; this version reads up to "
-            f"{SCHEMA_VERSION}"
-        )
-    return doc
 
 
 def format_sensitivity(doc: dict[str, Any], max_loss_pts: float = 1.0) -> str:

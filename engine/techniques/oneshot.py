@@ -20,17 +20,24 @@ slice + bias) of Conv/Dense/DepthwiseConv layers, except the layer that makes th
 output (removing a class is not a compression): a proxy of structured pruning.
 
 Curve entries: ``{"sparsity"|"clusters"|"ratio": value, "accuracy": a, "loss": l}``.
+
+``read_sensitivity`` reads the file these curves are saved in (``sensitivity.json``, written by
+``engine.pipeline.sensitivity``), for both the pipeline and the steps whose allocation reads
+its curves (``prune``, ``prune_filters``).
 """
 
 from __future__ import annotations
 
+import json
 import weakref
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from engine.core.errors import BadInputError
 from engine.core.events import Reporter
 from engine.core.outputs import is_binary, predicted_labels
 from engine.models.support import (
@@ -40,6 +47,9 @@ from engine.models.support import (
     prune_support,
 )
 
+SCHEMA_VERSION = 1  # of sensitivity.json
+KIND = "featherweight.sensitivity"
+FILE_NAME = "sensitivity.json"
 DEFAULT_BATCH = 256
 KMEANS_ITERATIONS = 12
 PRUNED_MATRIX_NAMES = ("kernel", "recurrent_kernel", "embeddings")
@@ -227,8 +237,6 @@ def _select(candidates: list[Any], names: list[str] | None) -> list[Any]:
     if names is None:
         return candidates
     by_name = {layer.name: layer for layer in candidates}
-    from engine.core.errors import BadInputError
-
     unknown = [n for n in names if n not in by_name]
     if unknown:
         raise BadInputError(f"no such layer for this analysis: {', '.join(unknown)}")
@@ -481,3 +489,26 @@ def filter_curves(
         lambda _changed: evaluate(model, splits, split, output_kind),
         reporter,
     )
+
+
+def read_sensitivity(path: str | Path) -> dict[str, Any]:
+    """Load a ``sensitivity.json`` (or a folder holding one); checks kind and schema version.
+    Raises BadInputError."""
+    p = Path(path)
+    if p.is_dir():
+        p = p / FILE_NAME
+    try:
+        doc = json.loads(p.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise BadInputError(f"sensitivity file not found: {p}") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BadInputError(f"{p.name} is not a readable sensitivity file: {exc}") from None
+    if not isinstance(doc, dict) or doc.get("kind") != KIND:
+        raise BadInputError(f"{p.name} is not a Featherweight sensitivity file")
+    version = doc.get("schema_version")
+    if not isinstance(version, int) or version > SCHEMA_VERSION:
+        raise BadInputError(
+            f"{p.name} has sensitivity schema {version!r}; this version reads up to "
+            f"{SCHEMA_VERSION}"
+        )
+    return doc

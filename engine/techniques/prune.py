@@ -10,7 +10,6 @@ sparsity of every pruned layer is measured and checked.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -115,18 +114,11 @@ def prunable_shapes(layer: Any) -> list[tuple[int, ...]]:
 def read_sensitivity_curves(path: str, key: str = "prune") -> dict[str, list[dict[str, Any]]]:
     """``{layer: curve}`` of a ``sensitivity.json`` (``featherweight analyze``) for ``key``
     ("prune", "cluster", "filters"). Raises BadInputError for a missing or invalid file."""
-    p = Path(path)
-    try:
-        doc = json.loads(p.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise BadInputError(f"sensitivity file not found: {p}") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise BadInputError(f"cannot read sensitivity file {p.name}: {exc}") from None
-    layers = doc.get("layers") if isinstance(doc, dict) else None
-    if not isinstance(layers, list) or doc.get("kind", "featherweight.sensitivity") != (
-        "featherweight.sensitivity"
-    ):
-        raise BadInputError(f"{p.name} is not a sensitivity.json of `featherweight analyze`")
+    from engine.techniques.oneshot import read_sensitivity
+
+    layers = read_sensitivity(path).get("layers")
+    if not isinstance(layers, list):
+        raise BadInputError(f"{Path(path).name} has no per-layer results")
     return {
         str(e["name"]): list(e[key])
         for e in layers
