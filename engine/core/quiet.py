@@ -28,7 +28,17 @@ from typing import IO
 
 VERBOSE_ENV = "FEATHERWEIGHT_VERBOSE"
 # Libraries whose Python loggers speak at WARNING/INFO level during a normal run.
-NOISY_LOGGERS = ("absl", "tensorflow", "tf_keras", "keras", "h5py", "tensorflow_model_optimization")
+NOISY_LOGGERS = (
+    "absl",
+    "tensorflow",
+    "tf_keras",
+    "keras",
+    "h5py",
+    "tensorflow_model_optimization",
+    "optuna",
+    "alembic",
+    "sqlalchemy",
+)
 
 
 def verbose_from_env() -> bool:
