@@ -3,6 +3,8 @@
     featherweight inspect MODEL [--json]
     featherweight compress MODEL --data DATA --recipe RECIPE.json --out DIR [--json]
     featherweight analyze MODEL --data DATA [--json] [--out DIR] [--grid ...] [--clusters ...]
+    featherweight search MODEL --data DATA --budget 1.0 --objective gzip --time 20m --out DIR
+                        [--trials N] [--seed S] [--storage URL] [--study NAME] [--json]
     featherweight run PROJECT_FILE      run a project's pending recipes headless
     featherweight report MODEL.tflite [--json]
     featherweight demo --out DIR        write the demo model and dataset
@@ -14,7 +16,8 @@ shown only if the command fails with an unexpected error. Importing this module 
 TensorFlow, no Qt.
 
 Exit codes: 0 success, 2 bad input (one line on stderr, no traceback), 1 other errors,
-130 cancelled (Ctrl-C).
+130 cancelled (Ctrl-C). ``search``: 0 when a point within the budget was found, 3 when none
+was (the closest one is reported).
 """
 
 from __future__ import annotations
@@ -29,7 +32,8 @@ from typing import Any
 
 from engine.core.errors import BadInputError, Cancelled, FeatherweightError
 
-SUBCOMMANDS = ("inspect", "compress", "analyze", "run", "report", "demo")
+SUBCOMMANDS = ("inspect", "compress", "analyze", "search", "run", "report", "demo")
+EXIT_NOT_WITHIN_BUDGET = 3
 GLOBAL_FLAGS = ("-h", "--help", "--version", "--verbose")
 # Options of the ``featherweight`` launcher (desktop app, worker, self-test), not of this CLI.
 APP_OPTIONS = ("--demo", "--quit-after-paint", "--self-test", "--worker")
@@ -67,23 +71,41 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--data", required=True, help="'demo', an .npz file or an image folder")
     s.add_argument("--recipe", required=True, help="recipe JSON file")
     s.add_argument("--out", required=True, help="output folder (model.tflite, metrics.json)")
-    s.add_argument("--scale", default="auto", help="pixel scaling: auto, 1/255, -1..1, none")
     s.add_argument("--json", action="store_true", help="print metrics.json to stdout")
-    s.add_argument("--allow-unsafe", action="store_true")
-    s.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    _add_input_options(s)
+
+    s = sub.add_parser(
+        "search",
+        parents=[common],
+        help="find the smallest model that loses at most --budget accuracy points",
+    )
+    s.add_argument("model")
+    s.add_argument("--data", required=True, help="'demo', an .npz file or an image folder")
     s.add_argument(
-        "--split-seed",
-        type=int,
-        default=None,
-        help="seed of the dataset's train/validation/test split (default 0; the recipe's "
-        "seed only seeds training)",
+        "--budget",
+        default="1.0",
+        help="accuracy points the model may lose, judged on the validation split (default 1)",
     )
     s.add_argument(
-        "--val-fraction",
-        type=float,
-        default=None,
-        help="fraction of the training data held out for validation (default 0.1)",
+        "--objective",
+        default="gzip",
+        help="what to make small: gzip (download size), flash (.tflite bytes), latency "
+        "(on this computer), ram (tensor arena estimate); default gzip",
     )
+    s.add_argument("--time", default=None, help="time budget of this run: 20m, 90s, 1h30m, ...")
+    s.add_argument("--trials", default=None, help="stop when the study has this many trials")
+    s.add_argument("--seed", default="0", help="seed of the sampler (default 0)")
+    s.add_argument(
+        "--storage",
+        default=None,
+        help="database URL shared by several machines (postgresql://user@host/db; the "
+        "password from PGPASSWORD or ~/.pgpass); default: DIR/study.journal",
+    )
+    s.add_argument("--study", default=None, help="study name (default: derived from the inputs)")
+    s.add_argument("--sampler", default="tpe", help="tpe (default) or random")
+    s.add_argument("--out", required=True, help="folder: search.json, trials/, best/")
+    s.add_argument("--json", action="store_true", help="print search.json to stdout")
+    _add_input_options(s)
 
     s = sub.add_parser(
         "analyze",
@@ -149,6 +171,27 @@ def _parser() -> argparse.ArgumentParser:
     s = sub.add_parser("demo", parents=[common], help="write the demo model and dataset")
     s.add_argument("--out", required=True)
     return p
+
+
+def _add_input_options(s: argparse.ArgumentParser) -> None:
+    """The model/data options ``compress`` and ``search`` share: scaling, trust, progress and
+    the dataset's split."""
+    s.add_argument("--scale", default="auto", help="pixel scaling: auto, 1/255, -1..1, none")
+    s.add_argument("--allow-unsafe", action="store_true")
+    s.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    s.add_argument(
+        "--split-seed",
+        type=int,
+        default=None,
+        help="seed of the dataset's train/validation/test split (default 0; the recipe's "
+        "seed only seeds training)",
+    )
+    s.add_argument(
+        "--val-fraction",
+        type=float,
+        default=None,
+        help="fraction of the training data held out for validation (default 0.1)",
+    )
 
 
 def _fmt_duration(seconds: float) -> str:
@@ -400,6 +443,105 @@ def _cmd_compress(args: argparse.Namespace) -> int:
     return 0
 
 
+def _number(value: str | None, what: str, kind: type = float) -> Any:
+    """``value`` as ``kind`` (None stays None); a BadInputError line otherwise."""
+    if value is None:
+        return None
+    try:
+        number = kind(str(value).strip())
+    except ValueError:
+        raise BadInputError(f"{what} {value!r} is not a number") from None
+    if kind is float and number != number:
+        raise BadInputError(f"{what} {value!r} is not a number")
+    return number
+
+
+def _search_printer(quiet: bool) -> Callable[[dict[str, Any]], None]:
+    """Progress of a search on stderr: the trials' stages as ``compress`` shows them plus
+    one line per finished trial."""
+    if quiet:
+        return lambda ev: None
+    inner = ProgressPrinter()
+
+    def show(ev: dict[str, Any]) -> None:
+        if ev.get("type") == "trial" and ev.get("state") == "running":
+            from engine.pipeline.search import describe_params
+
+            inner._clear()
+            inner._write(f"trial {ev['number']}: {describe_params(ev.get('params') or {})}\n")
+        elif ev.get("type") == "trial":
+            values = ev.get("values") or {}
+            parts = [f"trial {ev['number']} {ev.get('state')}"]
+            if values.get("val_drop") is not None:
+                parts.append(
+                    f"val drop {values['val_drop']:+.2f} pt, "
+                    f"gzip {values['tflite_gzip_bytes'] / 1024:,.1f} KiB, "
+                    f"{values['tflite_bytes'] / 1024:,.1f} KiB"
+                    + (" (within budget)" if ev.get("feasible") else " (over budget)")
+                )
+            if ev.get("error"):
+                parts.append(str(ev["error"]))
+            if ev.get("duration_s") is not None:
+                parts.append(f"{ev['duration_s']:.0f} s")
+            inner._clear()
+            inner._write("  ".join(parts) + "\n")
+        else:
+            inner(ev)
+
+    return show
+
+
+def _cmd_search(args: argparse.Namespace) -> int:
+    from engine.core.events import Reporter
+    from engine.pipeline.search import OBJECTIVES, SAMPLERS, format_search, parse_duration
+
+    # Everything is checked before the model loads: a bad value is one line, at once.
+    if args.objective not in OBJECTIVES:
+        raise BadInputError(f"--objective {args.objective!r} is not one of {', '.join(OBJECTIVES)}")
+    if args.sampler not in SAMPLERS:
+        raise BadInputError(f"--sampler {args.sampler!r} is not one of {', '.join(SAMPLERS)}")
+    budget = _number(args.budget, "--budget")
+    if not 0 <= budget <= 100:
+        raise BadInputError(f"--budget {args.budget} must be 0-100 accuracy points")
+    time_s = parse_duration(args.time) if args.time is not None else None
+    trials = _number(args.trials, "--trials", int)
+    if trials is not None and trials < 1:
+        raise BadInputError(f"--trials {args.trials} must be 1 or more")
+    if time_s is None and trials is None:
+        raise BadInputError("give a time budget (--time 20m) or a number of trials (--trials N)")
+    seed = _number(args.seed, "--seed", int)
+    if Path(args.out).exists() and not Path(args.out).is_dir():
+        raise BadInputError(f"output folder {args.out} is a file, not a folder")
+    from engine.pipeline.prepare import prepare
+    from engine.pipeline.search import search
+
+    reporter = Reporter(_search_printer(args.quiet))
+    prepared = prepare(
+        args.model,
+        args.data,
+        (args.split_seed, args.val_fraction),
+        scale=args.scale,
+        allow_unsafe=args.allow_unsafe,
+        reporter=reporter,
+    )
+    doc = search(
+        prepared,
+        budget,
+        args.objective,
+        args.out,
+        time_s=time_s,
+        trials=trials,
+        seed=seed,
+        storage=args.storage,
+        study_name=args.study,
+        sampler=args.sampler,
+        reporter=reporter,
+    )
+    print(json.dumps(doc, indent=2) if args.json else format_search(doc))
+    best = doc.get("best")
+    return 0 if best is not None and best["within_budget"] else EXIT_NOT_WITHIN_BUDGET
+
+
 def _grid_arg(value: str | None, default: Sequence[Any]) -> Sequence[Any]:
     if value is None:
         return default
@@ -473,6 +615,7 @@ COMMANDS = {
     "inspect": _cmd_inspect,
     "compress": _cmd_compress,
     "analyze": _cmd_analyze,
+    "search": _cmd_search,
     "run": _cmd_run,
     "report": _cmd_report,
     "demo": _cmd_demo,

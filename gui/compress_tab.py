@@ -21,6 +21,16 @@ Who owns a run: by default the tab writes into ``runs_dir`` and splits the data 
 ``set_run_hooks`` (``gui.state.RunHooks``: ``before_start`` decides the folder, the run id and
 the split, or refuses; ``on_started`` / ``on_event`` / ``on_done`` follow the run). The
 signals ``runStarted`` / ``runFinished`` / ``recipeSaved`` tell everyone else.
+
+Search (issue 15): page 1 offers *Find the smallest model for me* (accuracy budget in points,
+objective, time budget, optional max trials; seed under *Advanced*) beside *Choose techniques
+myself* (the flow above, unchanged). A search skips the Settings page; *Search ▶* on the
+Review page runs the worker's ``search`` job and the Run page shows ``gui.search_view.
+SearchView`` instead of the run view (Stop = the job's cancel: the search ends normally and
+keeps everything). A search's owner (``set_search_hooks``, ``SearchHooks``: the window's
+project) decides its study folder; *Open as run* on a trial runs the ``open_trial`` job as an
+ordinary run through the run hooks, so it lands in Results and in the project like any run.
+``searchStarted`` / ``searchFinished`` tell the window.
 """
 
 from __future__ import annotations
@@ -28,8 +38,9 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QFont
@@ -49,6 +60,7 @@ from PySide6.QtWidgets import (
     QPlainTextEdit,
     QProgressBar,
     QPushButton,
+    QRadioButton,
     QScrollArea,
     QSpinBox,
     QSplitter,
@@ -85,6 +97,7 @@ from gui.model_kinds import input_kind_of
 from gui.names_edit import LayerNamesEdit, skip_wording
 from gui.per_layer_edit import PerLayerEdit
 from gui.runner import EngineClient, Job
+from gui.search_view import OBJECTIVES, SearchView
 from gui.state import RunHooks, RunPlan, RunRecord, Session
 
 PAGES = ("Techniques", "Settings", "Data", "Review", "Run")
@@ -116,6 +129,46 @@ _SKIP_WHAT = {"cluster": "clustered", "prune": "pruned", "prune_filters": "filte
 # Quantize knobs that only an int8 conversion reads (disabled in the other modes).
 INT8_ONLY_KNOBS = ("io", "calibration_samples", "max_int8_drop", "keep_float")
 DEFAULT_TECHNIQUES = ("prune", "quantize")
+SEARCH_FILE = "search.json"  # engine.pipeline.search.SEARCH_FILE
+SEARCH_KIND = "featherweight-search"
+DEFAULT_SEARCH_MINUTES = 20
+
+
+@dataclass
+class SearchPlan:
+    """Where a search about to start writes (``out_dir``, its study folder), its id in the
+    project ("" outside one), the dataset's split and the search's settings (``config``:
+    budget_pts, objective, time_s, trials, seed)."""
+
+    search_id: str
+    out_dir: str
+    split_seed: int
+    val_fraction: float
+    config: dict[str, Any]
+
+
+class SearchHooks(Protocol):
+    """The owner of the searches a ``CompressTab`` starts (the window's project controller).
+
+    ``before_search(config, out_dir)`` decides where the search goes (``out_dir``: a study
+    folder to continue, None for a new search) or refuses it (None, after saying why);
+    ``on_search_done(plan, doc)`` is called when the search job ends, with the final
+    search.json document (None when there is none)."""
+
+    def before_search(self, config: dict[str, Any], out_dir: str | None) -> SearchPlan | None: ...
+
+    def on_search_done(self, plan: SearchPlan, doc: dict[str, Any] | None) -> None: ...
+
+
+def read_search_file(folder: str | Path) -> dict[str, Any] | None:
+    """The search.json in ``folder`` (None when missing, unreadable or not a search)."""
+    try:
+        doc = json.loads((Path(folder) / SEARCH_FILE).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    if not isinstance(doc, dict) or doc.get("kind") != SEARCH_KIND:
+        return None
+    return doc
 
 
 class KnobEditor:
@@ -257,6 +310,8 @@ class CompressTab(QWidget):
     runFinished = Signal(object)  # RunRecord (any final status)
     recipeSaved = Signal(object)  # the recipe dict just written to a file
     showResultsRequested = Signal()
+    searchStarted = Signal(object)  # SearchPlan
+    searchFinished = Signal(object, object)  # SearchPlan, the search.json document or None
     dataChosen = Signal(str, str)  # the Data page's picker: spec, scale
 
     def __init__(
@@ -291,6 +346,9 @@ class CompressTab(QWidget):
         self._stage_name = ""  # the engine's name of the running stage ("prune", …)
         self.editors: dict[str, dict[str, KnobEditor]] = {}
         self.step_boxes: dict[str, QGroupBox] = {}
+        self.search_job: Job | None = None
+        self.search_plan: SearchPlan | None = None
+        self._search_hooks: SearchHooks | None = None
 
         outer = QHBoxLayout(self)
         self.steps = QListWidget()
@@ -324,8 +382,147 @@ class CompressTab(QWidget):
 
     # -- pages ----------------------------------------------------------------------------
     def _build_techniques(self) -> QWidget:
+        """Page 1: *Find the smallest model for me* (a search) beside *Choose techniques
+        myself* (the techniques, today's flow)."""
         page = QWidget()
         lay = QVBoxLayout(page)
+        lay.addWidget(_heading("How do you want to compress the model?"))
+        row = QHBoxLayout()
+        self.mode_search = QRadioButton("Find the smallest model for me")
+        self.mode_manual = QRadioButton("Choose techniques myself")
+        for button, tip in (
+            (
+                self.mode_search,
+                "Featherweight tries combinations of techniques and keeps the smallest model "
+                "within your accuracy budget",
+            ),
+            (self.mode_manual, "Pick the techniques and their settings yourself"),
+        ):
+            f = button.font()
+            f.setBold(True)
+            f.setPointSizeF(f.pointSizeF() * 1.1)
+            button.setFont(f)
+            button.setToolTip(tip)
+            row.addWidget(button)
+        row.addStretch(1)
+        self.mode_manual.setChecked(True)
+        self.mode_search.toggled.connect(self._on_mode)
+        lay.addLayout(row)
+        self.mode_stack = QStackedWidget()
+        self.mode_stack.addWidget(self._build_manual())
+        self.mode_stack.addWidget(self._build_search_form())
+        lay.addWidget(self.mode_stack, 1)
+        return page
+
+    def _build_search_form(self) -> QWidget:
+        page = QWidget()
+        lay = QVBoxLayout(page)
+        lay.setContentsMargins(0, 8, 0, 0)
+        lay.addWidget(
+            _note(
+                "Featherweight tries combinations of what your model supports (distillation, "
+                "pruning, clustering, quantization-aware training, int8 / float16 / dynamic "
+                "range) and keeps the smallest model that loses at most the budget below. "
+                "Each trial is judged on the validation split; the test split is measured "
+                "once, at the end, for the best points. Stop at any time: everything found "
+                "is kept, and the project keeps the study."
+            )
+        )
+        box = QGroupBox("Find the smallest model for me")
+        form = QFormLayout(box)
+        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.FieldsStayAtSizeHint)
+        self.search_budget = QDoubleSpinBox()
+        self.search_budget.setRange(0.1, 50.0)
+        self.search_budget.setDecimals(1)
+        self.search_budget.setSingleStep(0.5)
+        self.search_budget.setSuffix(" points")
+        self.search_budget.setValue(self.budget)
+        self.search_budget.setToolTip(
+            "The most validation accuracy a trial may lose, in percentage points "
+            "(1 point: 97.0 % → 96.0 %)."
+        )
+        self.search_objective = QComboBox()
+        for key, (_field, _short, words, _unit) in OBJECTIVES.items():
+            self.search_objective.addItem(words, key)
+        self.search_objective.setToolTip("What 'smallest' means for your target.")
+        self.search_time = QSpinBox()
+        self.search_time.setRange(1, 24 * 60)
+        self.search_time.setValue(DEFAULT_SEARCH_MINUTES)
+        self.search_time.setSuffix(" min")
+        self.search_time.setToolTip(
+            "Wall time of the search on this computer; it stops after the trial running then."
+        )
+        self.search_trials = QSpinBox()
+        self.search_trials.setRange(0, 10_000)
+        self.search_trials.setSpecialValueText("no limit")
+        self.search_trials.setToolTip("Stop after this many trials (optional).")
+        self.search_seed = QSpinBox()
+        self.search_seed.setRange(0, 2**31 - 1)
+        self.search_seed.setToolTip("Seed of the sampler: the same seed tries the same trials.")
+        self.search_advanced = QCheckBox("Advanced")
+        self.search_advanced.toggled.connect(self._show_search_advanced)
+        form.addRow("Lose at most:", self.search_budget)
+        form.addRow("Make it small in:", self.search_objective)
+        form.addRow("Time budget:", self.search_time)
+        form.addRow("Max trials:", self.search_trials)
+        form.addRow("", self.search_advanced)
+        self._seed_label = QLabel("Seed:")
+        form.addRow(self._seed_label, self.search_seed)
+        self._show_search_advanced(False)
+        lay.addWidget(box)
+        self.search_note = _note("")
+        lay.addWidget(self.search_note)
+        lay.addStretch(1)
+        return page
+
+    def _show_search_advanced(self, shown: bool) -> None:
+        self._seed_label.setVisible(shown)
+        self.search_seed.setVisible(shown)
+
+    def _on_mode(self, *_args: Any) -> None:
+        search = self.search_mode
+        self.mode_stack.setCurrentIndex(1 if search else 0)
+        item = self.steps.item(SETTINGS)
+        if item is not None:
+            flags = item.flags()
+            enabled = Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
+            item.setFlags(flags & ~enabled if search else flags | enabled)
+        self._show_search_note()
+
+    @property
+    def search_mode(self) -> bool:
+        """True when page 1 says *Find the smallest model for me*."""
+        return self.mode_search.isChecked()
+
+    def set_search_mode(self, on: bool) -> None:
+        (self.mode_search if on else self.mode_manual).setChecked(True)
+
+    def search_config(self) -> dict[str, Any]:
+        """The search settings of page 1 (budget_pts, objective, time_s, trials, seed)."""
+        trials = self.search_trials.value()
+        return {
+            "budget_pts": round(float(self.search_budget.value()), 3),
+            "objective": str(self.search_objective.currentData()),
+            "time_s": float(self.search_time.value() * 60),
+            "trials": int(trials) if trials else None,
+            "seed": int(self.search_seed.value()),
+        }
+
+    def _show_search_note(self) -> None:
+        desc = self.session.data.description or {}
+        n_val = desc.get("n_val")
+        if isinstance(n_val, int) and n_val > 0:
+            self.search_note.setText(
+                f"The validation split has {n_val} samples: one sample is "
+                f"{100 / n_val:.2f} points, so differences smaller than that are noise."
+            )
+        else:
+            self.search_note.setText("")
+
+    def _build_manual(self) -> QWidget:
+        page = QWidget()
+        lay = QVBoxLayout(page)
+        lay.setContentsMargins(0, 0, 0, 0)
         lay.addWidget(_heading("Choose the techniques"))
         lay.addWidget(
             _note(
@@ -378,7 +575,11 @@ class CompressTab(QWidget):
         lay.addWidget(self.example_note)
         lay.addStretch(1)
         self.refresh_estimates()
-        return page
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setWidget(page)
+        return scroll
 
     def _build_settings(self) -> QWidget:
         page = QWidget()
@@ -508,11 +709,41 @@ class CompressTab(QWidget):
         return page
 
     def _build_run(self) -> QWidget:
+        """Page 5: the run view, or the search view while / after a search."""
+        self.run_stack = QStackedWidget()
+        self.run_stack.addWidget(self._build_run_view())
+        self.search_view = SearchView()
+        self.search_view.stopRequested.connect(self.stop_search)
+        self.search_view.openRequested.connect(self.open_trial_as_run)
+        self.search_view.continueRequested.connect(self.continue_search)
+        self.search_view.recipeSaved.connect(self.recipeSaved)
+        self.search_view.showRunRequested.connect(self.show_run_view)
+        self.search_view.last_folder = lambda: self._folder("recipe")
+        self.run_stack.addWidget(self.search_view)
+        return self.run_stack
+
+    def show_search_view(self) -> None:
+        """The Run page shows the search (running or the last one)."""
+        self.run_stack.setCurrentWidget(self.search_view)
+        self.search_view.run_button.setVisible(self.run is not None)
+
+    def show_run_view(self) -> None:
+        """The Run page shows the run (live or the last one)."""
+        self.run_stack.setCurrentIndex(0)
+        self.search_button.setVisible(self.search_view.has_search)
+
+    def _build_run_view(self) -> QWidget:
         page = QWidget()
         lay = QVBoxLayout(page)
+        lay.setContentsMargins(0, 0, 0, 0)
         head = QHBoxLayout()
         self.run_title = _heading("No run yet")
         head.addWidget(self.run_title, 1)
+        self.search_button = QPushButton("← The search")
+        self.search_button.setToolTip("Back to the search this run was opened from")
+        self.search_button.clicked.connect(self.show_search_view)
+        self.search_button.setVisible(False)
+        head.addWidget(self.search_button)
         self.results_button = QPushButton("See results")
         self.results_button.clicked.connect(self.showResultsRequested)
         self.results_button.setEnabled(False)
@@ -604,6 +835,8 @@ class CompressTab(QWidget):
     # -- navigation -----------------------------------------------------------------------
     def go_to(self, index: int) -> None:
         index = max(0, min(RUN, index))
+        if index == SETTINGS and self.search_mode:  # a search has no settings page
+            index = DATA if self.stack.currentIndex() < SETTINGS else TECHNIQUES
         if self.stack.currentIndex() != index:
             self.stack.setCurrentIndex(index)
         if self.steps.currentRow() != index:
@@ -612,13 +845,14 @@ class CompressTab(QWidget):
             self.steps.blockSignals(False)
         self.back_button.setEnabled(index > 0)
         if index == REVIEW:
-            self.next_button.setText("Run ▶")
+            self.next_button.setText("Search ▶" if self.search_mode else "Run ▶")
         elif index == RUN:
             self.next_button.setText("New recipe")
         else:
             self.next_button.setText("Next →")
         if index == TECHNIQUES:
             self.refresh_estimates()
+            self._show_search_note()
         if index == DATA:
             self.refresh_data()
         if index == REVIEW:
@@ -671,14 +905,18 @@ class CompressTab(QWidget):
     def stop_live_charts(self) -> None:
         """Stop redrawing the live charts (the window is closing)."""
         self.charts.stop_live()
+        self.search_view.stop_clock()
 
     def view_state(self) -> dict[str, Any]:
-        """What a project keeps of this tab's view: the wizard's recipe, its page and the
-        run shown (``wizard``, ``wizard_page``, ``compress_run``)."""
+        """What a project keeps of this tab's view: the wizard's recipe, its page, the run
+        shown, page 1's choice and which of run / search the Run page shows (``wizard``,
+        ``wizard_page``, ``compress_run``, ``wizard_search``, ``run_view``)."""
         return {
             "wizard": self.recipe_dict(),
             "wizard_page": self.current_page(),
             "compress_run": self.run.id if self.run is not None else None,
+            "wizard_search": self.search_mode,
+            "run_view": "search" if self.run_stack.currentWidget() is self.search_view else "run",
         }
 
     def restore_view_state(self, ui: dict[str, Any], runs: list[RunRecord]) -> None:
@@ -694,13 +932,22 @@ class CompressTab(QWidget):
         shown = by_id.get(ui.get("compress_run") or "") or self.run
         if shown is not None and not self.running:
             self.show_run(shown)
+        if isinstance(ui.get("wizard_search"), bool):
+            self.set_search_mode(ui["wizard_search"])
+        searched = self.search_view.has_search
+        if searched and (ui.get("run_view") == "search" or self.run is None):
+            self.show_search_view()
+        else:
+            self.show_run_view()
         page = ui.get("wizard_page")
-        if isinstance(page, int) and 0 <= page <= RUN and (page != RUN or self.run):
+        if isinstance(page, int) and 0 <= page <= RUN and (page != RUN or self.run or searched):
             self.go_to(page)
 
     def _next(self) -> None:
         i = self.stack.currentIndex()
-        if i == REVIEW:
+        if i == REVIEW and self.search_mode:
+            self.start_search()
+        elif i == REVIEW:
             self.start_run()
         elif i == RUN:
             self.go_to(TECHNIQUES)
@@ -846,6 +1093,9 @@ class CompressTab(QWidget):
             self.save_recipe_file(path)
 
     def _refresh_review(self) -> None:
+        if self.search_mode:
+            self._refresh_search_review()
+            return
         recipe = self._validate()
         if recipe is None:
             self.summary.setText(f"<span style='{ERROR_STYLE}'>{self.validation.text()}</span>")
@@ -876,6 +1126,25 @@ class CompressTab(QWidget):
         )
         self.summary.setText(where + "<br>" + "<br>".join(lines) + warn + when)
         self.recipe_json.setPlainText(json.dumps(recipe.to_dict(), indent=2))
+
+    def _refresh_search_review(self) -> None:
+        cfg = self.search_config()
+        model, data = self.session.model, self.session.data
+        short = OBJECTIVES[cfg["objective"]][1]
+        trials = f"at most {cfg['trials']} trials" if cfg["trials"] else "no trial limit"
+        lines = [
+            f"Model: <b>{model.display_name if model else 'none — open one in the Model tab'}"
+            f"</b>; data: <b>{'demo digits' if data.spec == 'demo' else data.spec}</b>"
+            f" (scaling {data.scale}).",
+            f"<b>Find the smallest {short}</b> that loses at most "
+            f"<b>{cfg['budget_pts']:g} point{'s' if cfg['budget_pts'] != 1 else ''}</b> of "
+            f"validation accuracy; up to <b>{fmt_duration(cfg['time_s'])}</b>, {trials}, "
+            f"seed {cfg['seed']}.",
+            "Every trial is judged on the validation split; the best points are measured "
+            "once on the test split when the search ends. Stop keeps everything found.",
+        ]
+        self.summary.setText("<br>".join(lines))
+        self.recipe_json.setPlainText(json.dumps({"search": cfg}, indent=2))
 
     def refresh_data(self) -> None:
         """Show the session's model and dataset on the Data page."""
@@ -919,11 +1188,11 @@ class CompressTab(QWidget):
         """The owner of the runs started here (None: the tab's defaults)."""
         return self._hooks
 
-    def _default_plan(self, recipe: Recipe, out_dir: str | None) -> RunPlan:
+    def _default_plan(self, name: str, out_dir: str | None) -> RunPlan:
         n = len(self.session.runs) + 1
         if out_dir is None:
             stamp = time.strftime("%Y%m%d-%H%M%S")
-            safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in recipe.name)
+            safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in name)
             out_dir = str(self.runs_dir / f"{stamp}-{n:02d}-{safe}")
         data = self.session.data
         return RunPlan(f"run-{n}", out_dir, int(data.split_seed), float(data.val_fraction))
@@ -932,6 +1201,8 @@ class CompressTab(QWidget):
         """Why a run cannot start now ('' if it can)."""
         if self.job is not None and not self.job.done:
             return "A compression is already running. Wait for it to finish or cancel it first."
+        if self.search_job is not None and not self.search_job.done:
+            return "A search is running. Wait for it to finish or stop it first."
         if self.session.model is None:
             return "Open a model first (Model tab, or File → Open demo)."
         if not self.session.data.spec:
@@ -962,19 +1233,28 @@ class CompressTab(QWidget):
             self.message.setText(f"✗ {exc}")
             self.go_to(SETTINGS)
             return None
+        return self._launch_run("compress", recipe.to_dict(), {}, asked)
+
+    def _launch_run(
+        self, job_name: str, recipe: dict[str, Any], extra: dict[str, Any], asked: str | None
+    ) -> RunRecord:
+        """Submit ``job_name`` ("compress", or "open_trial" for a search's trial) as a run of
+        ``recipe`` (checks done); the run's owner decides its folder and split."""
+        hooks = self._hooks
         model = self.session.model
         assert model is not None
+        name = str(recipe.get("name") or "recipe")
         plan = (
-            hooks.before_start(recipe.to_dict(), asked)
+            hooks.before_start(recipe, asked)
             if hooks is not None
-            else self._default_plan(recipe, asked)
+            else self._default_plan(name, asked)
         )
         data = self.session.data
         n = len(self.session.runs) + 1
         run = RunRecord(
             id=plan.run_id,
-            name=f"#{n} {recipe.name}",
-            recipe=recipe.to_dict(),
+            name=f"#{n} {name}",
+            recipe=recipe,
             model=model.spec,
             data=data.spec,
             scale=data.scale,
@@ -987,12 +1267,15 @@ class CompressTab(QWidget):
             "data": data.spec,
             "scale": data.scale,
             "allow_unsafe": model.allow_unsafe,
-            "recipe": recipe.to_dict(),
+            "recipe": recipe,
             "out": str(plan.out_dir),
             "split_seed": int(plan.split_seed),
             "val_fraction": float(plan.val_fraction),
+            **extra,
         }
-        job = self.client.submit("compress", params)
+        if job_name != "compress":
+            params.pop("recipe")
+        job = self.client.submit(job_name, params)
         self.job = job
         job.accepted.connect(self._on_accepted)
         job.stage.connect(self._on_stage)
@@ -1003,11 +1286,157 @@ class CompressTab(QWidget):
         if hooks is not None:
             hooks.on_started(run)  # the run's owner may number it (run.name) first
         self._reset_run_view(run)
+        self.show_run_view()
         self.go_to(RUN)
         self.runStarted.emit(run)
         return run
 
+    # -- searching ------------------------------------------------------------------------
+    def set_search_hooks(self, hooks: SearchHooks | None) -> None:
+        """Hand the searches started here to ``hooks`` (None: ``runs_dir``, no project)."""
+        self._search_hooks = hooks
+
+    @property
+    def searching(self) -> bool:
+        return self.search_job is not None and not self.search_job.done
+
+    def _default_search_plan(self, config: dict[str, Any], out_dir: str | None) -> SearchPlan:
+        if out_dir is None:
+            out_dir = str(self.runs_dir / f"{time.strftime('%Y%m%d-%H%M%S')}-search")
+        data = self.session.data
+        return SearchPlan("", out_dir, int(data.split_seed), float(data.val_fraction), config)
+
+    def start_search(
+        self, out_dir: str | Path | None = None, config: dict[str, Any] | None = None
+    ) -> Job | None:
+        """Start the "search" job with page 1's settings (or ``config``); ``out_dir`` is a
+        study folder to continue (None: the search's owner makes a new one). Returns the
+        job (None if refused; the reason is shown)."""
+        why = self.can_run()
+        if why:
+            self.message.setStyleSheet(WARN_STYLE)
+            self.message.setText(why)
+            return None
+        config = dict(config or self.search_config())
+        asked = str(out_dir) if out_dir else None
+        hooks = self._search_hooks
+        plan = (
+            hooks.before_search(config, asked)
+            if hooks is not None
+            else self._default_search_plan(config, asked)
+        )
+        if plan is None:
+            return None
+        model, data = self.session.model, self.session.data
+        assert model is not None
+        params = {
+            "model": model.spec,
+            "data": data.spec,
+            "scale": data.scale,
+            "allow_unsafe": model.allow_unsafe,
+            "split_seed": int(plan.split_seed),
+            "val_fraction": float(plan.val_fraction),
+            "budget": float(config["budget_pts"]),
+            "objective": str(config["objective"]),
+            "time_s": config.get("time_s"),
+            "trials": config.get("trials"),
+            "seed": int(config.get("seed") or 0),
+            "out": str(plan.out_dir),
+        }
+        previous = read_search_file(plan.out_dir) if asked else None
+        job = self.client.submit("search", params)
+        self.search_job = job
+        self.search_plan = plan
+        job.other.connect(self.search_view.apply_event)
+        job.stage.connect(self._on_search_stage)
+        job.finished.connect(self._on_search_finished)
+        self.search_view.start(config, str(plan.out_dir), previous)
+        self.search_view.show_activity(
+            f"Queued behind the engine's current job ({self.client.running_job.name})."
+            if self.client.running_job not in (None, job)
+            else "Starting: the original model is measured once…"
+        )
+        self.show_search_view()
+        self.go_to(RUN)
+        self.searchStarted.emit(plan)
+        return job
+
+    def continue_search(self) -> Job | None:
+        """Run more trials of the study shown (its folder and settings)."""
+        st = self.search_view.state
+        if not st.search_dir:
+            return None
+        config = dict(st.config)
+        if st.stopped == "trials":  # the study has its trials: run on the time budget only
+            config["trials"] = None
+        return self.start_search(st.search_dir, config)
+
+    def stop_search(self) -> None:
+        """Stop the running search: it ends normally and keeps everything found."""
+        if self.searching:
+            assert self.search_job is not None
+            self.client.cancel(self.search_job)
+
+    def _on_search_stage(self, ev: dict[str, Any]) -> None:
+        if ev.get("state") == "start":
+            self.search_view.show_activity(str(ev.get("label") or ev.get("stage", "")))
+
+    def _on_search_finished(self, state: str) -> None:
+        job, plan = self.search_job, self.search_plan
+        if job is None or plan is None:
+            return
+        doc: dict[str, Any] | None = None
+        if state == "finished" and isinstance(job.result, dict) and job.result.get("trials"):
+            doc = job.result
+        else:  # killed or failed: what the engine wrote after its last trial
+            doc = read_search_file(plan.out_dir)
+        error = ""
+        if state == "failed":
+            err = job.error or {}
+            error = str(err.get("message", "the search failed"))
+            if err.get("kind") != "crashed":
+                self.errors.report("The search failed", error, str(err.get("details", "")))
+        self.search_view.finish(doc, state, error)
+        if self._search_hooks is not None:
+            self._search_hooks.on_search_done(plan, doc)
+        self.searchFinished.emit(plan, doc)
+
+    def show_search(self, doc: dict[str, Any] | None, search_dir: str | None = None) -> None:
+        """Show a stored search (None: none) in the search view; not while one runs."""
+        if self.searching:
+            return
+        self.search_view.show_document(doc, search_dir)
+        if doc is None and self.run_stack.currentWidget() is self.search_view:
+            self.show_run_view()
+        self.search_button.setVisible(self.search_view.has_search)
+
+    def open_trial_as_run(self, number: int) -> RunRecord | None:
+        """Measure trial ``number`` of the search shown on the test split (job
+        "open_trial") as a normal run: it goes to Results and to the project."""
+        st = self.search_view.state
+        row = st.trials.get(number)
+        if row is None or not isinstance(row.get("recipe"), dict) or not st.search_dir:
+            return None
+        hooks = self._hooks
+        if hooks is not None and not hooks.may_start(None):
+            return None
+        why = self.can_run()
+        if why:
+            self.search_view.show_activity(why)
+            return None
+        recipe = dict(row["recipe"])
+        try:
+            recipe = validate_recipe(recipe).to_dict()
+        except RecipeError:
+            pass  # the engine wrote it; keep it as it is
+        recipe["name"] = str(recipe.get("name") or f"search-trial-{number:04d}")
+        extra = {"search_dir": str(st.search_dir), "trial": int(number)}
+        return self._launch_run("open_trial", recipe, extra, None)
+
     def cancel_run(self) -> None:
+        if self.searching:
+            self.search_view._stop()
+            return
         if self.job is not None and not self.job.done:
             self.cancel_button.setEnabled(False)
             self.cancel_button.setText("Cancelling…")
@@ -1016,7 +1445,8 @@ class CompressTab(QWidget):
 
     @property
     def running(self) -> bool:
-        return self.job is not None and not self.job.done
+        """A run or a search is going."""
+        return (self.job is not None and not self.job.done) or self.searching
 
     def _reset_run_view(self, run: RunRecord) -> None:
         self.run_title.setText(f"Running {run.name}")
@@ -1200,6 +1630,8 @@ class CompressTab(QWidget):
     def set_accuracy_budget(self, pts: float) -> None:
         """The project's accuracy budget (points); recolours the finished run shown."""
         self.budget = budget.check_budget(pts)
+        if hasattr(self, "search_budget") and pts > 0:
+            self.search_budget.setValue(self.budget)
         if self.run is not None and self.run.status == "finished" and not self.running:
             self._show_finish_line(self.run)
 
@@ -1347,7 +1779,10 @@ class CompressTab(QWidget):
         self.batch.setValue(32)
         self.examples.setCurrentIndex(0)
         self._on_techniques_changed()
+        self.set_search_mode(False)
+        self.search_view.show_document(None)
         self.show_run(None)
+        self.show_run_view()
         self._stage = (0, 1, "")
         self._frac = 0.0
         self.review_status.setText("")

@@ -12,6 +12,11 @@ change would start another comparison (``ProjectController.confirm_subject_chang
 accuracy budget is the project's: the Results tab edits it (``budgetChanged``), the window
 stores it and hands it to the tabs that judge runs (``set_accuracy_budget``).
 
+Searches (issue 15) belong to the project too (``self.project`` is the Compress tab's search
+hooks); ``restore_search`` shows the newest search of the current model and dataset, read
+from its search.json, when a project opens or the model / dataset changes (a search of
+another model or dataset is never shown with this one).
+
 Questions and dialogs tests answer instead of a person: ``confirm_close``,
 ``ask_model_path`` (Open model…), ``ask_savedmodel_folder`` (Open SavedModel folder…) and
 ``open_url`` (Help → User guide).
@@ -53,7 +58,7 @@ import engine
 from gui.compress_tab import CompressTab
 from gui.errors import ErrorReporter
 from gui.model_tab import ModelTab
-from gui.project_controller import ProjectController, stored_analysis
+from gui.project_controller import ProjectController, stored_analysis, stored_search
 from gui.results_tab import ResultsTab
 from gui.runner import FAILED, READY, EngineClient
 from gui.settings import AppSettings
@@ -171,6 +176,10 @@ class MainWindow(QMainWindow):
         self.project.changed.connect(self.update_title)
         # The project owns the runs (folder, id, split, record); the window shows them.
         self.compress_tab.set_run_hooks(self.project)
+        self.compress_tab.set_search_hooks(self.project)
+        self.compress_tab.searchStarted.connect(self._on_search_started)
+        self.compress_tab.searchFinished.connect(self._on_search_finished)
+        self._shown_search: tuple[str, str] | None = None  # (model_id, dataset_id) shown
         self.compress_tab.recipeSaved.connect(self.project.remember_recipe)
         self.compress_tab.runStarted.connect(self._on_run_started)
         self.compress_tab.runFinished.connect(self._on_run_finished)
@@ -179,6 +188,7 @@ class MainWindow(QMainWindow):
         self.model_tab.baselineChanged.connect(lambda _b: self._content_changed())
         self.model_tab.baselineChanged.connect(self._on_baseline_for_launch)
         self.model_tab.baselineChanged.connect(self._restore_analysis)
+        self.model_tab.baselineChanged.connect(lambda _b: self.restore_search())
         self.model_tab.analysisChanged.connect(self._on_analysis)
         self.model_tab.recipeRequested.connect(self.open_recipe_in_wizard)
         self.results_tab.budgetChanged.connect(self.set_accuracy_budget)
@@ -602,6 +612,7 @@ class MainWindow(QMainWindow):
         if hasattr(self, "project"):
             session.project = self.project.project if session.project is None else session.project
             self.update_title()
+            self.restore_search(force=True)
 
     # -- actions --------------------------------------------------------------------------
     def _ask_model_path(self) -> str:
@@ -718,6 +729,52 @@ class MainWindow(QMainWindow):
             self.session.analysis = doc
             self.model_tab.show_analysis(doc)
 
+    def restore_search(self, force: bool = False) -> None:
+        """Show the project's newest search of the current model and dataset in the Compress
+        tab (read from its search.json, nothing recomputed), or none: a search of another
+        model or dataset is never shown with this one. Only when the subject changed since
+        the search shown (or ``force``); never while a search runs."""
+        from engine.project import document as ep
+
+        tab = self.compress_tab
+        if tab.searching:
+            return
+        p = self.project.project  # its subject is in step (``_refresh_results`` ran first)
+        key = ep.search_ids(p) if p.model is not None and p.dataset is not None else None
+        if not force and key == self._shown_search and tab.search_view.has_search:
+            return
+        found = stored_search(p) if key is not None else None
+        if found is not None:
+            tab.show_search(*found)
+        else:
+            tab.show_search(None)
+        self._shown_search = key if found else None
+
+    def _on_search_started(self, plan: Any) -> None:
+        from engine.project import document as ep
+
+        self._launch_clean = False
+        self._shown_search = ep.search_ids(self.project.project)
+        self.update_title()
+        self.statusBar().showMessage(
+            "Searching for the smallest model… (you can keep using the app)", 5000
+        )
+
+    def _on_search_finished(self, plan: Any, doc: dict[str, Any] | None) -> None:
+        from engine.project import document as ep
+
+        self.update_title()
+        p = self.project.project
+        if p.model is None or p.dataset is None or ep.search_ids(p) != self._shown_search:
+            self.restore_search(force=True)  # the model or data changed while it ran
+        if doc is None:
+            self.statusBar().showMessage("The search stopped before its first trial", 10000)
+            return
+        n = len(doc.get("trials") or [])
+        self.statusBar().showMessage(
+            f"The search ended after {n} trial(s): select a point to open it as a run", 10000
+        )
+
     def _on_analysis(self, doc: dict[str, Any] | None) -> None:
         """A sensitivity analysis finished (or was dropped): the project keeps it."""
         if doc is not None:
@@ -744,7 +801,10 @@ class MainWindow(QMainWindow):
     def _run_shortcut(self) -> None:
         self.tabs.setCurrentIndex(COMPRESS_TAB)
         self.compress_tab.go_to(3)
-        self.compress_tab.start_run()
+        if self.compress_tab.search_mode:  # page 1 says "Find the smallest model for me"
+            self.compress_tab.start_search()
+        else:
+            self.compress_tab.start_run()
 
     def _on_run_started(self, run: RunRecord) -> None:
         self._launch_clean = False

@@ -9,6 +9,9 @@ and validation fraction, as ``featherweight run`` uses them), or refuses a run i
 project; it creates an engine ``Run`` when the run starts, records each metric event into it
 and records the result when the run ends. The model/dataset references follow the Model tab.
 Reopening builds a ``Session`` back from the ``Project`` (``session_from_project``).
+It is also the tab's ``SearchHooks``: a search gets a project entry and its study folder
+(``NAME_files/searches/<id>``) when it starts (``before_search``); ``stored_search`` reads the
+newest search of the current model and dataset back for the window.
 
 The controller knows the window only through ``ProjectHost`` (below): it never imports
 gui.main_window and never touches another class's widgets.
@@ -43,6 +46,7 @@ from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
 from engine.project import document as ep
 from engine.project.document import Project, ProjectError, Run
 from engine.project.lock import ProjectLock, ProjectLockedError
+from gui.compress_tab import SearchPlan
 from gui.errors import ErrorReporter
 from gui.settings import AppSettings
 from gui.state import DataChoice, ModelInfo, RunPlan, RunRecord, Session
@@ -55,7 +59,15 @@ STATUS_TO_GUI = {
     "running": "running",
 }
 # ui keys that record the view only (tab, selection, wizard): not "unsaved changes".
-VIEW_KEYS = ("tab", "selected_run", "wizard", "wizard_page", "compress_run")
+VIEW_KEYS = (
+    "tab",
+    "selected_run",
+    "wizard",
+    "wizard_page",
+    "compress_run",
+    "wizard_search",
+    "run_view",
+)
 DEFAULT_AUTOSAVE_S = 180.0
 LOCK_PROGRAM = "Featherweight (desktop app)"
 NUMBERED = ("finished", "failed")  # statuses that keep a run number
@@ -222,6 +234,26 @@ def stored_analysis(project: Project) -> dict[str, Any] | None:
     return found if isinstance(found, dict) else None
 
 
+def stored_search(project: Project) -> tuple[dict[str, Any], str] | None:
+    """The newest search of the project's current model and dataset (same model, same data
+    split the same way: ``document.latest_search``) as ``(search.json document, its study
+    folder)``, read from the project's files (nothing is recomputed); None when there is none
+    or it wrote nothing readable."""
+    if project.model is None or project.dataset is None:
+        return None
+    try:
+        entry = ep.latest_search(project)
+        if entry is None:
+            return None
+        doc = ep.load_search(project, entry)
+        folder = ep.artifact_path(project, entry["folder"])
+    except (OSError, ValueError, ProjectError):
+        return None
+    if not isinstance(doc, dict):
+        return None
+    return doc, str(folder)
+
+
 def distinguish_subjects(session: Session) -> None:
     """Make the labels of different subjects differ: two subjects read the same when a
     file changed under the same name; the second and later get " (2)", " (3)" …"""
@@ -305,6 +337,7 @@ class ProjectController(QObject):
         self._clean_fp: str | None = None
         self._runs: dict[int, tuple[RunRecord, Run]] = {}  # id(RunRecord) -> both
         self._running: RunRecord | None = None  # the run between on_started and on_done
+        self._searching: str | None = None  # the search between before_search and its end
         self._model_key: tuple[str, bool] | None = None
         self._data_key: tuple[str, str] | None = None
         self.last_write_thread: str | None = None
@@ -439,8 +472,8 @@ class ProjectController(QObject):
     # -- runs (the Compress tab's RunHooks) -------------------------------------------------
     @property
     def run_in_progress(self) -> bool:
-        """A run started and not ended yet."""
-        return self._running is not None
+        """A run or a search started and not ended yet (both write into the project)."""
+        return self._running is not None or self._searching is not None
 
     def next_run_dir(self) -> Path:
         """Output folder for the next run: ``NAME_files/runs/<id>`` (or the workspace)."""
@@ -539,6 +572,59 @@ class ProjectController(QObject):
             ep.record_run_failure(
                 p, run, rec.error or rec.status, cancelled=rec.status == "cancelled"
             )
+        self.changed.emit()
+        self.autosave()
+
+    # -- searches (the Compress tab's SearchHooks) ------------------------------------------
+    def before_search(self, config: dict[str, Any], out_dir: str | None) -> SearchPlan | None:
+        """A new search gets an entry in the project (``document.add_search``: its settings
+        and the current model, dataset and split) and its study folder under the project's
+        files; ``out_dir`` (a study folder of this project) continues that study. None, after
+        telling the user, in a read-only project or when the settings are refused."""
+        if self.read_only:
+            self.host.errors.report(
+                "This project is read-only",
+                "Another program has it open; use File → Save project as… to work on a "
+                "copy before searching.",
+            )
+            return None
+        self.sync_content()
+        p = self.project
+        try:
+            entry = None
+            if out_dir is not None:
+                want = os.path.abspath(out_dir)
+                for e in p.searches:
+                    if os.path.abspath(ep.artifact_path(p, e["folder"])) == want:
+                        entry = e
+            if entry is None:
+                entry = ep.add_search(
+                    p,
+                    config["budget_pts"],
+                    str(config["objective"]),
+                    time_s=config.get("time_s"),
+                    trials=config.get("trials"),
+                    seed=int(config.get("seed") or 0),
+                )
+            folder = ep.search_dir(p, entry)
+        except (OSError, ProjectError) as exc:
+            self.host.errors.report("Cannot start the search", str(exc))
+            return None
+        seed, fraction = (
+            (p.dataset.seed, p.dataset.val_fraction)
+            if p.dataset is not None
+            else (self.host.session.data.split_seed, self.host.session.data.val_fraction)
+        )
+        self._searching = str(entry["id"])
+        self.changed.emit()
+        return SearchPlan(str(entry["id"]), str(folder), int(seed), float(fraction), config)
+
+    def on_search_done(self, plan: SearchPlan, doc: dict[str, Any] | None) -> None:
+        """The search ended: the project keeps it (its folder holds search.json and the
+        study); a search that found nothing (stopped before its first trial) is dropped."""
+        self._searching = None
+        if (doc is None or not doc.get("trials")) and plan.search_id:
+            ep.remove_search(self.project, plan.search_id)
         self.changed.emit()
         self.autosave()
 

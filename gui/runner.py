@@ -72,6 +72,7 @@ class Job(QObject):
     progress = Signal(object)
     metric = Signal(object)
     log = Signal(object)
+    other = Signal(object)  # any other job event (a search's "trial" and "search" events)
     succeeded = Signal(object)  # the job's result
     failed = Signal(object)  # {"kind", "message", "details", ...extra fields of the event}
     cancelled = Signal(str)
@@ -128,6 +129,8 @@ class Job(QObject):
             self.cancel_message = str(ev.get("message", "cancelled"))
             self.cancelled.emit(self.cancel_message)
             self.finished.emit(self.state)
+        elif isinstance(t, str):
+            self.other.emit(ev)
 
 
 class JobRunner(QObject):

@@ -341,7 +341,7 @@ def test_migration_2_to_3_keeps_the_split_the_runs_used(tmp_path):
     P.save_project(project)
     assert (tmp_path / "shapes.fwproj.v2.bak").read_bytes() == original
     doc = json.loads(path.read_text())
-    assert doc["format_version"] == CURRENT_FORMAT == 5
+    assert doc["format_version"] == CURRENT_FORMAT == 6
     assert doc["dataset"]["seed"] == 5
     again = P.load_project(path)
     assert again.migrated_from is None and again.load_warnings == []

@@ -37,13 +37,14 @@ def _doc(acc: float = 0.97) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def test_format_is_5_with_a_migration_and_a_sample_of_4() -> None:
-    assert CURRENT_FORMAT == 5
+def test_format_5_migration_and_a_sample_of_4() -> None:
+    assert CURRENT_FORMAT >= 5
     sample = json.loads((DATA / "project_v4.fwproj").read_text())
     assert sample["format_version"] == 4 and "analyses" not in sample
     doc, original, warnings = migrate(sample, DATA / "project_v4.fwproj")
-    assert (original, doc["format_version"], doc["analyses"], warnings) == (4, 5, [], [])
-    changed = ("format_version", "analyses", "recipes")
+    assert (original, doc["format_version"], doc["analyses"]) == (4, CURRENT_FORMAT, [])
+    assert warnings == []
+    changed = ("format_version", "analyses", "recipes", "searches")  # searches: format 6
     assert {k: v for k, v in doc.items() if k not in changed} == {
         k: v for k, v in sample.items() if k not in changed
     }  # nothing else changes
@@ -54,7 +55,7 @@ def test_format_is_5_with_a_migration_and_a_sample_of_4() -> None:
         for old_step, new_step in zip(old["steps"], new["steps"], strict=True):
             assert new_step.items() >= old_step.items()
     doc3, original3, _ = migrate(json.loads((DATA / "project_v3.fwproj").read_text()), "x")
-    assert original3 == 3 and doc3["format_version"] == 5 and doc3["analyses"] == []
+    assert original3 == 3 and doc3["format_version"] == CURRENT_FORMAT and doc3["analyses"] == []
 
 
 def test_v4_file_opens_saves_as_v5_and_keeps_a_backup(tmp_path: Path) -> None:
@@ -72,7 +73,7 @@ def test_v4_file_opens_saves_as_v5_and_keeps_a_backup(tmp_path: Path) -> None:
     P.save_project(project)
     assert (tmp_path / "budgeted.fwproj.v4.bak").read_bytes() == original
     saved = json.loads(path.read_text())
-    assert saved["format_version"] == 5 and saved["analyses"] == []
+    assert saved["format_version"] == CURRENT_FORMAT and saved["analyses"] == []
     again = P.load_project(path)
     assert again.migrated_from is None and again.to_dict() == project.to_dict()
 

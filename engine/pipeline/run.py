@@ -21,6 +21,11 @@ Public API (the worker, the CLI, the project runner and the GUI call exactly the
   in a hidden temporary sub-folder and moved into place at the end, so a cancelled or failed
   run leaves nothing that looks finished. An output folder that cannot be written is a
   BadInputError before any work.
+- ``train_recipe(prepared, recipe, reporter, stage, warnings, *, cache, measure_test)`` and
+  ``convert_recipe(trained, splits, final, reporter, warnings)``: the training and the final
+  conversion of ``run_recipe``, shared with the search (engine.pipeline.search), which judges
+  its trials on the validation split; ``run_recipe(..., cache=PrefixCache)`` restores trained
+  prefixes (the search's ``materialize``).
 - ``evaluate_baseline(model_spec, data_spec, *, scale, allow_unsafe, reporter, split_seed,
   val_fraction) -> dict`` (the baseline block; uses the cache)
 - ``check_data(model_spec, data_spec, *, scale, allow_unsafe, split_seed, val_fraction) -> dict``
@@ -247,19 +252,105 @@ def compress(
 
 
 def run_recipe(
-    prepared: Any, recipe: Recipe, out_dir: str | Path, *, reporter: Reporter | None = None
+    prepared: Any,
+    recipe: Recipe,
+    out_dir: str | Path,
+    *,
+    reporter: Reporter | None = None,
+    cache: Any = None,
+    extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Run ``recipe`` on a ``Prepared`` (engine.pipeline.prepare), write ``out_dir`` like
     ``compress`` and return the metrics. ``prepared`` is not changed: training steps work
-    on a copy of its model. Stage events: the training steps, ``convert``, ``evaluate``."""
+    on a copy of its model. Stage events: the training steps, ``convert``, ``evaluate``.
+
+    ``cache`` (engine.pipeline.checkpoints.PrefixCache) restores trained prefixes instead of
+    training them again (the search's ``materialize``); ``extra`` adds top-level keys to
+    ``metrics.json`` (e.g. ``"search"``), never replacing the standard ones."""
     reporter = reporter or Reporter()
 
     def body(work: Path, series: list[Event]) -> dict[str, Any]:
         timings: dict[str, float] = {}
         stages = _Stages(reporter, len(_train_steps(recipe)) + 2, timings)
-        return _run(prepared, recipe, work, reporter, series, stages)
+        return _run(prepared, recipe, work, reporter, series, stages, cache=cache, extra=extra)
 
     return _in_out_dir(out_dir, reporter, body)
+
+
+@dataclasses.dataclass
+class Trained:
+    """The result of a recipe's training steps (``train_recipe``)."""
+
+    loaded: Any  # the LoadedModel the steps ran on (a copy when there were steps)
+    model: Any  # the trained model (float)
+    export_model: Any  # the model to convert (the QAT model after ``qat``)
+    done: set[str]
+    steps_info: list[dict[str, Any]]
+
+
+def train_recipe(
+    prepared: Any,
+    recipe: Recipe,
+    reporter: Reporter,
+    stage: Any,
+    warnings: list[str],
+    *,
+    cache: Any = None,
+    measure_test: bool = True,
+) -> Trained:
+    """Run the recipe's training steps on a copy of the prepared model (the same seed before
+    the steps for every recipe run on one Prepared); see ``steps.run_train_steps``."""
+    from engine.core import tfenv
+    from engine.techniques.training import fresh_copy
+
+    train_steps = _train_steps(recipe)
+    loaded = prepared.loaded
+    estimator = None
+    if train_steps:
+        # Training steps must never touch the prepared model: they get a copy.
+        loaded = dataclasses.replace(loaded, model=fresh_copy(loaded.model))
+        estimator = prepared.estimator(recipe.final_quantize["mode"])
+    # The same seed before the steps whether or not the baseline came from the cache, and
+    # for every recipe run on one Prepared.
+    tfenv.set_seed(recipe.seed)
+    model, export_model, done, steps_info = run_train_steps(
+        loaded,
+        prepared.splits,
+        recipe,
+        train_steps,
+        stage,
+        reporter,
+        estimator,
+        warnings,
+        prepared.allow_unsafe,
+        cache=cache,
+        measure_test=measure_test,
+    )
+    return Trained(loaded, model, export_model, done, steps_info)
+
+
+def convert_recipe(
+    trained: Trained,
+    splits: Any,
+    final: dict[str, Any],
+    reporter: Reporter,
+    warnings: list[str],
+) -> tuple[bytes, dict[str, Any], Any, list[str]]:
+    """The final conversion of a trained recipe: ``(bytes, final step as applied (int8:
+    with the layers kept float), Int8Check or None, conversion notes)``; logs the notes and
+    adds the int8 check's warnings to ``warnings``."""
+    from engine.techniques.quantize import conversion_notes
+
+    notes = conversion_notes(trained.export_model, final["mode"])
+    for note in notes:
+        reporter.log(f"convert: {note}")
+    data, int8_check = _convert_final(
+        trained.export_model, splits, final, trained.loaded.output_kind, reporter, trained.done
+    )
+    if int8_check is not None:
+        warnings.extend(int8_check.warnings)
+        final = {**final, "keep_float": list(int8_check.keep_float)}
+    return data, final, int8_check, notes
 
 
 def _run(
@@ -269,49 +360,28 @@ def _run(
     reporter: Reporter,
     series: list[Event],
     stage: _Stages,
+    *,
+    cache: Any = None,
+    extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     from engine.core import tfenv
     from engine.models.support import is_weight_layer
-    from engine.techniques.quantize import conversion_notes, convert
-    from engine.techniques.training import fresh_copy, keras_accuracy
+    from engine.techniques.quantize import convert
+    from engine.techniques.training import keras_accuracy
     from engine.tflite.metrics import LATENCY_THREADS, io_details, measure_tflite
 
     warnings: list[str] = list(recipe.warnings) + prepared.warnings
-    train_steps = _train_steps(recipe)
     splits = prepared.splits
     baseline = dict(prepared.baseline)
     (work / "baseline.tflite").write_bytes(prepared.baseline_tflite)
     final = recipe.final_quantize
-    loaded = prepared.loaded
-    estimator = None
-    if train_steps:
-        # Training steps must never touch the prepared model: they get a copy.
-        loaded = dataclasses.replace(loaded, model=fresh_copy(loaded.model))
-        estimator = prepared.estimator(final["mode"])
-    # The same seed before the steps whether or not the baseline came from the cache, and
-    # for every recipe run on one Prepared.
-    tfenv.set_seed(recipe.seed)
-    model, export_model, done, steps_info = run_train_steps(
-        loaded,
-        splits,
-        recipe,
-        train_steps,
-        stage,
-        reporter,
-        estimator,
-        warnings,
-        prepared.allow_unsafe,
-    )
+    trained = train_recipe(prepared, recipe, reporter, stage, warnings, cache=cache)
+    loaded, model, export_model = trained.loaded, trained.model, trained.export_model
+    done, steps_info = trained.done, trained.steps_info
     kind = loaded.output_kind
 
     with stage("convert", "Converting to .tflite"):
-        notes = conversion_notes(export_model, final["mode"])
-        for note in notes:
-            reporter.log(f"convert: {note}")
-        data, int8_check = _convert_final(export_model, splits, final, kind, reporter, done)
-        if int8_check is not None:
-            warnings.extend(int8_check.warnings)
-            final = {**final, "keep_float": list(int8_check.keep_float)}
+        data, final, int8_check, notes = convert_recipe(trained, splits, final, reporter, warnings)
         twin = convert(export_model, splits, final, sparse=False) if final["sparse"] else None
         (work / "model.tflite").write_bytes(data)
         _write_metadata(work / "model.tflite", splits)
@@ -405,6 +475,8 @@ def _run(
         },
         "keras3_export": keras3_info,
     }
+    for key, value in (extra or {}).items():
+        metrics.setdefault(key, value)
     from engine.tflite.report import write_report
 
     write_report(work / "model.tflite", work, file_name="model.tflite")

@@ -2,7 +2,12 @@
 
 ``run_train_steps`` looks every step up in the technique registry and calls its
 ``apply(context, model, step)`` inside the caller's ``stage`` context (labelled with the
-spec's ``stage_label``). Called by ``engine.pipeline.run``.
+spec's ``stage_label``). Called by ``engine.pipeline.run`` and ``engine.pipeline.search``.
+
+With a ``cache`` (``engine.pipeline.checkpoints.PrefixCache``) the longest cached prefix of
+the steps is restored instead of trained (its stages still open and close, with a log line)
+and every newly trained cacheable step is stored. ``measure_test=False`` (the search)
+skips the per-step Keras accuracy on the test split: candidates are judged on validation.
 """
 
 from __future__ import annotations
@@ -27,12 +32,19 @@ def run_train_steps(
     estimator: Any,
     warnings: list[str],
     allow_unsafe: bool,
+    *,
+    cache: Any = None,
+    measure_test: bool = True,
+    teacher: Any = None,
 ) -> tuple[Any, Any, set[str], list[dict[str, Any]]]:
     """Run the steps; returns (model, export_model, done step types, per-step info).
 
     ``export_model`` is the model to convert (the QAT model after ``qat``); warnings are
     appended to ``warnings``. Each step's info is ``{"type", **its info,
-    "test_keras_accuracy"}``.
+    "test_keras_accuracy"}`` (the last key only with ``measure_test``; a step restored from
+    the cache has ``"cached": True`` and keeps the accuracy measured when it was trained,
+    when there was one). ``teacher`` is the original model teacher-guided steps match
+    (default ``loaded.model``).
     """
     from engine.techniques.training import keras_accuracy
 
@@ -44,11 +56,35 @@ def run_train_steps(
         seed=recipe.seed,
         estimator=estimator,
         allow_unsafe=allow_unsafe,
-        teacher=loaded.model,  # the original: teacher-guided steps match it
+        teacher=loaded.model if teacher is None else teacher,  # the original
     )
     steps_info: list[dict[str, Any]] = []
     model = export_model = loaded.model
-    for step in train_steps:
+    start = 0
+    if cache is not None and train_steps:
+        found = cache.longest(recipe.seed, recipe.batch_size, train_steps)
+        if found is not None:
+            start, model, entry = found
+            export_model = model
+            context.done.update(entry.get("done", []))
+            cached_info = list(entry.get("steps_info", []))[:start]
+            for i, step in enumerate(train_steps[:start]):
+                spec = TECHNIQUES[step["type"]].spec
+                with stage(step["type"], spec.stage_label or spec.label):
+                    if i == start - 1:
+                        reporter.log(
+                            f"reused the checkpoint of the first {start} step(s) "
+                            f"({', '.join(s['type'] for s in train_steps[:start])})"
+                        )
+                restored = dict(cached_info[i]) if i < len(cached_info) else {"type": step["type"]}
+                restored["cached"] = True
+                if measure_test and "test_keras_accuracy" not in restored and i == start - 1:
+                    restored["test_keras_accuracy"] = keras_accuracy(
+                        model, splits, output_kind=loaded.output_kind
+                    )
+                steps_info.append(restored)
+    for index in range(start, len(train_steps)):
+        step = train_steps[index]
         stype = step["type"]
         technique = TECHNIQUES.get(stype)
         if technique is None or technique.spec.final:
@@ -60,9 +96,19 @@ def run_train_steps(
             export_model = model if result.export_model is None else result.export_model
             warnings.extend(result.warnings)
             info: dict[str, Any] = {"type": stype, **result.info}
-            info["test_keras_accuracy"] = keras_accuracy(
-                export_model, splits, output_kind=loaded.output_kind
-            )
+            if measure_test:
+                info["test_keras_accuracy"] = keras_accuracy(
+                    export_model, splits, output_kind=loaded.output_kind
+                )
             steps_info.append(info)
             context.done.add(stype)
+            if cache is not None and export_model is model:
+                cache.put(
+                    recipe.seed,
+                    recipe.batch_size,
+                    train_steps[: index + 1],
+                    model,
+                    sorted(context.done),
+                    steps_info,
+                )
     return model, export_model, context.done, steps_info

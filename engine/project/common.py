@@ -19,7 +19,7 @@ from typing import Any
 
 from engine.core.errors import BadInputError
 
-FORMAT_VERSION = 5  # docs/project-format.md; engine.project.migrations
+FORMAT_VERSION = 6  # docs/project-format.md; engine.project.migrations
 EXTENSION = ".fwproj"
 FILES_SUFFIX = "_files"
 RECOVERY_SUFFIX = ".recovery"

@@ -3,9 +3,11 @@
 Light module (no TensorFlow, no Qt). The format is documented in docs/project-format.md:
 a JSON document with an integer ``format_version`` beside a folder the project owns,
 ``NAME_files/``, that holds every run's artifacts (``runs/<run_id>/model.tflite``,
-``metrics.json``) and every kept sensitivity analysis (``analyses/<id>/sensitivity.json``).
-Saving rewrites only the JSON, atomically; artifacts are written once (atomically), by the run
-or ``add_analysis`` that makes them.
+``metrics.json``), every kept sensitivity analysis (``analyses/<id>/sensitivity.json``) and
+every search's study folder (``searches/<id>/``: ``search.json``, ``study.journal``,
+``trials/``, ``checkpoints/``, ``best/``; format 6). Saving rewrites only the JSON, atomically;
+artifacts are written once (atomically), by the run, ``add_analysis`` or the search that
+makes them.
 
 The GUI's calls, in order of a session::
 
@@ -18,6 +20,9 @@ The GUI's calls, in order of a session::
     record_run_result(project, run, metrics)     # or record_run_failure(project, run, msg)
     add_analysis(project, sensitivity_doc)       # keep an analysis (format 5)
     latest_analysis(project)                     # the latest one of the current subject
+    entry = add_search(project, 1.0, "gzip", time_s=1200)   # a search (format 6), then run
+    search_dir(project, entry)                   # the worker's "search" job with out= this
+    latest_search(project); load_search(project, entry)     # reopened: its search.json
     write_recovery(project)                      # autosave: JSON only, beside the project
     save_project(project, path)                  # Save / Save As (copies artifacts over)
     project.is_dirty()                           # unsaved changes?
@@ -356,6 +361,8 @@ class Project:
     runs: list[Run] = field(default_factory=list)
     # Sensitivity analyses (format 5): {"id", "created", "config", "artifact"}.
     analyses: list[dict[str, Any]] = field(default_factory=list)
+    # Searches (format 6): {"id", "created", "config", "folder"}.
+    searches: list[dict[str, Any]] = field(default_factory=list)
     ui: dict[str, Any] = field(default_factory=dict)
     accuracy_budget: float = DEFAULT_BUDGET_PTS  # points; format 4
     created: str | None = None
@@ -389,7 +396,8 @@ class Project:
             "recipes": copy.deepcopy(self.recipes),
             "runs": [r.to_dict() for r in self.runs],
             "analyses": copy.deepcopy(self.analyses),
-            "ui": copy.deepcopy(self.ui),
+            "searches": copy.deepcopy(self.searches),
+            "ui": _redact_passwords(self.ui),
         }
 
     @classmethod
@@ -418,7 +426,10 @@ class Project:
         dupes = sorted({i for i in ids if ids.count(i) > 1})
         if dupes:
             raise ProjectError(f"project: run id(s) used twice: {', '.join(dupes)}")
-        analyses = _analyses(d.get("analyses", []))
+        analyses = _entries(d.get("analyses", []), "analysis", "artifact")
+        searches = _entries(d.get("searches", []), "search", "folder")
+        for entry in searches:
+            entry["config"] = _search_config(entry["config"])
         name = d.get("name") or (path.stem if path else "Untitled")
         if not isinstance(name, str):
             raise ProjectError("project: 'name' must be a string")
@@ -433,6 +444,7 @@ class Project:
             recipes=recipes,
             runs=runs,
             analyses=analyses,
+            searches=searches,
             ui=_obj(d.get("ui", {}), "project: ui"),
             accuracy_budget=budget,
             created=d.get("created") if isinstance(d.get("created"), str) else None,
@@ -476,30 +488,48 @@ class Project:
         raise KeyError(run_id)
 
 
-def _analyses(raw: Any) -> list[dict[str, Any]]:
-    """Validate the ``analyses`` list of a format-5 document (ids, artifact paths, config)."""
+def _entries(raw: Any, what: str, path_key: str) -> list[dict[str, Any]]:
+    """Validate the ``analyses`` (format 5) or ``searches`` (format 6) list of a document:
+    unique ids with run-id rules, ``created``, ``config`` an object, ``path_key`` (the
+    analysis' ``artifact``, the search's ``folder``) a path inside the files folder."""
+    plural = "analyses" if what == "analysis" else f"{what}es"
     if not isinstance(raw, list):
-        raise ProjectError("project: 'analyses' must be a list")
+        raise ProjectError(f"project: '{plural}' must be a list")
     out: list[dict[str, Any]] = []
     seen: set[str] = set()
     for i, a in enumerate(raw):
-        a = _obj(a, f"analysis {i + 1}")
+        a = _obj(a, f"{what} {i + 1}")
         aid = a.get("id")
         if not isinstance(aid, str) or not _RUN_ID.match(aid):
             raise ProjectError(
-                f"analysis {i + 1}: id {aid!r} must be 1-64 letters, digits, '.', '_' or '-'"
+                f"{what} {i + 1}: id {aid!r} must be 1-64 letters, digits, '.', '_' or '-'"
             )
         if aid in seen:
-            raise ProjectError(f"project: analysis id used twice: {aid}")
+            raise ProjectError(f"project: {what} id used twice: {aid}")
         seen.add(aid)
-        where = f"analysis {aid}"
+        where = f"{what} {aid}"
         if a.get("created") is not None and not isinstance(a["created"], str):
             raise ProjectError(f"{where}: 'created' must be a string or null")
         entry = dict(copy.deepcopy(a))
         entry["config"] = _obj(a.get("config", {}), f"{where}: config")
-        entry["artifact"] = validate_artifact_path(a.get("artifact"), f"{where}: artifact")
+        entry[path_key] = validate_artifact_path(a.get(path_key), f"{where}: {path_key}")
         out.append(entry)
     return out
+
+
+def _redact_passwords(value: Any) -> Any:
+    """A deep copy of ``value`` with the password of every URL in a string replaced by
+    ``***`` (``engine.pipeline.search_storage.redact``): the project file never holds one,
+    e.g. a database URL the GUI kept in ``ui``."""
+    from engine.pipeline.search_storage import redact
+
+    if isinstance(value, str):
+        return redact(value) if "://" in value or "password" in value.lower() else value
+    if isinstance(value, dict):
+        return {k: _redact_passwords(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_redact_passwords(v) for v in value]
+    return copy.deepcopy(value)
 
 
 def _obj(value: Any, where: str) -> dict[str, Any]:
@@ -599,16 +629,15 @@ def load_project(path: str | Path) -> Project:
 
 
 def _copy_run_artifacts(project: Project, src: Path, dst: Path) -> None:
-    """Copy each run's and each analysis' folder from ``src`` to ``dst`` (Save As / first
+    """Copy each run's, analysis' and search's folder from ``src`` to ``dst`` (Save As / first
     save)."""
-    for run in project.runs:
-        s = src / "runs" / run.id
+    folders = [f"runs/{run.id}" for run in project.runs]
+    folders += [f"{ANALYSES_DIR}/{a['id']}" for a in project.analyses]
+    folders += [entry["folder"] for entry in project.searches]
+    for rel in folders:
+        s = src / rel
         if s.is_dir():
-            shutil.copytree(s, dst / "runs" / run.id, dirs_exist_ok=True)
-    for analysis in project.analyses:
-        s = src / ANALYSES_DIR / analysis["id"]
-        if s.is_dir():
-            shutil.copytree(s, dst / ANALYSES_DIR / analysis["id"], dirs_exist_ok=True)
+            shutil.copytree(s, dst / rel, dirs_exist_ok=True)
 
 
 def _remove_stale_temps(path: Path) -> None:
@@ -624,13 +653,21 @@ def _glob_escape(name: str) -> str:
     return re.sub(r"([*?\[])", r"[\1]", name)
 
 
+def _configs(project: Project) -> list[dict[str, Any]]:
+    """The ``config`` of every run, analysis and search (their subjects), in a fixed order."""
+    return (
+        [run.config for run in project.runs]
+        + [a["config"] for a in project.analyses]
+        + [entry["config"] for entry in project.searches]
+    )
+
+
 def _rebase_run_configs(project: Project, old_base: Path | None, new_base: Path) -> None:
     """Runs' model/dataset paths follow the file to its new folder (stored relative to it,
     like the project's own references; an untitled project's runs recorded absolute ones)."""
     if old_base is not None and os.path.normpath(old_base) == os.path.normpath(new_base):
         return
-    configs = [run.config for run in project.runs] + [a["config"] for a in project.analyses]
-    for config in configs:
+    for config in _configs(project):
         for key in ("model", "dataset"):
             ref = config.get(key) if isinstance(config, dict) else None
             if not isinstance(ref, dict) or not isinstance(ref.get("path"), str):
@@ -685,8 +722,7 @@ def save_project(project: Project, path: str | Path | None = None) -> Path:
             shutil.copy2(target, backup)
 
     previous = (project.path, project.saved_at, project.versions, project.name)
-    configs = [copy.deepcopy(r.config) for r in project.runs]
-    analysis_configs = [copy.deepcopy(a["config"]) for a in project.analyses]
+    configs = copy.deepcopy(_configs(project))
     _rebase_run_configs(project, project.base_dir(), target.parent)
     if old_path is None and project.name == "Untitled":
         project.name = target.stem
@@ -697,10 +733,9 @@ def save_project(project: Project, path: str | Path | None = None) -> Path:
         write_json_atomic(target, project.to_dict(), pause_hook=True)
     except BaseException:
         project.path, project.saved_at, project.versions, project.name = previous
-        for run, config in zip(project.runs, configs):
-            run.config = config
-        for analysis, config in zip(project.analyses, analysis_configs):
-            analysis["config"] = config
+        for current, config in zip(_configs(project), configs):
+            current.clear()
+            current.update(config)
         raise
     _remove_stale_temps(target)
     project.migrated_from = None
@@ -909,8 +944,9 @@ def _check_ref(what: str, path: str, sha: str | None, shown: str) -> ReferencePr
 
 
 def check_references(project: Project) -> list[ReferenceProblem]:
-    """Check the model and dataset (exists, same content hash) and the runs' artifacts
-    (present in the files folder). Returns the problems found, empty when all is well."""
+    """Check the model and dataset (exists, same content hash), the runs' and analyses'
+    artifacts and the searches' folders (present in the files folder). Returns the problems
+    found, empty when all is well."""
     problems: list[ReferenceProblem] = []
     base = project.base_dir()
     if project.model is not None:
@@ -930,6 +966,9 @@ def check_references(project: Project) -> list[ReferenceProblem]:
     ]:
         if files is None or not (files / rel).is_file():
             missing.append(rel)
+    for entry in project.searches:  # a study folder (its search.json comes with the 1st trial)
+        if files is None or not (files / entry["folder"]).is_dir():
+            missing.append(entry["folder"])
     if missing:
         where = files.name if files is not None else "the project's files folder"
         problems.append(
@@ -1012,14 +1051,27 @@ def subject_key(
     is identified by its path. Returns 16 hex digits; runs with equal keys share a baseline.
     """
     m, d = _ref_dict(model), _ref_dict(dataset)
+    return _short_hash({"model": _ref_identity(m, base_dir), **_dataset_parts(d, split, base_dir)})
+
+
+def _ref_identity(ref: dict[str, Any], base_dir: Path | None) -> str:
+    """A reference's content hash, or ``path:`` + its absolute path when it has none."""
+    return ref.get("sha256") or f"path:{_ref_path(ref, base_dir)}"
+
+
+def _dataset_parts(
+    d: dict[str, Any], split: dict[str, Any] | None, base_dir: Path | None
+) -> dict[str, Any]:
     seed, vf = _split_of(d, split)
-    parts = {
-        "model": m.get("sha256") or f"path:{_ref_path(m, base_dir)}",
-        "dataset": d.get("sha256") or f"path:{_ref_path(d, base_dir)}",
+    return {
+        "dataset": _ref_identity(d, base_dir),
         "seed": seed,
         "val_fraction": round(vf, 6),
         "scale": d.get("scale", "auto") if d else "",
     }
+
+
+def _short_hash(parts: dict[str, Any]) -> str:
     text = json.dumps(parts, sort_keys=True)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
@@ -1065,7 +1117,13 @@ def project_subject(project: Project) -> tuple[str, str]:
 def run_subject(project: Project, run: Run) -> tuple[str, str]:
     """``(key, label)`` of what ``run`` ran on: its ``config`` (model, dataset, split), or
     the project's current subject for a run that has not started (no model in its config)."""
-    cfg = run.config or {}
+    return config_subject(project, run.config)
+
+
+def config_subject(project: Project, config: dict[str, Any] | None) -> tuple[str, str]:
+    """``(key, label)`` of a run's, analysis' or search's ``config`` (model, dataset, split);
+    the project's current subject when it names no model."""
+    cfg = config or {}
     if not isinstance(cfg.get("model"), dict):
         return project_subject(project)
     base = project.base_dir()
@@ -1076,6 +1134,40 @@ def run_subject(project: Project, run: Run) -> tuple[str, str]:
     )
 
 
+def _new_id(entries: list[Any], prefix: str, taken: set[str]) -> str:
+    n = len(entries) + 1
+    while f"{prefix}-{n:03d}" in taken:
+        n += 1
+    return f"{prefix}-{n:03d}"
+
+
+def _entry_folder(project: Project, kind: str, entry_id: str) -> Path:
+    """``<files>/<kind>/<entry_id>``, created. Raises ProjectError."""
+    files = project.files_dir
+    if files is None:
+        raise ProjectError("the project has neither a file nor a workspace folder")
+    folder = files / kind / entry_id
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ProjectError(f"cannot create {folder}: {exc.strerror or exc}") from None
+    return folder
+
+
+def _remove_entry(project: Project, attr: str, entry_id: str, folder: str) -> None:
+    """Drop the entry ``entry_id`` of ``project.<attr>`` and delete ``folder`` (relative to
+    the files folder). Unknown ids are ignored."""
+    entries = getattr(project, attr)
+    kept = [e for e in entries if e["id"] != entry_id]
+    if len(kept) == len(entries):
+        return
+    setattr(project, attr, kept)
+    files = project.files_dir
+    if files is not None and _RUN_ID.match(entry_id):
+        shutil.rmtree(files / validate_artifact_path(folder), ignore_errors=True)
+    project.touch()
+
+
 # --------------------------------------------------------------------------- analyses
 
 ANALYSES_DIR = "analyses"
@@ -1084,11 +1176,7 @@ SENSITIVITY_KIND = "featherweight.sensitivity"  # engine.pipeline.sensitivity.KI
 
 
 def new_analysis_id(project: Project) -> str:
-    taken = {a["id"] for a in project.analyses}
-    n = len(project.analyses) + 1
-    while f"analysis-{n:03d}" in taken:
-        n += 1
-    return f"analysis-{n:03d}"
+    return _new_id(project.analyses, "analysis", {a["id"] for a in project.analyses})
 
 
 def add_analysis(
@@ -1101,16 +1189,9 @@ def add_analysis(
     ProjectError (not a sensitivity document, no files folder, I/O error)."""
     if not isinstance(doc, dict) or doc.get("kind") != SENSITIVITY_KIND:
         raise ProjectError("not a sensitivity analysis document")
-    files = project.files_dir
-    if files is None:
-        raise ProjectError("the project has neither a file nor a workspace folder")
     aid = new_analysis_id(project)
     rel = f"{ANALYSES_DIR}/{aid}/{SENSITIVITY_FILE}"
-    folder = files / ANALYSES_DIR / aid
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ProjectError(f"cannot create {folder}: {exc.strerror or exc}") from None
+    folder = _entry_folder(project, ANALYSES_DIR, aid)
     write_json_atomic(folder / SENSITIVITY_FILE, doc)
     created = doc.get("created") if isinstance(doc.get("created"), str) else utc_now()
     entry = {
@@ -1126,27 +1207,12 @@ def add_analysis(
 
 def remove_analysis(project: Project, analysis_id: str) -> None:
     """Drop an analysis and delete its folder. Unknown ids are ignored."""
-    before = len(project.analyses)
-    project.analyses = [a for a in project.analyses if a["id"] != analysis_id]
-    if len(project.analyses) == before:
-        return
-    files = project.files_dir
-    if files is not None and _RUN_ID.match(analysis_id):
-        shutil.rmtree(files / ANALYSES_DIR / analysis_id, ignore_errors=True)
-    project.touch()
+    _remove_entry(project, "analyses", analysis_id, f"{ANALYSES_DIR}/{analysis_id}")
 
 
 def analysis_subject(project: Project, analysis: dict[str, Any]) -> tuple[str, str]:
     """``(key, label)`` of what ``analysis`` analyzed (its config), like ``run_subject``."""
-    cfg = analysis.get("config") or {}
-    if not isinstance(cfg.get("model"), dict):
-        return project_subject(project)
-    base = project.base_dir()
-    split = cfg.get("split") if isinstance(cfg.get("split"), dict) else None
-    return (
-        subject_key(cfg.get("model"), cfg.get("dataset"), split, base),
-        subject_label(cfg.get("model"), cfg.get("dataset"), split, base),
-    )
+    return config_subject(project, analysis.get("config"))
 
 
 def load_analysis(project: Project, analysis: dict[str, Any]) -> dict[str, Any] | None:
@@ -1174,6 +1240,168 @@ def latest_analysis(project: Project, subject: str | None = None) -> dict[str, A
         if doc is not None:
             return doc
     return None
+
+
+# --------------------------------------------------------------------------- searches
+
+SEARCHES_DIR = "searches"
+# What a search entry's config keeps: its subject (like a run's config) and the search's
+# settings. Nothing else -- in particular never a storage URL (it may hold a password).
+SEARCH_SETTINGS = ("budget_pts", "objective", "time_s", "trials", "seed")
+_SEARCH_CONFIG_KEYS = ("model", "dataset", "split") + SEARCH_SETTINGS
+
+
+def _search_config(config: dict[str, Any]) -> dict[str, Any]:
+    return {k: copy.deepcopy(config[k]) for k in _SEARCH_CONFIG_KEYS if k in config}
+
+
+def new_search_id(project: Project) -> str:
+    return _new_id(project.searches, "search", {e["id"] for e in project.searches})
+
+
+def _positive(value: Any, what: str, kind: type) -> Any:
+    if value is None:
+        return None
+    ok = isinstance(value, (int, float) if kind is float else int)
+    if not ok or isinstance(value, bool) or value <= 0:
+        raise ProjectError(f"search: {what} must be a positive number or none, got {value!r}")
+    return kind(value)
+
+
+def add_search(
+    project: Project,
+    budget_pts: Any,
+    objective: str,
+    *,
+    time_s: float | None = None,
+    trials: int | None = None,
+    seed: int = 0,
+    config: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Record a new search in the project and create its empty study folder
+    ``<files>/searches/<id>/`` (the search writes ``search.json``, ``study.journal``,
+    ``trials/``, ``checkpoints/`` and ``best/`` there: pass ``search_dir(project, entry)`` as
+    the worker job's ``out``). The entry is ``{"id", "created", "config", "folder"}``;
+    ``config`` holds the subject (``config`` argument, default the project's current model,
+    dataset and split, like a run's) and the settings ``budget_pts``, ``objective``,
+    ``time_s``, ``trials``, ``seed`` -- never a storage URL. Returns a copy of the entry.
+    Raises ProjectError (bad setting, no files folder, I/O error)."""
+    try:
+        budget = check_budget(budget_pts)
+    except ValueError as exc:
+        raise ProjectError(f"search: {exc}") from None
+    from engine.pipeline.search import OBJECTIVES  # Optuna is imported only by search()
+
+    if objective not in OBJECTIVES:
+        raise ProjectError(
+            f"search: objective must be one of {', '.join(OBJECTIVES)}, got {objective!r}"
+        )
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise ProjectError(f"search: seed must be a non-negative integer, got {seed!r}")
+    settings = {
+        "budget_pts": budget,
+        "objective": objective,
+        "time_s": _positive(time_s, "time_s", float),
+        "trials": _positive(trials, "trials", int),
+        "seed": seed,
+    }
+    subject = copy.deepcopy(config) if config is not None else run_config(project)
+    sid = new_search_id(project)
+    _entry_folder(project, SEARCHES_DIR, sid)
+    entry = {
+        "id": sid,
+        "created": utc_now(),
+        "config": _search_config({**subject, **settings}),
+        "folder": f"{SEARCHES_DIR}/{sid}",
+    }
+    project.searches.append(entry)
+    project.touch()
+    return copy.deepcopy(entry)
+
+
+def _search_entry(project: Project, search: dict[str, Any] | str) -> dict[str, Any]:
+    sid = search if isinstance(search, str) else search.get("id")
+    for entry in project.searches:
+        if entry["id"] == sid:
+            return entry
+    raise ProjectError(f"no search {sid!r} in the project")
+
+
+def search_dir(project: Project, search: dict[str, Any] | str) -> Path:
+    """The absolute study folder of a search (an entry or its id), created if needed (the
+    ``out`` of the worker's ``search`` job, the ``search_dir`` of ``open_trial``). Raises
+    ProjectError (unknown id, a folder leaving the files folder)."""
+    entry = _search_entry(project, search)
+    folder = artifact_path(project, entry["folder"])
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ProjectError(f"cannot create {folder}: {exc.strerror or exc}") from None
+    return folder
+
+
+def load_search(project: Project, search: dict[str, Any] | str) -> dict[str, Any] | None:
+    """The ``search.json`` document of a search (an entry or its id), read from its folder
+    with ``engine.pipeline.search.read_search`` -- whatever the search wrote last, also for
+    one still running or stopped (nothing is recomputed). None when it has written none yet
+    (or its folder is missing: ``check_references`` reports that). Raises ProjectError (one
+    line) for an unreadable or newer-schema file."""
+    from engine.core.errors import BadInputError
+    from engine.pipeline.search import SEARCH_FILE, read_search
+
+    entry = _search_entry(project, search)
+    path = artifact_path(project, entry["folder"]) / SEARCH_FILE
+    if not path.is_file():
+        return None
+    try:
+        return read_search(path)
+    except ProjectError:
+        raise
+    except BadInputError as exc:
+        raise ProjectError(str(exc)) from None
+
+
+def search_subject(project: Project, search: dict[str, Any]) -> tuple[str, str]:
+    """``(key, label)`` of what ``search`` searched on (its config), like ``run_subject``."""
+    return config_subject(project, search.get("config"))
+
+
+def search_ids(project: Project, search: dict[str, Any] | None = None) -> tuple[str, str]:
+    """``(model_id, dataset_id)`` of a search entry's config, or of the project's current
+    model and dataset when ``search`` is None: 16 hex digits each, from the content hash (or
+    absolute path when there is none, e.g. the demo); the dataset's includes its split and
+    scaling rule. Equal ids = the same model / the same data split the same way, wherever
+    the files or the project have moved."""
+    cfg = search.get("config") if search is not None else run_config(project)
+    cfg = cfg if isinstance(cfg, dict) else {}
+    base = project.base_dir()
+    split = cfg.get("split") if isinstance(cfg.get("split"), dict) else None
+    model = _short_hash({"model": _ref_identity(_ref_dict(cfg.get("model")), base)})
+    data = _short_hash(_dataset_parts(_ref_dict(cfg.get("dataset")), split, base))
+    return model, data
+
+
+def latest_search(
+    project: Project, model_id: str | None = None, dataset_id: str | None = None
+) -> dict[str, Any] | None:
+    """The newest search entry (a copy) on ``model_id`` / ``dataset_id`` (``search_ids``;
+    None = the project's current model / dataset), whether or not it has written its
+    ``search.json`` yet (``load_search`` reads it); None when there is none."""
+    current = search_ids(project)
+    want = (model_id or current[0], dataset_id or current[1])
+    for entry in reversed(project.searches):
+        if search_ids(project, entry) == want:
+            return copy.deepcopy(entry)
+    return None
+
+
+def remove_search(project: Project, search_id: str) -> None:
+    """Drop a search and delete its study folder. Unknown ids are ignored. (Stop a search
+    that is running first.)"""
+    for entry in project.searches:
+        if entry["id"] == search_id:
+            _remove_entry(project, "searches", search_id, entry["folder"])
+            return
 
 
 # --------------------------------------------------------------------------- runs

@@ -303,7 +303,29 @@ def _v4_to_v5(data: dict[str, Any], ctx: MigrationContext) -> dict[str, Any]:
     return doc
 
 
-MIGRATIONS: dict[int, Migration] = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4, 4: _v4_to_v5}
+def _v5_to_v6(data: dict[str, Any], ctx: MigrationContext) -> dict[str, Any]:
+    """Format 5 -> 6: searches.
+
+    Format 6 adds ``searches``: one entry per accuracy-budget search kept in the project
+    (``{"id", "created", "config": {"model", "dataset", "split", "budget_pts", "objective",
+    "time_s", "trials", "seed"}, "folder"}``, the folder being its study folder under the
+    files folder: ``search.json``, ``study.journal``, ``trials/``, ``checkpoints/``,
+    ``best/``). Format 5 had none: an empty list. Nothing else changes.
+    """
+    doc = copy.deepcopy(data)
+    doc["format_version"] = 6
+    if not isinstance(doc.get("searches"), list):
+        doc["searches"] = []
+    return doc
+
+
+MIGRATIONS: dict[int, Migration] = {
+    1: _v1_to_v2,
+    2: _v2_to_v3,
+    3: _v3_to_v4,
+    4: _v4_to_v5,
+    5: _v5_to_v6,
+}
 
 
 def migrate(

@@ -16,6 +16,23 @@ Each job maps plain JSON parameters onto engine calls; the CLI calls the same en
                 [] skips), "quantization": bool (default true), "out": dir (optional)}
                 -> the sensitivity document (engine.pipeline.sensitivity); with ``out`` it is
                 also written to ``out/sensitivity.json`` (atomically)
+- ``search``:  {"model", "data", "scale", "allow_unsafe", "split_seed", "val_fraction",
+                "budget": points, "objective": "gzip"|"flash"|"latency"|"ram",
+                "time_s": seconds or null, "trials": int or null, "seed": int (default 0),
+                "out": the study folder (a project's ``document.search_dir``),
+                "storage": URL or null (the journal file in ``out``), "study": name or null,
+                "sampler": "tpe" (default) | "random"}
+                -> the search.json document (engine.pipeline.search), also in
+                ``out/search.json`` after every trial. Running it again on the same ``out``
+                resumes the study. Events: the usual stage/progress/metric/log ones plus
+                ``{"type": "trial", ...}`` and ``{"type": "search", ...}``. Cancel = Stop:
+                the search ends normally and the job's result is the document
+                (``"stopped": "user"``), not a ``cancelled`` event (that comes only when the
+                cancel lands before the search started, e.g. while the baseline is measured)
+- ``open_trial``: {"model", "data", "scale", "allow_unsafe", "split_seed", "val_fraction",
+                "search_dir": the study folder, "trial": number, "out": dir}
+                -> metrics (like ``compress``: the content of ``out/metrics.json``, measured on
+                the test split, plus ``"search"``), so the app adds it as a normal run
 
 ``split_seed`` / ``val_fraction`` are the dataset's split (a project's ``dataset.seed`` and
 ``dataset.val_fraction``); absent or null means the defaults (seed 0, fraction 0.1), the
@@ -34,9 +51,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
-from engine.core.errors import UnsafeModelError
+from engine.core.errors import BadInputError, Cancelled, UnsafeModelError
 from engine.core.events import Reporter
 
 Job = Callable[[dict[str, Any], Reporter], dict[str, Any]]
@@ -120,6 +138,87 @@ def _analyze(params: dict[str, Any], reporter: Reporter) -> dict[str, Any]:
     return doc
 
 
+def _required(params: dict[str, Any], name: str, job: str) -> Any:
+    value = params.get(name)
+    if value is None or value == "":
+        raise BadInputError(f"{job}: missing parameter {name!r}")
+    return value
+
+
+def _number(params: dict[str, Any], name: str, job: str, kind: type = float) -> Any:
+    """``params[name]`` as ``kind`` (None stays None); BadInputError for anything else."""
+    value = params.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise BadInputError(f"{job}: {name} must be a number, got {value!r}")
+    if kind is int and value != int(value):
+        raise BadInputError(f"{job}: {name} must be a whole number, got {value!r}")
+    return kind(value)
+
+
+def _prepare(params: dict[str, Any], reporter: Reporter, job: str) -> Any:
+    from engine.pipeline.prepare import prepare
+
+    return prepare(
+        _required(params, "model", job),
+        params.get("data", "demo"),
+        (params.get("split_seed"), params.get("val_fraction")),
+        scale=params.get("scale", "auto"),
+        allow_unsafe=bool(params.get("allow_unsafe")),
+        reporter=reporter,
+    )
+
+
+def _search(params: dict[str, Any], reporter: Reporter) -> dict[str, Any]:
+    from engine.pipeline.search import OBJECTIVES, SEARCH_FILE, read_search, search
+
+    out = Path(_required(params, "out", "search"))
+    budget = _number({"budget": _required(params, "budget", "search")}, "budget", "search")
+    objective = _required(params, "objective", "search")
+    if objective not in OBJECTIVES:  # before loading anything
+        raise BadInputError(
+            f"search: objective must be one of {', '.join(OBJECTIVES)}, got {objective!r}"
+        )
+    time_s = _number(params, "time_s", "search")
+    trials = _number(params, "trials", "search", int)
+    seed = _number(params, "seed", "search", int)
+    prepared = _prepare(params, reporter, "search")
+    try:
+        return search(
+            prepared,
+            budget,
+            str(objective),
+            out,
+            time_s=time_s,
+            trials=trials,
+            seed=seed if seed is not None else 0,
+            storage=params.get("storage") or None,
+            study_name=params.get("study") or None,
+            sampler=params.get("sampler") or "tpe",
+            reporter=reporter,
+        )
+    except Cancelled:
+        # Stop is never an error once the study exists: what the folder holds is the result.
+        if (out / SEARCH_FILE).is_file():
+            doc = read_search(out / SEARCH_FILE)
+            doc["stopped"] = doc.get("stopped") or "user"
+            return doc
+        raise
+
+
+def _open_trial(params: dict[str, Any], reporter: Reporter) -> dict[str, Any]:
+    from engine.pipeline.search import materialize
+
+    search_dir = Path(_required(params, "search_dir", "open_trial"))
+    trial = _number({"trial": _required(params, "trial", "open_trial")}, "trial", "open_trial", int)
+    out = _required(params, "out", "open_trial")
+    if not search_dir.is_dir():
+        raise BadInputError(f"open_trial: search folder not found: {search_dir}")
+    prepared = _prepare(params, reporter, "open_trial")
+    return materialize(prepared, search_dir, trial, out, reporter=reporter)
+
+
 def _report(params: dict[str, Any], reporter: Reporter) -> dict[str, Any]:
     from engine.tflite.report import report_tflite
 
@@ -186,6 +285,8 @@ JOBS: dict[str, Job] = {
     "check_data": _check_data,
     "compress": _compress,
     "analyze": _analyze,
+    "search": _search,
+    "open_trial": _open_trial,
     "report": _report,
     "export_c": _export_c,
     "demo": _demo,
