@@ -118,7 +118,7 @@ def case_done(objective: str, seed: int, time_budget: str, work: Path) -> dict[s
         best_trial=best.get("trial"),
         within_budget=best.get("within_budget"),
         val_drop_pts=best.get("val_drop"),
-        reported_test_drop_pts=best.get("drop"),
+        reported_test_drop_pts=best.get("drop_pts"),
         recipe=_recipe_text(best.get("trial"), trials),
     )
     if (out / "best" / "model.tflite").exists():
@@ -210,7 +210,7 @@ def case_compare(
                     "cache": doc.get("cache"),
                     "within_budget": best.get("within_budget"),
                     "val_drop_pts": best.get("val_drop"),
-                    "test_drop_pts": best.get("drop"),
+                    "test_drop_pts": best.get("drop_pts"),
                     "size": trial.get(key),
                     "ratio_gzip": best.get("ratio_gzip"),
                     "ratio_raw": best.get("ratio_raw"),

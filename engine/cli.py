@@ -512,6 +512,11 @@ def _cmd_search(args: argparse.Namespace) -> int:
     seed = _number(args.seed, "--seed", int)
     if Path(args.out).exists() and not Path(args.out).is_dir():
         raise BadInputError(f"output folder {args.out} is a file, not a folder")
+    if args.storage:
+        from engine.pipeline.search_storage import open_storage
+
+        # A bad URL, a missing driver or a server that refuses: one line before any work.
+        open_storage(Path(args.out), args.storage)
     from engine.pipeline.prepare import prepare
     from engine.pipeline.search import search
 

@@ -392,3 +392,27 @@ def test_cluster_per_layer_counts_and_skip(tiny):
         cluster_model(
             model, fill_step({"type": "cluster", "skip": "flat"}, 1), train_context(splits)
         )
+
+
+def test_cluster_leaves_out_a_layer_with_fewer_nonzero_weights_than_clusters(tiny):
+    """A very sparse small layer (fewer non-zero weights than clusters) kept tfmot's k-means++
+    from sampling its centroids ("num_to_sample <= points.rows()"): keeping zeros, it is left
+    out (it already holds no more distinct values); the others are clustered as asked."""
+    from engine.techniques.cluster import cluster_counts, cluster_model
+    from engine.techniques.training import fresh_copy
+
+    model, splits = tiny
+    sparse = fresh_copy(model)
+    out = sparse.get_layer("out")
+    kernel, bias = out.get_weights()
+    kept = np.zeros_like(kernel)
+    kept.flat[:5] = kernel.flat[:5]  # 5 non-zero weights, 8 clusters asked
+    out.set_weights([kept, bias])
+    step = fill_step({"type": "cluster", "clusters": 8, "epochs": 1}, 1)
+    assert step["preserve_sparsity"]
+    counts, _ = cluster_counts(sparse, step)
+    assert "out" not in counts and counts["hidden"] == 8
+    no_zeros = cluster_counts(sparse, {**step, "preserve_sparsity": False})[0]
+    assert no_zeros["out"] == 8  # without keeping zeros every weight is a point
+    result = cluster_model(sparse, step, train_context(splits))
+    assert "out" not in result.clusters

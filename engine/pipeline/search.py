@@ -995,22 +995,39 @@ def _open_study(
 
     storage = search_storage.open_storage(out, storage_url)
     label = search_storage.redact(storage_url)
-    if sampler == "random":
-        chosen: Any = optuna.samplers.RandomSampler(seed=seed)
-    else:
-        chosen = optuna.samplers.TPESampler(
-            seed=seed, n_startup_trials=STARTUP_TRIALS, multivariate=True
-        )
     pruner = optuna.pruners.ThresholdPruner(upper=budget + PRUNE_MARGIN_PTS)
     study = optuna.create_study(
         study_name=name,
         storage=storage,
-        sampler=chosen,
         pruner=pruner,
         direction="minimize",
         load_if_exists=True,
     )
+    study.sampler = _sampler(sampler, _sampler_seed(seed, len(study.trials), storage_url))
     return study, label
+
+
+def _sampler_seed(seed: int, existing: int, storage_url: str | None) -> int:
+    """The sampler's seed: ``seed`` itself for a new study (a fresh search is repeatable);
+    mixed with the number of trials already in the study when resuming, and with this
+    process when several share a database, so that a resumed or parallel sampler does not
+    replay the suggestions an earlier one already tried."""
+    if existing == 0 and storage_url is None:
+        return seed
+    salt = f"{seed}:{existing}:" + (f"{os.getpid()}:{time.time_ns()}" if storage_url else "")
+    return int.from_bytes(hashlib.sha256(salt.encode()).digest()[:4], "big")
+
+
+def _sampler(kind: str, seed: int) -> Any:
+    import optuna
+
+    if kind == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    # constant_liar: trials still running elsewhere count as bad, so parallel processes
+    # do not all sample the same point.
+    return optuna.samplers.TPESampler(
+        seed=seed, n_startup_trials=STARTUP_TRIALS, multivariate=True, constant_liar=True
+    )
 
 
 def search(

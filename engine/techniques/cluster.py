@@ -56,7 +56,10 @@ class ClusterResult:
 def cluster_counts(model: Any, step: dict[str, Any]) -> tuple[dict[str, int], list[str]]:
     """``({layer: cluster count}, skipped)``: the layers ``cluster_support`` clusters, minus
     ``skip``, each with its ``per_layer`` count or ``clusters``; a layer whose kernel has
-    fewer weights than its count is left out. Raises BadInputError for unknown names."""
+    fewer weights than its count is left out, and so, when the step keeps zeros, is one with
+    fewer non-zero weights than its count (a small, very sparse layer: it already holds no
+    more distinct values than that, and tfmot's k-means++ cannot sample more centroids than
+    points). Raises BadInputError for unknown names."""
     n = int(step["clusters"])
     per_layer = dict(step.get("per_layer") or {})
     skip = list(step.get("skip") or [])
@@ -76,8 +79,14 @@ def cluster_counts(model: Any, step: dict[str, Any]) -> tuple[dict[str, int], li
         if layer.name in skip:
             continue
         count = int(per_layer.get(layer.name, n))
-        if all(int(np.prod(w.shape)) >= count for w in layer.weights[:1]):
-            counts[layer.name] = count
+        kernel = layer.weights[:1]
+        if not all(int(np.prod(w.shape)) >= count for w in kernel):
+            continue
+        if step.get("preserve_sparsity") and any(
+            int(np.count_nonzero(w.numpy())) < count for w in kernel
+        ):
+            continue
+        counts[layer.name] = count
     return counts, [name for name in skip if name in known]
 
 
@@ -107,7 +116,7 @@ def cluster_model(model: Any, step: dict[str, Any], context: TrainContext) -> Cl
         if is_kernel_layer(layer) and layer.name not in names and layer.name not in skipped
     ]
     if left:
-        reporter.log(f"not clustered (too small or unsupported by tfmot): {', '.join(left)}")
+        reporter.log(f"not clustered (too small, too sparse to cluster or unsupported by tfmot): {', '.join(left)}")
     cannot = not_compressed(model, "cluster")
     warnings = [f"left unclustered (clustering cannot take them): {cannot}"] if cannot else []
 
