@@ -172,9 +172,8 @@ def case_compare(
     name: str, objective: str, seeds: list[int], time_s: float, work: Path
 ) -> list[dict[str, Any]]:
     """TPE vs random sampler vs the example recipes, alternating, equal wall time."""
-    from engine.pipeline.search import search
-
     from engine.pipeline.prepare import prepare
+    from engine.pipeline.search import search
 
     model, data = model_files(name)
     prepared = prepare(model, data)

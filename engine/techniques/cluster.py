@@ -116,7 +116,9 @@ def cluster_model(model: Any, step: dict[str, Any], context: TrainContext) -> Cl
         if is_kernel_layer(layer) and layer.name not in names and layer.name not in skipped
     ]
     if left:
-        reporter.log(f"not clustered (too small, too sparse to cluster or unsupported by tfmot): {', '.join(left)}")
+        reporter.log(
+            "not clustered (too small, too sparse or unsupported by tfmot): " + ", ".join(left)
+        )
     cannot = not_compressed(model, "cluster")
     warnings = [f"left unclustered (clustering cannot take them): {cannot}"] if cannot else []
 
