@@ -140,6 +140,32 @@ def test_best_folder_is_a_compress_output_measured_on_test(searched, prepared):
     assert metrics["search"]["checkpoint_hits"] >= 1
     assert metrics["search"]["same_file_as_trial"] is True
     assert data == (out / best["trial_folder"] / "model.tflite").read_bytes()
+    assert not any("file the search judged" in w for w in metrics["warnings"])
+
+
+def test_materialize_ships_the_judged_file_when_the_remade_one_differs(
+    searched, prepared, tmp_path
+):
+    """A trial whose re-made file differs from the judged one (QAT is not checkpointed nor
+    bit-reproducible): the run folder ships the judged file, measured on test, and says so."""
+    import shutil
+
+    from engine.pipeline.search import materialize
+    from engine.tflite.metrics import tflite_accuracy
+
+    out, doc, _ = searched
+    copy = tmp_path / "s"
+    shutil.copytree(out, copy)
+    trial = doc["best"]["trial"]
+    judged = prepared.baseline_tflite  # a valid .tflite the recipe cannot re-make
+    (copy / doc["best"]["trial_folder"] / "model.tflite").write_bytes(judged)
+    metrics = materialize(prepared, copy, trial, tmp_path / "run")
+    assert (tmp_path / "run" / "model.tflite").read_bytes() == judged
+    assert metrics["compressed"]["accuracy"] == pytest.approx(
+        tflite_accuracy(judged, prepared.splits, "test")
+    )
+    assert metrics["compressed"]["tflite_bytes"] == len(judged)
+    assert any("file the search judged" in w for w in metrics["warnings"])
 
 
 def test_trial_and_search_events(searched):

@@ -259,6 +259,7 @@ def run_recipe(
     reporter: Reporter | None = None,
     cache: Any = None,
     extra: dict[str, Any] | None = None,
+    judged: bytes | None = None,
 ) -> dict[str, Any]:
     """Run ``recipe`` on a ``Prepared`` (engine.pipeline.prepare), write ``out_dir`` like
     ``compress`` and return the metrics. ``prepared`` is not changed: training steps work
@@ -266,13 +267,26 @@ def run_recipe(
 
     ``cache`` (engine.pipeline.checkpoints.PrefixCache) restores trained prefixes instead of
     training them again (the search's ``materialize``); ``extra`` adds top-level keys to
-    ``metrics.json`` (e.g. ``"search"``), never replacing the standard ones."""
+    ``metrics.json`` (e.g. ``"search"``), never replacing the standard ones. ``judged``: the
+    ``.tflite`` a search judged for this recipe; when the re-made file differs (QAT is not
+    checkpointed and not bit-reproducible), ``model.tflite`` is the judged file, measured
+    as usual, and a warning says the Keras files were re-made."""
     reporter = reporter or Reporter()
 
     def body(work: Path, series: list[Event]) -> dict[str, Any]:
         timings: dict[str, float] = {}
         stages = _Stages(reporter, len(_train_steps(recipe)) + 2, timings)
-        return _run(prepared, recipe, work, reporter, series, stages, cache=cache, extra=extra)
+        return _run(
+            prepared,
+            recipe,
+            work,
+            reporter,
+            series,
+            stages,
+            cache=cache,
+            extra=extra,
+            judged=judged,
+        )
 
     return _in_out_dir(out_dir, reporter, body)
 
@@ -363,6 +377,7 @@ def _run(
     *,
     cache: Any = None,
     extra: dict[str, Any] | None = None,
+    judged: bytes | None = None,
 ) -> dict[str, Any]:
     from engine.core import tfenv
     from engine.models.support import is_weight_layer
@@ -385,6 +400,14 @@ def _run(
         twin = convert(export_model, splits, final, sparse=False) if final["sparse"] else None
         (work / "model.tflite").write_bytes(data)
         _write_metadata(work / "model.tflite", splits)
+        if judged is not None and judged != (work / "model.tflite").read_bytes():
+            (work / "model.tflite").write_bytes(judged)
+            twin = None  # the twin is of the re-made model; measure the judged file itself
+            warnings.append(
+                "model.tflite is the file the search judged; the Keras files were re-made "
+                "from its recipe and are not bit-identical to its source (QAT training is not "
+                "reproducible bit for bit)"
+            )
         if twin is not None and len(data) >= len(twin):
             warnings.append(
                 f"sparse encoding did not shrink the file ({len(data)} bytes vs {len(twin)} "

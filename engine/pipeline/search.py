@@ -1231,7 +1231,6 @@ def materialize(
     ``"search": {study, trial, val_accuracy, val_drop, ...}``. Returns the metrics.
 
     Raises BadInputError when the search or the trial cannot be found."""
-    from engine.core.cache import sha256_bytes
     from engine.pipeline.checkpoints import PrefixCache, identity_of
     from engine.pipeline.run import run_recipe
 
@@ -1257,20 +1256,16 @@ def materialize(
             "checkpoint_hits": 0,
         }
     }
-    metrics = run_recipe(prepared, recipe, out_dir, reporter=reporter, cache=cache, extra=extra)
-    metrics["search"]["checkpoint_hits"] = cache.hits
     trial_file = search_dir / (entry.get("folder") or "") / "model.tflite"
-    same = None
-    if entry.get("folder") and trial_file.exists():
-        written = (Path(out_dir) / "model.tflite").read_bytes()
-        same = sha256_bytes(written) == sha256_bytes(trial_file.read_bytes())
-        if not same:
-            metrics.setdefault("warnings", []).append(
-                "model.tflite was re-made from the trial's recipe and differs from the file the "
-                "search judged (training is not bit-reproducible here); its test figures are "
-                "those of this file"
-            )
-    metrics["search"]["same_file_as_trial"] = same
+    judged = trial_file.read_bytes() if entry.get("folder") and trial_file.is_file() else None
+    metrics = run_recipe(
+        prepared, recipe, out_dir, reporter=reporter, cache=cache, extra=extra, judged=judged
+    )
+    metrics["search"]["checkpoint_hits"] = cache.hits
+    # model.tflite is the judged file whenever the trial kept it (run_recipe's ``judged``).
+    metrics["search"]["same_file_as_trial"] = (
+        None if judged is None else (Path(out_dir) / "model.tflite").read_bytes() == judged
+    )
     _atomic_json(Path(out_dir) / "metrics.json", metrics)
     return metrics
 
