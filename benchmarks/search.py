@@ -134,6 +134,59 @@ def case_done(objective: str, seed: int, time_budget: str, work: Path) -> dict[s
     return row
 
 
+def case_mobilenet(time_budget: str, seed: int, work: Path) -> list[dict[str, Any]]:
+    """The benchmark MobileNetV2: uniform prune 80 % + int8 first (its drop), int8 alone (the
+    size bar), then the issue's search command on it, its best re-measured from the files."""
+    from engine.pipeline.prepare import prepare
+
+    model, data = model_files("mobilenet")
+    prepared = prepare(model, data)
+    rows = examples(prepared, "mobilenet", "gzip", 0, work, only=("prune80_int8", "int8_ptq"))
+    for r in rows:
+        r["case"] = "mobilenet"
+    del prepared
+    out = work / f"mobilenet-gzip-s{seed}"
+    cmd = [
+        sys.executable, "-m", "engine", "search", model, "--data", data,
+        "--budget", str(BUDGET), "--objective", "gzip", "--time", time_budget,
+        "--seed", str(seed), "--out", str(out), "--json",
+    ]  # fmt: skip
+    log(f"mobilenet: search --time {time_budget} --seed {seed}")
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+    row: dict[str, Any] = {
+        "case": "mobilenet",
+        "model": "mobilenet",
+        "objective": "gzip",
+        "side": "search",
+        "seed": seed,
+        "exit": proc.returncode,
+        "wall_s": round(time.perf_counter() - t0, 1),
+        "command": "featherweight " + " ".join(cmd[3:]),
+    }
+    if proc.returncode not in (0, 3):
+        row["error"] = (proc.stderr.strip().splitlines() or ["?"])[-1]
+        return [*rows, row]
+    doc = json.loads((out / "search.json").read_text())
+    best = doc.get("best") or {}
+    row.update(
+        trials=len(doc["trials"]),
+        cache=doc.get("cache"),
+        within_budget=best.get("within_budget"),
+        val_drop_pts=best.get("val_drop"),
+        recipe=_recipe_text(best.get("trial"), doc["trials"]),
+        frontier=_frontier_points(doc),
+        all_trials=_trial_points(doc),
+        baseline_val=_baseline_val(doc),
+    )
+    if (out / "best" / "model.tflite").exists():
+        row.update(remeasure(out / "best", model, data))
+    log(
+        f"  exit {row['exit']}: gzip {row.get('ratio_gzip')}x, test drop {row.get('test_drop_pts')}"
+    )
+    return [*rows, row]
+
+
 def _recipe_text(number: int | None, trials: list[dict[str, Any]]) -> str | None:
     from engine.techniques.registry import STEP_SPECS
 
@@ -330,6 +383,23 @@ def render(data: dict[str, Any], out: Path) -> None:
                 f"{_median([r['wall_s'] for r in rs])} s median)."
             )
         lines.append("")
+    mob = [r for r in rows if r["case"] == "mobilenet"]
+    if mob:
+        lines += [
+            "## The benchmark MobileNetV2 (α 0.35, digits at 32×32)",
+            "",
+            "| run | exit | trials | val drop | test drop | gzip ratio | raw ratio | recipe |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        for r in mob:
+            name = f"example {r['example']}" if r.get("example") else f"search {r['command']}"
+            lines.append(
+                f"| {name} | {r.get('exit', '–')} | {r.get('trials', 1)} | "
+                f"{r.get('val_drop_pts', '–')} | {r.get('test_drop_pts')} | "
+                f"{r.get('ratio_gzip')}× | {r.get('ratio_raw')}× | "
+                f"{r.get('recipe') or r.get('error') or ''} |"
+            )
+        lines.append("")
     comp = [r for r in rows if r["case"] == "compare"]
     for model in sorted({r["model"] for r in comp}):
         for objective in sorted({r["objective"] for r in comp if r["model"] == model}):
@@ -479,6 +549,10 @@ def main(argv: list[str] | None = None) -> int:
             for seed in seeds:
                 data["rows"].append(case_done(objective, seed, args.time, work))
                 save()
+    if "mobilenet" in cases:
+        data["rows"] = [r for r in data["rows"] if r["case"] != "mobilenet"]
+        data["rows"] += case_mobilenet(args.time, seeds[0], work)
+        save()
     if "compare" in cases:
         for model in args.models.split(","):
             for objective in objectives:
