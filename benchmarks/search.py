@@ -42,25 +42,10 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from benchmarks.per_layer import log, model_files  # noqa: E402 (after the sys.path line)
+from engine.pipeline.search import OBJECTIVE_KEYS as OBJECTIVE_KEY  # noqa: E402
+
 BUDGET = 1.0
-OBJECTIVE_KEY = {
-    "gzip": "tflite_gzip_bytes",
-    "flash": "tflite_bytes",
-    "latency": "latency_ms",
-    "ram": "arena_bytes",
-}
-
-
-def log(msg: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
-
-
-def model_files(name: str) -> tuple[str, str]:
-    if name == "demo":
-        return "demo", "demo"
-    from benchmarks.models import digits32, mobilenet_digits32
-
-    return str(mobilenet_digits32()), str(digits32())
 
 
 def remeasure(best: Path, model: str, data: str) -> dict[str, Any]:

@@ -25,3 +25,20 @@ def train_context(
         batch_size=32,
         teacher=teacher,
     )
+
+
+# FEATHERWEIGHT_SEARCH_SPACE for the search tests: one training step per trial (prune 50 %,
+# 4 epochs, a checkpoint hit from the second trial on); the final formats tell trials apart.
+def prune_only_space(*formats: str) -> dict[str, list[Any]]:
+    return {
+        "width": [None],
+        "filters": [0.0],
+        "sparsity": [0.5],
+        "allocation": ["uniform"],
+        "clusters": [0],
+        "qat": [False],
+        "teacher_guided": [False],
+        "epochs": [4],
+        "format": list(formats),
+        "sparse": [False],
+    }

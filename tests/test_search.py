@@ -12,21 +12,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import prune_only_space
+
 ROOT = Path(__file__).resolve().parent.parent
 SPACE_ENV = "FEATHERWEIGHT_SEARCH_SPACE"
 # A tiny space: both trials share the prune step (a checkpoint hit), 4 epochs each.
-TWO_FORMATS = {
-    "width": [None],
-    "filters": [0.0],
-    "sparsity": [0.5],
-    "allocation": ["uniform"],
-    "clusters": [0],
-    "qat": [False],
-    "teacher_guided": [False],
-    "epochs": [4],
-    "format": ["int8", "float16"],
-    "sparse": [False],
-}
+TWO_FORMATS = prune_only_space("int8", "float16")
 # No training at all: each trial is one conversion (fast).
 THREE_FORMATS = {**TWO_FORMATS, "sparsity": [0.0], "format": ["int8", "float16", "dynamic"]}
 

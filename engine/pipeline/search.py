@@ -919,17 +919,22 @@ class _Search:
         _atomic_json(self.out / SEARCH_FILE, doc)
 
 
-def frontier_of(trials: list[dict[str, Any]]) -> list[int]:
-    """Pareto frontier of the complete trials (no duplicates): smaller objective value and
-    higher validation accuracy; trial numbers by increasing objective value."""
-    points = [
+def _measured(trials: list[dict[str, Any]], key: str) -> list[dict[str, Any]]:
+    """The complete trials (not answered as duplicates) with an objective value and ``key``."""
+    return [
         t
         for t in trials
         if t["state"] == "complete"
         and t.get("objective_value") is not None
-        and t.get("val_accuracy") is not None
+        and t.get(key) is not None
         and t.get("duplicate_of") is None
     ]
+
+
+def frontier_of(trials: list[dict[str, Any]]) -> list[int]:
+    """Pareto frontier of the complete trials (no duplicates): smaller objective value and
+    higher validation accuracy; trial numbers by increasing objective value."""
+    points = _measured(trials, "val_accuracy")
     points.sort(key=lambda t: (t["objective_value"], -t["val_accuracy"], t["number"]))
     out, best_acc = [], -1.0
     for t in points:
@@ -944,14 +949,7 @@ def pick_best(trials: list[dict[str, Any]], budget: float) -> dict[str, Any] | N
     most ``SIZE_TOLERANCE`` larger than the smallest one (the smallest point within budget
     is the one whose validation drop most likely flatters it); when none is within budget,
     the closest one (smallest validation drop, then smallest size)."""
-    done = [
-        t
-        for t in trials
-        if t["state"] == "complete"
-        and t.get("objective_value") is not None
-        and t.get("val_drop") is not None
-        and t.get("duplicate_of") is None
-    ]
+    done = _measured(trials, "val_drop")
     if not done:
         return None
     feasible = [t for t in done if t["val_drop"] <= budget + 1e-9]

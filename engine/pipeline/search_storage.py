@@ -29,6 +29,7 @@ import copy
 import datetime
 import json
 import os
+import random
 import re
 import socket
 import time
@@ -49,6 +50,7 @@ DEFAULT_HEARTBEAT_S = 20
 GRACE_FACTOR = 3  # a trial is stale after GRACE_FACTOR missed heartbeats (TF holds the GIL)
 MAX_RETRY = 2  # a trial whose process died is run again at most this many times
 CONNECT_TIMEOUT_S = 10
+CREATE_ATTEMPTS = 5  # processes creating the tables of an empty database together: retries
 
 _URL_PASSWORD = re.compile(r"(://[^/@:?#]*:)([^/?#]*)@")
 _QUERY_PASSWORD = re.compile(r"([?&](?:password|passwd)=)([^&#]*)", re.IGNORECASE)
@@ -357,14 +359,25 @@ def _rdb_storage(url: str, interval: int) -> optuna.storages.BaseStorage:
         engine_kwargs["connect_args"] = {"connect_timeout": CONNECT_TIMEOUT_S}
     full = parsed.render_as_string(hide_password=False)
     try:
-        with _quiet():
-            return RDBStorage(
-                full,
-                engine_kwargs=engine_kwargs,
-                heartbeat_interval=interval,
-                grace_period=GRACE_FACTOR * interval,
-                heartbeat_stale_trial_callback=_retry_callback(),
-            )
+        for attempt in range(CREATE_ATTEMPTS):
+            try:
+                with _quiet():
+                    return RDBStorage(
+                        full,
+                        engine_kwargs=engine_kwargs,
+                        heartbeat_interval=interval,
+                        grace_period=GRACE_FACTOR * interval,
+                        heartbeat_stale_trial_callback=_retry_callback(),
+                    )
+            except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError):
+                # Processes started together on an empty database all create Optuna's
+                # tables; the losers hit "duplicate key ... pg_type_typname_nsp_index" or
+                # "relation ... already exists".
+                # The tables exist a moment later: try again.
+                if attempt == CREATE_ATTEMPTS - 1:
+                    raise
+                time.sleep(0.5 + random.random())
+        raise AssertionError("unreachable")
     except sqlalchemy.exc.SQLAlchemyError as exc:
         raise BadInputError(
             f"cannot use the database {redact(full)}: {_first_line(exc, secret)}"
