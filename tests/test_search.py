@@ -384,3 +384,19 @@ def test_user_stop_keeps_everything_and_queues_the_interrupted_trial(tmp_path, p
     assert "stopped by the user" in doc["trials"][1]["error"]
     assert doc["trials"][2]["params"] == doc["trials"][1]["params"]
     assert doc["best"]["trial"] == 0 and (tmp_path / "s" / "best" / "model.tflite").exists()
+
+
+def test_the_best_is_within_budget_by_one_standard_error_when_any_point_is():
+    """Out of many trials the smallest one just under the line is the luckiest on validation;
+    a point within budget by one standard error is preferred, else the plain rule holds."""
+    from engine.pipeline.search import pick_best
+
+    def t(number: int, size: int, drop: float, se: float) -> dict:
+        return {"number": number, "state": "complete", "objective_value": size,
+                "val_accuracy": 0.9, "val_drop": drop, "val_drop_se": se}  # fmt: skip
+
+    lucky, sure, bigger = t(0, 100, 0.7, 0.7), t(1, 120, 0.0, 0.7), t(2, 200, 0.0, 0.0)
+    assert pick_best([lucky, sure, bigger], 1.0)["number"] == 1
+    assert pick_best([lucky], 1.0)["number"] == 0  # none confident: the plain rule
+    assert pick_best([t(3, 50, 1.4, 0.7), lucky], 1.0)["number"] == 0  # over budget: never
+    assert pick_best([t(3, 50, 1.4, 0.7), t(4, 60, 2.1, 0.7)], 1.0)["number"] == 3  # closest
