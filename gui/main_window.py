@@ -871,10 +871,21 @@ class MainWindow(QMainWindow):
 
     # -- closing --------------------------------------------------------------------------
     def _ask_close(self) -> bool:
+        if self.compress_tab.searching:
+            title = "A search is in progress"
+            text = (
+                "A search is still running. Stop it and quit? Every finished trial is kept; "
+                "Continue the search resumes it."
+            )
+        else:
+            title, text = (
+                "A run is in progress",
+                "A compression is still running. Cancel it and quit?",
+            )
         answer = QMessageBox.question(
             self,
-            "A run is in progress",
-            "A compression is still running. Cancel it and quit?",
+            title,
+            text,
             QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
             QMessageBox.StandardButton.No,
         )
