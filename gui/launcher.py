@@ -2,7 +2,7 @@
 
     featherweight                        open the desktop app
     featherweight PROJECT.fwproj         open a project (also a model path, ``--demo``)
-    featherweight inspect|compress|analyze|run|report|demo ...   the command line (``engine.cli``)
+    featherweight inspect|compress|analyze|search|run|report|demo ...  (``engine.cli``)
     featherweight -h | --help | --version | --verbose COMMAND ...
     featherweight --worker               the engine worker the app starts (frozen app)
     featherweight --self-test            check this build end to end (``gui.selftest``)

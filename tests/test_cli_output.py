@@ -77,7 +77,7 @@ def test_mistyped_command_is_an_error_with_a_suggestion(module: str) -> None:
     assert r.returncode == 2
     assert r.stderr.strip().splitlines() == [
         "featherweight: error: unknown command 'frobnicate' "
-        "(commands: inspect, compress, analyze, run, report, demo)"
+        "(commands: inspect, compress, analyze, search, run, report, demo)"
     ]
 
 
