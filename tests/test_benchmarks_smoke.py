@@ -236,3 +236,53 @@ def test_per_layer_benchmark_checks_same_work_and_renders(tmp_path: Path) -> Non
     text = out.read_text()
     assert "| uniform | +2.50 | 0.71 | 3.00× | 2 |" in text
     assert "against uniform, the mean drop is lower with erk by +2.00 points" in text
+
+
+def test_search_benchmark_reports_medians_and_draws_frontiers(tmp_path: Path) -> None:
+    """``benchmarks/search.py``: the done table and its medians (gzip/raw ratios, test drop
+    re-measured from best/), the frontier points of a search document, the frontier PNG."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("bench_search", BENCH / "search.py")
+    assert spec and spec.loader
+    search = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(search)
+    doc = {
+        "objective": "gzip",
+        "baseline": {"val_accuracy": 0.97},
+        "frontier": [2, 0],
+        "trials": [
+            {"number": 0, "state": "complete", "tflite_gzip_bytes": 9000, "val_accuracy": 0.98},
+            {"number": 1, "state": "pruned", "tflite_gzip_bytes": None, "val_accuracy": None},
+            {"number": 2, "state": "complete", "tflite_gzip_bytes": 3000, "val_accuracy": 0.96},
+        ],
+    }
+    points = search._trial_points(doc)
+    assert [p["number"] for p in points] == [0, 2]  # the pruned trial has no size
+    assert [p["number"] for p in search._frontier_points(doc)] == [2, 0]
+    rows = [
+        {
+            "case": "done",
+            "model": "demo",
+            "objective": "gzip",
+            "seed": s,
+            "exit": 0,
+            "wall_s": 600.0,
+            "ratio_gzip": g,
+            "ratio_raw": 30.0,
+            "test_drop_pts": d,
+            "all_trials": points,
+            "frontier": search._frontier_points(doc),
+            "baseline_val": 97.0,
+        }  # fmt: skip
+        for s, g, d in [(0, 100.0, 0.5), (1, 60.0, -0.3), (2, 140.0, 1.2)]
+    ]
+    data = {"rows": rows, "date": "2026-12-01", "time": "10m"}
+    pngs = search.draw_frontiers(data, tmp_path)
+    assert [p.name for p in pngs] == ["search_frontier_demo_gzip.png"]
+    assert pngs[0].stat().st_size > 5000
+    out = tmp_path / "SEARCH.md"
+    search.render(data, out)
+    text = out.read_text()
+    assert "median gzip ratio 100.0×" in text and "median test drop 0.5 points" in text
+    assert "![frontier](search_frontier_demo_gzip.png)" not in text  # no compare rows
