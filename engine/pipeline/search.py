@@ -128,7 +128,10 @@ VALUE_KEYS = (
 # demo: benchmarks/RESULTS.md).
 DISTILL = {"temperature": 4.0, "alpha": 0.1, "epochs": 30, "learning_rate": 0.002}
 FILTERS = {"epochs": 10, "learning_rate": 0.001}
-PRUNE = {"schedule": "polynomial", "learning_rate": 0.0005}
+# Pruning at 1e-3 (the example recipes use 5e-4): the benchmark MobileNetV2 pruned 80 % (ERK,
+# 4 epochs) lost 8.5 validation points at 5e-4 in a search, and nothing on test at 1e-3
+# (benchmarks/PER_LAYER.md, which used 1e-3 on the demo too).
+PRUNE = {"schedule": "polynomial", "learning_rate": 0.001}
 CLUSTER = {"init": "kmeans_plus_plus", "preserve_sparsity": True, "epochs": 3}
 CLUSTER_LR = 0.0001
 QAT = {"epochs": 2, "learning_rate": 0.00005}
