@@ -129,7 +129,7 @@ def test_app_without_a_display_says_so_in_one_line() -> None:
         lines = r.stderr.strip().splitlines()
         assert len(lines) == 1, r.stderr
         assert "needs a display" in lines[0]
-        assert "inspect, compress, analyze, run, report, demo" in lines[0]
+        assert "inspect, compress, analyze, search, run, report, demo" in lines[0]
     r = _fw("--self-test", env=env, timeout=60)
     assert r.returncode == 2 and "QT_QPA_PLATFORM=offscreen" in r.stderr
 
