@@ -402,7 +402,8 @@ def _run(
         _write_metadata(work / "model.tflite", splits)
         if judged is not None and judged != (work / "model.tflite").read_bytes():
             (work / "model.tflite").write_bytes(judged)
-            twin = None  # the twin is of the re-made model; measure the judged file itself
+            # A sparse-encoded file's sparsity is read from a non-sparse twin: the re-made
+            # model's (the same pruned prefix, restored from its checkpoint).
             warnings.append(
                 "model.tflite is the file the search judged; the Keras files were re-made "
                 "from its recipe and are not bit-identical to its source (QAT training is not "

@@ -79,7 +79,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from engine.core.errors import BadInputError, Cancelled, FeatherweightError
+from engine.core.errors import BadInputError, Cancelled
 from engine.core.events import CancelToken, Event, Reporter
 from engine.pipeline.recipe import Recipe, validate_recipe
 
@@ -1230,8 +1230,9 @@ def _finish(state: _Search) -> dict[str, Any]:
             )
         except Cancelled:
             reporter.log("best/ not written (cancelled); the trial folder has the model", "warning")
-        except FeatherweightError as exc:
-            reporter.log(f"best/ not written: {exc}", "warning")
+        except Exception as exc:  # noqa: BLE001 - the search's results stand without best/
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            reporter.log(f"best/ not written: {first}", "warning")
     elif best is not None:
         for entry in frontier_test:
             if entry["trial"] == best["trial"]:
