@@ -46,11 +46,19 @@ def make(out: Path, search_time: str, search_trials: int) -> Path:
     project = doc.load_project(path)
     sens = analyze("demo", "demo", prune_grid=(0.5, 0.8, 0.9), cluster_grid=(16, 4))
     doc.add_analysis(project, sens)
-    entry = doc.add_search(project, 1.0, "gzip", time_s=parse_duration(search_time),
-                           trials=search_trials)
+    entry = doc.add_search(
+        project, 1.0, "gzip", time_s=parse_duration(search_time), trials=search_trials
+    )
     prepared = prepare("demo", "demo", (0, 0.1))
-    result = search(prepared, 1.0, "gzip", doc.search_dir(project, entry),
-                    time_s=parse_duration(search_time), trials=search_trials, seed=0)
+    result = search(
+        prepared,
+        1.0,
+        "gzip",
+        doc.search_dir(project, entry),
+        time_s=parse_duration(search_time),
+        trials=search_trials,
+        seed=0,
+    )
     print("search best:", (result.get("best") or {}).get("ratio_gzip"), flush=True)
     doc.save_project(project, path)
     return path

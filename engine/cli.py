@@ -7,6 +7,8 @@
                         [--trials N] [--seed S] [--storage URL] [--study NAME] [--json]
     featherweight run PROJECT_FILE      run a project's pending recipes headless
     featherweight report MODEL.tflite [--json]
+    featherweight report PATH --html OUT.html [--pdf OUT.pdf] [--run ID|search] [--allow-unsafe]
+                        the shareable report of a project, run folder, search folder or .tflite
     featherweight demo --out DIR        write the demo model and dataset
     featherweight --verbose COMMAND ... also show TensorFlow's own log lines and warnings
 
@@ -164,9 +166,36 @@ def _parser() -> argparse.ArgumentParser:
     )
     s.add_argument("--quiet", action="store_true")
 
-    s = sub.add_parser("report", parents=[common], help="deployment report of a .tflite file")
-    s.add_argument("tflite")
-    s.add_argument("--json", action="store_true")
+    s = sub.add_parser(
+        "report",
+        parents=[common],
+        help="the shareable HTML/PDF report of a project, run or search (--html/--pdf), "
+        "or a .tflite's deployment report",
+        description="With --html/--pdf: one self-contained HTML file (and/or a PDF of it) "
+        "about a project (.fwproj), a run folder (metrics.json), a search folder "
+        "(search.json) or a .tflite. Without them: the deployment report of a .tflite.",
+    )
+    s.add_argument(
+        "path",
+        metavar="PATH",
+        help="a project file (.fwproj), a run folder, a search folder or a .tflite",
+    )
+    s.add_argument("--json", action="store_true", help="print JSON instead of text")
+    s.add_argument("--html", metavar="OUT.html", default=None, help="write the HTML report")
+    s.add_argument("--pdf", metavar="OUT.pdf", default=None, help="write the report as PDF")
+    s.add_argument(
+        "--run",
+        metavar="ID",
+        default=None,
+        help="the model of the deployment verdict: a run id, or 'search' for the search's "
+        "best model (default: the smallest within the project's accuracy budget)",
+    )
+    s.add_argument(
+        "--allow-unsafe",
+        action="store_true",
+        help="inspect a model with Lambda layers / custom code for the report (runs its code!)",
+    )
+    s.add_argument("--quiet", action="store_true", help="no progress on stderr")
 
     s = sub.add_parser("demo", parents=[common], help="write the demo model and dataset")
     s.add_argument("--out", required=True)
@@ -400,6 +429,16 @@ class ProgressPrinter:
             self._draw(redraw)
 
 
+class StepPrinter(ProgressPrinter):
+    """``ProgressPrinter`` for work measured in steps, not epochs and batches (the report):
+    a stage's bar says "step k/N"."""
+
+    def _redraw(self, st: dict[str, Any]) -> None:
+        frac = st["step"] / st["total"] if st["total"] else 0.0
+        parts = [st["head"], f"{self._bar(frac)} {frac * 100:3.0f}%"]
+        self._draw("  ".join([*parts, f"step {st['step']}/{st['total']}"]))
+
+
 def _progress_printer(
     quiet: bool, epochs: Sequence[tuple[str, int]] = ()
 ) -> Callable[[dict[str, Any]], None]:
@@ -601,11 +640,51 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from engine.tflite.report import format_tflite_report, report_tflite
+    if args.html is None and args.pdf is None:
+        path = Path(args.path)
+        if path.suffix.lower() == ".fwproj" or path.is_dir():
+            what = "a project" if path.suffix.lower() == ".fwproj" else "a folder"
+            raise BadInputError(
+                f"{path.name or path} is {what}, not a .tflite: give --html OUT.html and/or "
+                "--pdf OUT.pdf to write its report"
+            )
+        if args.run is not None:
+            raise BadInputError("--run chooses the model of an --html/--pdf report")
+        from engine.tflite.report import format_tflite_report, report_tflite
 
-    report = report_tflite(args.tflite)
-    print(json.dumps(report, indent=2) if args.json else format_tflite_report(report))
+        report = report_tflite(args.path)
+        print(json.dumps(report, indent=2) if args.json else format_tflite_report(report))
+        return 0
+
+    from engine.core.events import Reporter
+    from engine.core.fmt import fmt_bytes
+    from engine.report.export import export_report
+
+    # Progress only on a terminal: piped, the command prints its written files and nothing else.
+    tty = _stderr_is_tty()
+    result = export_report(
+        args.path,
+        html=args.html,
+        pdf=args.pdf,
+        run=args.run,
+        allow_unsafe=args.allow_unsafe,
+        reporter=Reporter(StepPrinter() if tty and not args.quiet else None),
+    )
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return 0
+    for kind in ("html", "pdf"):
+        if result.get(kind):
+            size = fmt_bytes(result.get("bytes", {}).get(kind))
+            print(f"wrote {result[kind]} ({size})")
     return 0
+
+
+def _stderr_is_tty() -> bool:
+    try:
+        return bool(sys.stderr.isatty())
+    except (AttributeError, ValueError, OSError):
+        return False
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:

@@ -4,59 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from engine.core.fmt import (  # noqa: F401 - re-exported: the GUI's formatters (shared)
+    _num,
+    fmt_bytes,
+    fmt_duration,
+    fmt_int,
+    fmt_ms,
+    fmt_pct,
+    fmt_ratio,
+)
 from engine.pipeline.budget import change_text, verdict, verdict_text
-
-
-def _num(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    return float(value)
-
-
-def fmt_bytes(value: Any) -> str:
-    """605224 -> '591.0 KB'; None -> '—'."""
-    v = _num(value)
-    if v is None:
-        return "—"
-    if v < 1024:
-        return f"{v:.0f} B"
-    if v < 1024 * 1024:
-        return f"{v / 1024:.1f} KB"
-    return f"{v / (1024 * 1024):.2f} MB"
-
-
-def fmt_pct(value: Any, digits: int = 2) -> str:
-    """A fraction 0-1 as a percentage: 0.98333 -> '98.33 %'."""
-    v = _num(value)
-    return "—" if v is None else f"{100 * v:.{digits}f} %"
-
-
-def fmt_ratio(value: Any) -> str:
-    v = _num(value)
-    return "—" if v is None else f"{v:.2f}×"
-
-
-def fmt_int(value: Any) -> str:
-    v = _num(value)
-    return "—" if v is None else f"{int(v):,}"
-
-
-def fmt_ms(value: Any) -> str:
-    v = _num(value)
-    if v is None:
-        return "—"
-    return f"{v:.3f} ms" if v < 1 else f"{v:.2f} ms"
-
-
-def fmt_duration(seconds: float) -> str:
-    s = max(0, int(round(seconds)))
-    if s < 60:
-        return f"{s} s"
-    m, s = divmod(s, 60)
-    if m < 60:
-        return f"{m} min {s:02d} s"
-    h, m = divmod(m, 60)
-    return f"{h} h {m:02d} min"
 
 
 def first_of(d: dict[str, Any], *keys: str) -> Any:

@@ -17,6 +17,11 @@ hooks); ``restore_search`` shows the newest search of the current model and data
 from its search.json, when a project opens or the model / dataset changes (a search of
 another model or dataset is never shown with this one).
 
+File → Export report… (issue 16) is ``self.report_export`` (gui/report_export.py): the worker job
+``export_report`` on the project as it is in the app, the Results tab's selected run as the
+chosen model; enabled when a model is open and no run, search, analysis or export is going
+(``export_blocker``).
+
 Questions and dialogs tests answer instead of a person: ``confirm_close``,
 ``ask_model_path`` (Open model…), ``ask_savedmodel_folder`` (Open SavedModel folder…) and
 ``open_url`` (Help → User guide).
@@ -59,6 +64,7 @@ from gui.compress_tab import CompressTab
 from gui.errors import ErrorReporter
 from gui.model_tab import ModelTab
 from gui.project_controller import ProjectController, stored_analysis, stored_search
+from gui.report_export import ReportExporter
 from gui.results_tab import ResultsTab
 from gui.runner import FAILED, READY, EngineClient
 from gui.settings import AppSettings
@@ -193,8 +199,21 @@ class MainWindow(QMainWindow):
         self.model_tab.recipeRequested.connect(self.open_recipe_in_wizard)
         self.results_tab.budgetChanged.connect(self.set_accuracy_budget)
 
+        self.report_export = ReportExporter(
+            self.client,
+            self.project,
+            self.errors,
+            self.statusBar(),
+            self._selected_run_id,
+            self.settings.last_folder,
+            self.settings.set_last_folder,
+            parent=self,
+        )
         self._build_menus()
         self._build_status_bar()
+        self.report_export.busyChanged.connect(lambda _b: self.update_export_action())
+        self.client.busyChanged.connect(lambda _b: self.update_export_action())
+        self.model_tab.modelChanged.connect(lambda _m: self.update_export_action())
         self.update_title()
         self._apply_budget(self.session.accuracy_budget)
         geometry = self.settings.geometry()
@@ -228,6 +247,14 @@ class MainWindow(QMainWindow):
         self.act_save_project_as = QAction("Save project &as…", self)
         self.act_save_project_as.setShortcut(QKeySequence("Ctrl+Shift+S"))
         self.act_save_project_as.triggered.connect(lambda: self.project.save_as())
+        self.act_export_report = QAction("&Export report…", self)
+        self.act_export_report.setShortcut(QKeySequence("Ctrl+E"))
+        self.act_export_report.setToolTip(
+            "One self-contained HTML file (or a PDF) with the model, every run, the charts "
+            "and the deployment verdict, to hand to someone else"
+        )
+        self.act_export_report.setStatusTip(self.act_export_report.toolTip())
+        self.act_export_report.triggered.connect(self.export_report_dialog)
         self.act_open = QAction("&Open model…", self)
         self.act_open.setShortcut(QKeySequence.StandardKey.Open)
         self.act_open.setToolTip("A .keras or .h5 file, or a SavedModel's saved_model.pb")
@@ -255,6 +282,7 @@ class MainWindow(QMainWindow):
         file_menu.addMenu(self.recent_projects_menu)
         file_menu.addAction(self.act_save_project)
         file_menu.addAction(self.act_save_project_as)
+        file_menu.addAction(self.act_export_report)
         file_menu.addSeparator()
         file_menu.addAction(self.act_open)
         file_menu.addAction(self.act_open_savedmodel)
@@ -266,6 +294,8 @@ class MainWindow(QMainWindow):
         file_menu.addSeparator()
         file_menu.addAction(self.act_quit)
         self.file_menu = file_menu
+        file_menu.aboutToShow.connect(self.update_export_action)
+        self.update_export_action()
 
         run_menu = self.menuBar().addMenu("&Run")
         self.act_run = QAction("&Run recipe", self)
@@ -411,6 +441,48 @@ class MainWindow(QMainWindow):
         self.compress_tab.reset()
         self.results_tab.reset()
 
+    # -- report ---------------------------------------------------------------------------
+    def _selected_run_id(self) -> str | None:
+        sel = self.results_tab.selected_run()
+        return sel.id if sel is not None and sel.status == "finished" else None
+
+    def export_blocker(self) -> str | None:
+        """Why File → Export report… cannot start now (None: it can): no model yet, or a
+        run, search, analysis or another export still writing into the project."""
+        if self.session.model is None:
+            return "Open a model first: the report is about a model and its runs"
+        if self.report_export.running:
+            return "A report is being exported"
+        if self.compress_tab.searching:
+            return "Wait for the search to end (or stop it) before exporting the report"
+        if self.compress_tab.running or self.project.run_in_progress:
+            return "Wait for the run to end before exporting the report"
+        if self.model_tab.analyzing:
+            return "Wait for the sensitivity analysis to end before exporting the report"
+        return None
+
+    def update_export_action(self) -> None:
+        """Enable File → Export report… when a report can be exported now."""
+        if not hasattr(self, "act_export_report"):
+            return
+        why = self.export_blocker()
+        self.act_export_report.setEnabled(why is None)
+        tip = why or (
+            "One self-contained HTML file (or a PDF) with the model, every run, the charts "
+            "and the deployment verdict, to hand to someone else"
+        )
+        self.act_export_report.setToolTip(tip)
+        self.act_export_report.setStatusTip(tip)
+
+    def export_report_dialog(self) -> Any:
+        """File → Export report…: ask for the file, then export through the engine (the
+        Results tab's selected run is the one the deployment verdict is about)."""
+        why = self.export_blocker()
+        if why is not None:
+            self.statusBar().showMessage(why, 8000)
+            return None
+        return self.report_export.export_dialog()
+
     # -- accuracy budget ------------------------------------------------------------------
     def set_accuracy_budget(self, points: float) -> None:
         """The user changed the budget (Results tab): store it in the project (an unsaved
@@ -446,6 +518,7 @@ class MainWindow(QMainWindow):
         self.setWindowTitle(f"{ctl.title}[*]{extra} — Featherweight")
         self.setWindowModified(ctl.is_dirty())
         self.act_save_project.setEnabled(not ctl.read_only)
+        self.update_export_action()
 
     def show_about(self) -> QMessageBox:
         v = self.client.versions

@@ -38,6 +38,13 @@ Each job maps plain JSON parameters onto engine calls; the CLI calls the same en
 ``dataset.val_fraction``); absent or null means the defaults (seed 0, fraction 0.1), the
 same as ``featherweight compress``. The recipe's ``seed`` never chooses the split.
 - ``report``:   {"tflite": path} -> deployment report (engine.tflite.report)
+- ``export_report``: {"path": a .fwproj | run folder | search folder | .tflite} or
+                {"project": Project.to_dict() (the app's project, maybe untitled and unsaved),
+                "project_path": its file or null, "workspace": its files folder when untitled},
+                plus "html": OUT.html and/or "pdf": OUT.pdf, "run": run id | "search" | null,
+                "allow_unsafe": bool
+                -> {"html", "pdf", "chosen", "title", "bytes"} (engine.report.export); stages
+                ``report_collect``, ``report_html``, ``report_pdf``; a cancel leaves no file
 - ``export_c``: {"tflite": path, "out_dir": dir, "name": str} -> {"c": path, "h": path}
 - ``demo``:     {"out": dir} -> {"model": path, "data": path}
 - ``sleep``:    {"seconds": float} -> {} (test helper: a cancellable job without TensorFlow)
@@ -225,6 +232,47 @@ def _report(params: dict[str, Any], reporter: Reporter) -> dict[str, Any]:
     return report_tflite(params["tflite"])
 
 
+def _export_report(params: dict[str, Any], reporter: Reporter) -> dict[str, Any]:
+    from engine.report.export import export_report
+
+    target: Any
+    if params.get("project") is not None:
+        target = _project_from_params(params)
+    else:
+        target = _required(params, "path", "export_report")
+    if not params.get("html") and not params.get("pdf"):
+        raise BadInputError("export_report: give 'html' and/or 'pdf' (output paths)")
+    return export_report(
+        target,
+        html=params.get("html") or None,
+        pdf=params.get("pdf") or None,
+        run=params.get("run") or None,
+        allow_unsafe=bool(params.get("allow_unsafe")),
+        reporter=reporter,
+    )
+
+
+def _project_from_params(params: dict[str, Any]) -> Any:
+    """The app's project from ``project`` (a current-format document) and where it lives:
+    ``project_path`` (its file; relative references resolve beside it) or, untitled,
+    ``workspace`` (its files folder). Raises BadInputError (ProjectError) naming the field."""
+    from engine.project.document import Project
+
+    doc = params["project"]
+    if not isinstance(doc, dict):
+        raise BadInputError("export_report: 'project' must be a project document")
+    path = Path(params["project_path"]).absolute() if params.get("project_path") else None
+    project = Project.from_dict(doc, path=path)
+    if path is None:
+        workspace = params.get("workspace")
+        if not workspace:
+            raise BadInputError(
+                "export_report: an untitled project needs 'workspace' (its files folder)"
+            )
+        project.workspace = Path(workspace)
+    return project
+
+
 def _export_c(params: dict[str, Any], reporter: Reporter) -> dict[str, Any]:
     from engine.tflite.export_c import write_c_array
 
@@ -288,6 +336,7 @@ JOBS: dict[str, Job] = {
     "search": _search,
     "open_trial": _open_trial,
     "report": _report,
+    "export_report": _export_report,
     "export_c": _export_c,
     "demo": _demo,
     "sleep": _sleep,
