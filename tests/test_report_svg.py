@@ -160,6 +160,20 @@ def test_log_axis_ticks_and_skipped_points():
     assert len([t for t in group_texts(narrow, "ticks") if "KB" in t]) >= 3
 
 
+def test_explicit_x_ticks_label_the_grid_on_a_short_log_axis():
+    # clusters 4..16 span 0.6 decades: 1-2-5 ticks would stop at 10 and leave 16 unlabelled
+    series = [Series("conv1", [(4, 1.4), (16, 0.0)], style="line+points")]
+    auto = group_texts(
+        parse(xy_chart(series, title="t", x_label="", y_label="", x_log=True)), "ticks"
+    )
+    assert "16" not in auto
+    fixed = parse(
+        xy_chart(series, title="t", x_label="", y_label="", x_log=True, x_ticks=[4, 8, 16, 0])
+    )
+    labels = group_texts(fixed, "ticks")
+    assert "4" in labels and "8" in labels and "16" in labels
+
+
 def test_budget_line_and_label():
     root = parse(accuracy_vs_size())
     (refs,) = by_class(root, "refs")

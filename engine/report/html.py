@@ -259,6 +259,8 @@ def _sensitivity_charts(doc: Doc, cells: _Cells) -> list[Markup]:
                     y_label="validation accuracy drop (points)",
                     x_log=x_log,
                     x_fmt=x_fmt,
+                    # clusters: label the grid itself (4, 8, 16...), not 1-2-5 decades
+                    x_ticks=sorted({p[0] for sr in series for p in sr.points}) if x_log else None,
                     y_fmt=lambda v: f"{v:g}",
                     hlines=[(budget, f"budget {budget:g} pt")],
                     height=340,

@@ -550,13 +550,16 @@ def xy_chart(
     height: int = 380,
     x_tick_unit: float | None = None,
     y_tick_unit: float | None = None,
+    x_ticks: Sequence[float] | None = None,
 ) -> str:
     """An x-y chart as one SVG element (``width`` x ``height`` px, taller when the legend needs
     more rows). ``x_fmt``/``y_fmt`` write tick labels and default tooltips; ``hlines``/``vlines``
     are dashed reference lines ``(value, label)``; ``y_range`` fixes the y domain (points outside
     are not drawn). On a log axis ticks are decades (with 2 and 5, or 1..9, when the span is small)
     times ``*_tick_unit``; by default the unit is 1, or 1024 when the formatter writes rounder
-    labels that way (``fmt_bytes``: ticks at 2 KB, 5 KB, 10 KB... rather than 9.8 KB)."""
+    labels that way (``fmt_bytes``: ticks at 2 KB, 5 KB, 10 KB... rather than 9.8 KB).
+    ``x_ticks`` labels exactly those x values instead (e.g. the grid a curve was measured
+    on: 4, 8, 16, 32, 64 clusters), the axis stretched to hold them."""
     width = max(int(width), 240)
     height = max(int(height), 180)
     x_unit, y_unit = _positive(x_tick_unit), _positive(y_tick_unit)
@@ -575,7 +578,8 @@ def xy_chart(
     vl = [(float(v), str(lab)) for v, lab in vlines if xs_ok(v)]
     all_pts = [p for pts in clean_series for p in pts if p is not None]
     has_data = bool(all_pts)
-    xdom = _domain([p[0] for p in all_pts] + [v for v, _ in vl], x_log)
+    fixed_x = sorted({float(v) for v in (x_ticks or ()) if xs_ok(v)})
+    xdom = _domain([p[0] for p in all_pts] + [v for v, _ in vl] + fixed_x, x_log)
     ydom = _domain([p[1] for p in all_pts] + [v for v, _ in hl], y_log)
     y_fixed = False
     if (
@@ -645,12 +649,15 @@ def xy_chart(
         return all(pos[i + 1] - pos[i] >= (ws[i] + ws[i + 1]) / 2 + 10 for i in range(len(pos) - 1))
 
     plot_w = plot_right - plot_left
-    xt = (
-        _choose_ticks(xscale, x_fmt, x_unit, x_fits, max(2.0, plot_w / 90))
-        if has_data
-        else _Ticks([], [], [])
-    )
-    if x_log and xt.values:
+    if fixed_x and has_data:
+        xt = _Ticks(fixed_x, [_strip_zeros(_clean(x_fmt_tip(v))) for v in fixed_x], [])
+    else:
+        xt = (
+            _choose_ticks(xscale, x_fmt, x_unit, x_fits, max(2.0, plot_w / 90))
+            if has_data
+            else _Ticks([], [], [])
+        )
+    if x_log and xt.values and not fixed_x:
         snapped = _snap_log(xdom[0], xdom[1], xt.values, xt.unit)
         xscale = _Scale(snapped[0], snapped[1], x_log, plot_left, plot_right)
         xt2 = _choose_ticks(xscale, x_fmt, xt.unit, x_fits, max(2.0, plot_w / 90))
