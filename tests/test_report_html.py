@@ -207,6 +207,46 @@ def test_page_is_self_contained(project_report: tuple[dict[str, Any], str]) -> N
     assert html.count("<svg") >= 5  # accuracy/size, sparsity, 3 sensitivity, search
 
 
+HOSTILE = '</script><script>window.pwned=1</script><img src=x onerror="alert(1)">&amp;'
+
+
+def test_hostile_text_in_a_shared_project_stays_text(sample: Path, tmp_path: Path) -> None:
+    """A project from someone else: names and errors with markup are shown as text; the page
+    runs no script (and its Content-Security-Policy would refuse one)."""
+    shutil.copytree(sample, tmp_path / "p")
+    path = tmp_path / "p" / "demo.fwproj"
+    data = json.loads(path.read_text())
+    data["name"] = HOSTILE
+    bad = {**data["runs"][0], "id": "run-003", "status": "failed", "metrics": None}
+    bad.update(error=HOSTILE, artifacts=[], recipe={"name": HOSTILE, "description": HOSTILE})
+    data["runs"].append(bad)
+    path.write_text(json.dumps(data))
+    run_dir = tmp_path / "p" / "demo_files" / "runs" / "run-001"
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    metrics["recipe"]["name"] = HOSTILE
+    (run_dir / "metrics.json").write_text(json.dumps(metrics))
+    doc = collect(path)
+    html = render_html(doc)
+    page = _check_numbers(html, doc["sources"])
+    assert lookup(doc["sources"], "project.runs.2.error") == HOSTILE  # kept, as data
+    assert re.findall(r"<script\b[^>]*>", html) == [
+        '<script type="application/json" id="featherweight-data">'
+    ]
+    tags: list[tuple[str, list[str]]] = []
+
+    class Tags(HTMLParser):
+        def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+            tags.append((tag, [name for name, _ in attrs]))
+
+    Tags().feed(html)
+    assert [t for t, _ in tags if t in ("script", "img", "iframe", "object")] == ["script"]
+    assert not [(t, a) for t, attrs in tags for a in attrs if a.startswith("on")]
+    assert "default-src 'none'" in html
+    data_text = html.split('id="featherweight-data">', 1)[1].split("</script>", 1)[0]
+    assert json.loads(data_text) == json.loads(json.dumps(doc["sources"]))
+    assert page.fields
+
+
 def test_unknown_run_is_one_line(sample: Path) -> None:
     with pytest.raises(BadInputError) as err:
         collect(sample / "demo.fwproj", run="run-999")

@@ -4,7 +4,7 @@
 
 Renders the report of PROJECT with the engine of this Python (the build venv: the source
 tree) and compares it with FROZEN.html: the embedded source documents
-(``<script id="featherweight-data">``) and every number shown (each element with
+(``<script id="featherweight-data">``, the ``sources`` of the report document) and every number shown (each element with
 ``data-field``: its source, field, formatter and text) must be equal. Dates and the
 generator's versions may differ. Exit 0 when equal, 1 with the first differences.
 """
@@ -63,7 +63,7 @@ def main(frozen_html: str, project: str) -> int:
     frozen = _parse(Path(frozen_html).read_text(encoding="utf-8"))
     here = _parse(render_html(collect(project)))
     problems = []
-    if json.loads(frozen.data_text).get("sources") != json.loads(here.data_text).get("sources"):
+    if json.loads(frozen.data_text) != json.loads(here.data_text):
         problems.append("the embedded source documents differ")
     if not here.numbers:
         problems.append("the source tree's report shows no numbers")
