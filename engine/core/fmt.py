@@ -92,7 +92,7 @@ def fmt_points(value: Any) -> str:
 
 def fmt_drop_points(value: Any) -> str:
     """An accuracy drop in points as words: 1.2 -> 'drop 1.20 pts', -0.83 -> 'gain 0.83 pts',
-    |x| < 0.005 -> 'no change' (the wording of engine.pipeline.budget.change_text)."""
+    |x| < 0.005 -> 'no change' (engine.pipeline.budget.change_text uses it)."""
     v = _num(value)
     if v is None:
         return DASH

@@ -13,6 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from engine.core.fmt import fmt_drop_points
+
 DEFAULT_BUDGET_PTS = 1.0
 COLLAPSE_MIN_PTS = 10.0  # a drop this large is a collapse whatever the budget
 COLLAPSE_BUDGET_FACTOR = 5.0  # ... or five budgets, when that is larger
@@ -49,10 +51,7 @@ def verdict(baseline: float, compressed: float, budget_pts: float) -> Verdict:
 
 def change_text(baseline: float, compressed: float) -> str:
     """ "drop 1.20 pts", "gain 0.83 pts" or "no change" (never "drop: 0.83 pts better")."""
-    drop = drop_pts(baseline, compressed)
-    if abs(drop) < 0.005:
-        return "no change"
-    return f"drop {drop:.2f} pts" if drop > 0 else f"gain {-drop:.2f} pts"
+    return fmt_drop_points(drop_pts(baseline, compressed))
 
 
 VERDICT_TEXT: dict[str, str] = {

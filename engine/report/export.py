@@ -48,12 +48,7 @@ def check_output(path: str | Path, what: str = "report") -> Path:
 def _chosen(doc: dict[str, Any]) -> str | None:
     """The id of the model the report's verdict is about (a run id, "search" or None)."""
     chosen = doc.get("chosen")
-    if isinstance(chosen, dict):
-        for key in ("id", "run", "run_id"):
-            if isinstance(chosen.get(key), str):
-                return str(chosen[key]) or None
-        return None
-    return chosen if isinstance(chosen, str) and chosen else None
+    return chosen.get("id") if isinstance(chosen, dict) else None
 
 
 def _title(doc: dict[str, Any]) -> str:

@@ -371,6 +371,34 @@ def _choose_ticks(
     return _Ticks(values, labels, minor, unit)
 
 
+def _axis(
+    dom: tuple[float, float],
+    log: bool,
+    pixels: tuple[float, float],
+    fmt: Fmt | None,
+    unit: float | None,
+    fits: Callable[[_Scale, list[float], list[str]], bool],
+    target: float,
+    *,
+    active: bool,
+    snap: bool,
+) -> tuple[_Scale, _Ticks, tuple[float, float]]:
+    """The scale, ticks and domain of one axis over ``pixels``; no ticks unless ``active``.
+    With ``snap``, a log domain stretches to the next label of the same tick family just
+    beyond an end (``_snap_log``) when that keeps every label and adds one."""
+    scale = _Scale(dom[0], dom[1], log, *pixels)
+    if not active:
+        return scale, _Ticks([], [], []), dom
+    ticks = _choose_ticks(scale, fmt, unit, partial(fits, scale), target)
+    if log and snap and ticks.values:
+        snapped = _snap_log(dom[0], dom[1], ticks.values, ticks.unit)
+        wider = _Scale(snapped[0], snapped[1], log, *pixels)
+        more = _choose_ticks(wider, fmt, ticks.unit, partial(fits, wider), target)
+        if set(ticks.values) <= set(more.values):  # the same tick family, one more label
+            return wider, more, snapped
+    return scale, ticks, dom
+
+
 # -- markers and swatches ---------------------------------------------------------------------
 def _marker(kind: str, x: float, y: float, color: str, hollow: bool, tip: str | None) -> str:
     fill = "#ffffff" if hollow else color
@@ -616,55 +644,49 @@ def xy_chart(
     plot_top, plot_bottom = top, top + plot_h
 
     # y ticks decide the left margin
-    yscale = _Scale(ydom[0], ydom[1], y_log, plot_bottom, plot_top)
-
-    def y_fits(ticks: list[float], labels: list[str]) -> bool:
-        pos = sorted(yscale.px(t) for t in ticks)
+    def y_fits(scale: _Scale, ticks: list[float], labels: list[str]) -> bool:
+        pos = sorted(scale.px(t) for t in ticks)
         return all(b - a >= _TICK_SIZE + 6 for a, b in zip(pos, pos[1:]))
 
-    yt = (
-        _choose_ticks(yscale, y_fmt, y_unit, y_fits, max(2.0, plot_h / 48))
-        if has_data
-        else _Ticks([], [], [])
+    yscale, yt, ydom = _axis(
+        ydom,
+        y_log,
+        (plot_bottom, plot_top),
+        y_fmt,
+        y_unit,
+        y_fits,
+        max(2.0, plot_h / 48),
+        active=has_data,
+        snap=not y_fixed,
     )
-    if y_log and yt.values and not y_fixed:
-        snapped = _snap_log(ydom[0], ydom[1], yt.values, yt.unit)
-        yscale = _Scale(snapped[0], snapped[1], y_log, plot_bottom, plot_top)
-        yt2 = _choose_ticks(yscale, y_fmt, yt.unit, y_fits, max(2.0, plot_h / 48))
-        if set(yt.values) <= set(yt2.values):  # the same tick family, one more label
-            yt, ydom = yt2, snapped
-        else:
-            yscale = _Scale(ydom[0], ydom[1], y_log, plot_bottom, plot_top)
     y_label_w = max((text_width(lab, _TICK_SIZE) for lab in yt.labels), default=0.0)
     y_label_w = min(y_label_w, width * 0.22)
     left = pad + (_LABEL_SIZE + 8 if y_label else 0) + y_label_w + 8
     ref_w = max((text_width(lab, _TICK_SIZE) for _, lab in hl), default=0.0)
     right = pad + min(ref_w + 8, width * 0.26) if hl else pad + 8
     plot_left, plot_right = left, width - right
-    xscale = _Scale(xdom[0], xdom[1], x_log, plot_left, plot_right)
+    plot_w = plot_right - plot_left
 
-    def x_fits(ticks: list[float], labels: list[str]) -> bool:
-        pos = [xscale.px(t) for t in ticks]
+    def x_fits(scale: _Scale, ticks: list[float], labels: list[str]) -> bool:
+        pos = [scale.px(t) for t in ticks]
         ws = [text_width(lab, _TICK_SIZE) for lab in labels]
         return all(pos[i + 1] - pos[i] >= (ws[i] + ws[i + 1]) / 2 + 10 for i in range(len(pos) - 1))
 
-    plot_w = plot_right - plot_left
     if fixed_x and has_data:
+        xscale = _Scale(xdom[0], xdom[1], x_log, plot_left, plot_right)
         xt = _Ticks(fixed_x, [_strip_zeros(_clean(x_fmt_tip(v))) for v in fixed_x], [])
     else:
-        xt = (
-            _choose_ticks(xscale, x_fmt, x_unit, x_fits, max(2.0, plot_w / 90))
-            if has_data
-            else _Ticks([], [], [])
+        xscale, xt, xdom = _axis(
+            xdom,
+            x_log,
+            (plot_left, plot_right),
+            x_fmt,
+            x_unit,
+            x_fits,
+            max(2.0, plot_w / 90),
+            active=has_data,
+            snap=True,
         )
-    if x_log and xt.values and not fixed_x:
-        snapped = _snap_log(xdom[0], xdom[1], xt.values, xt.unit)
-        xscale = _Scale(snapped[0], snapped[1], x_log, plot_left, plot_right)
-        xt2 = _choose_ticks(xscale, x_fmt, xt.unit, x_fits, max(2.0, plot_w / 90))
-        if set(xt.values) <= set(xt2.values):  # the same tick family, one more label
-            xt, xdom = xt2, snapped
-        else:
-            xscale = _Scale(xdom[0], xdom[1], x_log, plot_left, plot_right)
     body: list[str] = [
         _text(
             pad,
