@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.core.errors import BadInputError, Cancelled, FeatherweightError
+from engine.core.fmt import fmt_bytes
 
 SUBCOMMANDS = ("inspect", "compress", "analyze", "search", "run", "report", "demo")
 EXIT_NOT_WITHIN_BUDGET = 3
@@ -514,8 +515,8 @@ def _search_printer(quiet: bool) -> Callable[[dict[str, Any]], None]:
             if values.get("val_drop") is not None:
                 parts.append(
                     f"val drop {values['val_drop']:+.2f} pt, "
-                    f"gzip {values['tflite_gzip_bytes'] / 1024:,.1f} KiB, "
-                    f"{values['tflite_bytes'] / 1024:,.1f} KiB"
+                    f"gzip {fmt_bytes(values['tflite_gzip_bytes'])}, "
+                    f"{fmt_bytes(values['tflite_bytes'])}"
                     + (" (within budget)" if ev.get("feasible") else " (over budget)")
                 )
             if ev.get("error"):

@@ -381,8 +381,9 @@ def test_format_metrics_shows_both_ratios_and_the_drop():
             "warnings": ["w1"],
         }
     )
-    assert "ratio gzip 4.00x" in text and "ratio raw 4.00x" in text
-    assert "+1.00 points" in text and "80.0%" in text and "warning: w1" in text
+    assert "ratio gzip 4.00×" in text and "ratio raw 4.00×" in text
+    assert "accuracy drop 1.00 pts" in text and "80.0 %" in text and "warning: w1" in text
+    assert "4.0 KB" in text and "512 B" in text and "89.00 %" in text and "0.100 ms" in text
 
 
 @pytest.mark.slow

@@ -55,6 +55,7 @@ from typing import Any
 
 from engine.core.errors import BadInputError
 from engine.core.events import Event, Reporter
+from engine.core.fmt import fmt_bytes, fmt_drop, fmt_ms, fmt_pct, fmt_pct1, fmt_ratio
 from engine.pipeline.recipe import Recipe
 from engine.pipeline.steps import run_train_steps
 
@@ -630,24 +631,24 @@ def _save_keras3(
 
 
 def format_metrics(metrics: dict[str, Any]) -> str:
-    """A short human summary of ``metrics.json`` for the command line."""
+    """A short human summary of ``metrics.json`` for the command line (numbers written by
+    ``engine.core.fmt``, like the app's Results table and the report)."""
     b, c = metrics["baseline"], metrics["compressed"]
-
-    def kib(n: float) -> str:
-        return f"{n / 1024:,.1f} KiB"
-
+    rows = (
+        ("accuracy (test)", fmt_pct, "accuracy"),
+        (".tflite size", fmt_bytes, "tflite_bytes"),
+        (".tflite gzip", fmt_bytes, "tflite_gzip_bytes"),
+        ("kernel sparsity", fmt_pct1, "sparsity"),
+        ("latency (this CPU)", fmt_ms, "latency_ms"),
+    )
     lines = [
         f"recipe: {metrics['recipe'].get('name', '')}  ({c['format']}"
         + (", sparse encoding" if c.get("sparse_encoding") else "")
         + ")",
         f"{'':22}{'baseline':>14}{'compressed':>14}",
-        f"{'accuracy (test)':22}{b['accuracy']:>14.2%}{c['accuracy']:>14.2%}",
-        f"{'.tflite size':22}{kib(b['tflite_bytes']):>14}{kib(c['tflite_bytes']):>14}",
-        f"{'.tflite gzip':22}{kib(b['tflite_gzip_bytes']):>14}{kib(c['tflite_gzip_bytes']):>14}",
-        f"{'kernel sparsity':22}{b.get('sparsity', 0.0):>14.1%}{c['sparsity']:>14.1%}",
-        f"{'latency (this CPU)':22}{b['latency_ms']:>11.3f} ms{c['latency_ms']:>11.3f} ms",
-        f"ratio gzip {metrics['ratio_gzip']:.2f}x   ratio raw {metrics['ratio_raw']:.2f}x   "
-        f"accuracy drop {metrics['accuracy_drop'] * 100:+.2f} points",
+        *(f"{label:22}{fmt(b.get(key)):>14}{fmt(c.get(key)):>14}" for label, fmt, key in rows),
+        f"ratio gzip {fmt_ratio(metrics['ratio_gzip'])}   ratio raw "
+        f"{fmt_ratio(metrics['ratio_raw'])}   accuracy {fmt_drop(metrics['accuracy_drop'])}",
         f"latency: median of single-sample runs, {metrics.get('latency_threads', 1)} thread(s)",
     ]
     io_info = c.get("io", {})

@@ -81,6 +81,7 @@ from typing import Any
 
 from engine.core.errors import BadInputError, Cancelled
 from engine.core.events import CancelToken, Event, Reporter
+from engine.core.fmt import fmt_bytes, fmt_ms
 from engine.pipeline.recipe import Recipe, validate_recipe
 
 SEARCH_SCHEMA_VERSION = 1
@@ -1327,11 +1328,7 @@ def read_search(path: str | Path) -> dict[str, Any]:
 
 
 def _size(key: str, value: Any) -> str:
-    if value is None:
-        return "-"
-    if key == "latency_ms":
-        return f"{value:.3f} ms"
-    return f"{value / 1024:,.1f} KiB"
+    return fmt_ms(value) if key == "latency_ms" else fmt_bytes(value)
 
 
 def format_search(doc: dict[str, Any]) -> str:
