@@ -53,6 +53,7 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QMenu,
     QMessageBox,
+    QPushButton,
     QTableWidget,
     QTableWidgetItem,
     QTabWidget,
@@ -255,6 +256,10 @@ class MainWindow(QMainWindow):
         )
         self.act_export_report.setStatusTip(self.act_export_report.toolTip())
         self.act_export_report.triggered.connect(self.export_report_dialog)
+        # The Results tab offers it too, beside the other exports (same action, same state).
+        self.export_report_button = QPushButton("Export report…")
+        self.export_report_button.clicked.connect(self.act_export_report.trigger)
+        self.results_tab.add_export_button(self.export_report_button)
         self.act_open = QAction("&Open model…", self)
         self.act_open.setShortcut(QKeySequence.StandardKey.Open)
         self.act_open.setToolTip("A .keras or .h5 file, or a SavedModel's saved_model.pb")
@@ -473,6 +478,8 @@ class MainWindow(QMainWindow):
         )
         self.act_export_report.setToolTip(tip)
         self.act_export_report.setStatusTip(tip)
+        self.export_report_button.setEnabled(why is None)
+        self.export_report_button.setToolTip(tip)
 
     def export_report_dialog(self) -> Any:
         """File → Export report…: ask for the file, then export through the engine (the

@@ -345,6 +345,7 @@ class ResultsTab(QWidget):
             row.addWidget(b)
         row.addStretch(1)
         lay.addLayout(row)
+        self._export_row = row
 
         # Added to the window's status bar after an export (see confirm_export).
         self.show_folder_button = QPushButton("Show in folder")
@@ -885,6 +886,10 @@ class ResultsTab(QWidget):
         path = self._ask_save(f"Export {ext}", self.default_export_path(run, ext), f"*{ext}")
         if path:
             self.export_artifact(name, path)
+
+    def add_export_button(self, button: QWidget) -> None:
+        """A button of the window's (Export report…) after the run's own export buttons."""
+        self._export_row.insertWidget(self._export_row.count() - 1, button)
 
     def _export_csv_dialog(self) -> None:
         start = Path(self._folder("export") or ".") / "featherweight-results.csv"

@@ -31,6 +31,8 @@ def test_menu_entry_is_disabled_without_a_model_and_while_a_run_goes(window, qtb
     assert act.text() == "&Export report…"
     assert not act.isEnabled()
     assert "Open a model first" in act.toolTip()
+    button = w.export_report_button  # the Results tab's twin of the menu entry
+    assert not button.isEnabled() and button.toolTip() == act.toolTip()
     asked: list[str] = []
     w.report_export.ask_path = lambda start: asked.append(start) or ("", "")
     w.export_report_dialog()  # even if triggered (shortcut), nothing is asked
@@ -47,12 +49,14 @@ def test_menu_entry_is_disabled_without_a_model_and_while_a_run_goes(window, qtb
     w.compress_tab.start_run()
     qtbot.waitUntil(lambda: w.compress_tab.running, timeout=5_000)
     assert not act.isEnabled() and "run" in act.toolTip()
+    assert not button.isEnabled()
     with qtbot.waitSignal(w.compress_tab.runFinished, timeout=30_000):
         pass
     qtbot.waitUntil(act.isEnabled, timeout=5_000)
+    assert button.isEnabled()
 
-    # The dialog cancelled: no job.
-    w.export_report_dialog()
+    # The dialog cancelled: no job. (The Results tab's button asks the same question.)
+    button.click()
     assert len(asked) == 1 and asked[0].endswith("-report.html")
     assert w.report_export.job is None
 
