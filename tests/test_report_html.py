@@ -247,6 +247,33 @@ def test_hostile_text_in_a_shared_project_stays_text(sample: Path, tmp_path: Pat
     assert page.fields
 
 
+def test_many_layers_keep_the_sensitivity_charts_readable(sample: Path, tmp_path: Path) -> None:
+    """A 20-layer analysis (a MobileNet has 50+): each chart draws the 8 layers that lose the
+    most, says so, and every number shown still equals its field."""
+    shutil.copytree(sample, tmp_path / "p")
+    path = tmp_path / "p" / "demo_files" / "analyses" / "analysis-001" / "sensitivity.json"
+    sens = json.loads(path.read_text())
+    first = sens["layers"][0]
+    layers = []
+    for i in range(20):
+        layer = json.loads(json.dumps(first))
+        layer["name"] = f"block_{i}"
+        for point in layer["prune"]:  # block_i loses i points more at every sparsity
+            point["accuracy"] = layer["baseline_accuracy"] - (i + 1) / 100
+        layers.append(layer)
+    sens["layers"] = layers
+    path.write_text(json.dumps(sens))
+    doc = collect(tmp_path / "p" / "demo.fwproj")
+    html = render_html(doc)
+    _check_numbers(html, doc["sources"])
+    chart = next(
+        svg for svg in re.findall(r"<svg\b.*?</svg>", html, re.S) if "Pruning one layer" in svg
+    )
+    assert "(8 most sensitive of 20 layers)" in chart
+    legend = set(re.findall(r">(block_\d+)<", chart))
+    assert legend == {f"block_{i}" for i in range(12, 20)}
+
+
 def test_unknown_run_is_one_line(sample: Path) -> None:
     with pytest.raises(BadInputError) as err:
         collect(sample / "demo.fwproj", run="run-999")

@@ -213,6 +213,11 @@ def _sparsity_chart(doc: Doc, cells: _Cells) -> Markup | None:
     )
 
 
+# Curves per sensitivity chart: beyond that, the layers that lose the most (the others are in
+# the embedded sensitivity.json and the int8 table).
+MAX_CURVES = 8
+
+
 def _sensitivity_charts(doc: Doc, cells: _Cells) -> list[Markup]:
     from engine.report.svg import Series, xy_chart
 
@@ -245,6 +250,11 @@ def _sensitivity_charts(doc: Doc, cells: _Cells) -> list[Markup]:
                 series.append(Series(str(layer.get("name")), pts, style="line+points"))
         if not series:
             continue
+        shown = ""
+        if len(series) > MAX_CURVES:  # a MobileNet has 50+ layers: keep the lines readable
+            worst = sorted(series, key=lambda sr: -max(y for _, y in sr.points))[:MAX_CURVES]
+            shown = f" ({MAX_CURVES} most sensitive of {len(series)} layers)"
+            series = [sr for sr in series if sr in worst]  # in the model's order
         title = {
             "prune": "Pruning one layer at a time",
             "cluster": "Clustering one layer at a time",
@@ -254,7 +264,7 @@ def _sensitivity_charts(doc: Doc, cells: _Cells) -> list[Markup]:
             Markup(
                 xy_chart(
                     series,
-                    title=f"{title}: validation accuracy drop",
+                    title=f"{title}: validation accuracy drop{shown}",
                     x_label=x_label,
                     y_label="validation accuracy drop (points)",
                     x_log=x_log,
