@@ -160,6 +160,20 @@ def test_log_axis_ticks_and_skipped_points():
     assert len([t for t in group_texts(narrow, "ticks") if "KB" in t]) >= 3
 
 
+def test_a_log_bytes_axis_is_not_stretched_to_a_less_round_label():
+    # 84 KB .. 1.42 MB: ticks on 1024-multiples; stretching past 1000 KB would end on 1.95 MB
+    svg = xy_chart(
+        [Series("runs", [(86_400, 0.95), (1_490_000, 0.86)])],
+        title="t",
+        x_label="",
+        y_label="",
+        x_log=True,
+        x_fmt=kb,
+    )
+    labels = group_texts(parse(svg), "ticks")
+    assert "1000 KB" in labels and "1.95 MB" not in labels
+
+
 def test_explicit_x_ticks_label_the_grid_on_a_short_log_axis():
     # clusters 4..16 span 0.6 decades: 1-2-5 ticks would stop at 10 and leave 16 unlabelled
     series = [Series("conv1", [(4, 1.4), (16, 0.0)], style="line+points")]

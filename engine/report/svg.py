@@ -314,6 +314,11 @@ def _positive(v: object) -> float | None:
     return float(v) if _finite(v) and float(v) > 0 else None  # type: ignore[arg-type]
 
 
+def _max_digits(ticks: _Ticks) -> int:
+    """The most significant digits any tick label has ("1.95 MB": 3, "500 KB": 1)."""
+    return max((len(re.sub(r"\D", "", lab).strip("0")) for lab in ticks.labels), default=0)
+
+
 def _roundness(ticks: _Ticks) -> float:
     """Mean count of significant digits of the non-zero tick labels (lower is rounder)."""
     digits = [
@@ -394,7 +399,9 @@ def _axis(
         snapped = _snap_log(dom[0], dom[1], ticks.values, ticks.unit)
         wider = _Scale(snapped[0], snapped[1], log, *pixels)
         more = _choose_ticks(wider, fmt, ticks.unit, partial(fits, wider), target)
-        if set(ticks.values) <= set(more.values):  # the same tick family, one more label
+        # the same tick family, one more label, and no less round (with 1024-multiples a
+        # stretch past 1000 KB would end on "1.95 MB")
+        if set(ticks.values) <= set(more.values) and _max_digits(more) <= _max_digits(ticks):
             return wider, more, snapped
     return scale, ticks, dom
 
