@@ -90,6 +90,8 @@ def test_wheel_install_runs_demo_from_outside_the_repo(installed) -> None:
         "print(resources_dir() / 'tflm_ops.json')\n"
         "print(resources_dir() / 'recipes' / 'int8_ptq.json')\n"
         "print(c.user_guide_path())\n"
+        "import engine.report.html as h\n"  # the report's template and stylesheet (package data)
+        "print(h.TEMPLATES / h.TEMPLATE); print(h.TEMPLATES / h.STYLESHEET)\n"
     )
     r = _run([str(python), "-c", code], cwd=work, env={**env, "QT_QPA_PLATFORM": "offscreen"})
     paths = [Path(line) for line in r.stdout.split()]
