@@ -113,6 +113,12 @@ def default_runs_dir() -> Path:
     return Path(base or Path.home() / ".featherweight") / "runs"
 
 
+EXPORT_REPORT_TIP = (
+    "One self-contained HTML file (or a PDF) with the model, every run, the charts and the "
+    "deployment verdict, to hand to someone else"
+)
+
+
 class MainWindow(QMainWindow):
     """The app window. ``worker_command`` and ``settings`` are injectable for tests."""
 
@@ -250,11 +256,8 @@ class MainWindow(QMainWindow):
         self.act_save_project_as.triggered.connect(lambda: self.project.save_as())
         self.act_export_report = QAction("&Export report…", self)
         self.act_export_report.setShortcut(QKeySequence("Ctrl+E"))
-        self.act_export_report.setToolTip(
-            "One self-contained HTML file (or a PDF) with the model, every run, the charts "
-            "and the deployment verdict, to hand to someone else"
-        )
-        self.act_export_report.setStatusTip(self.act_export_report.toolTip())
+        self.act_export_report.setToolTip(EXPORT_REPORT_TIP)
+        self.act_export_report.setStatusTip(EXPORT_REPORT_TIP)
         self.act_export_report.triggered.connect(self.export_report_dialog)
         # The Results tab offers it too, beside the other exports (same action, same state).
         self.export_report_button = QPushButton("Export report…")
@@ -472,10 +475,7 @@ class MainWindow(QMainWindow):
             return
         why = self.export_blocker()
         self.act_export_report.setEnabled(why is None)
-        tip = why or (
-            "One self-contained HTML file (or a PDF) with the model, every run, the charts "
-            "and the deployment verdict, to hand to someone else"
-        )
+        tip = why or EXPORT_REPORT_TIP
         self.act_export_report.setToolTip(tip)
         self.act_export_report.setStatusTip(tip)
         self.export_report_button.setEnabled(why is None)
