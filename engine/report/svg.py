@@ -406,6 +406,21 @@ def _axis(
     return scale, ticks, dom
 
 
+def _x_tick(px: float, label: str, axis_y: float, text_y: float, width: float) -> list[str]:
+    """A tick mark below the x axis at ``px`` and its label, kept inside the picture."""
+    w = text_width(label, _TICK_SIZE)
+    anchor, tx = "middle", px
+    if px + w / 2 > width - 4:
+        anchor, tx = "end", width - 4.0
+    elif px - w / 2 < 4:
+        anchor, tx = "start", 4.0
+    return [
+        f'<line x1="{_n(px)}" y1="{_n(axis_y)}" x2="{_n(px)}" y2="{_n(axis_y + 4)}" '
+        f'stroke="{_AXIS}"/>',
+        _text(tx, text_y, label, anchor=anchor),
+    ]
+
+
 # -- markers and swatches ---------------------------------------------------------------------
 def _marker(kind: str, x: float, y: float, color: str, hollow: bool, tip: str | None) -> str:
     fill = "#ffffff" if hollow else color
@@ -744,18 +759,7 @@ def xy_chart(
         )
     x_tick_y = plot_bottom + 6 + _TICK_SIZE
     for t, lab in zip(xt.values, xt.labels):
-        px = xscale.px(t)
-        ticks_svg.append(
-            f'<line x1="{_n(px)}" y1="{_n(plot_bottom)}" x2="{_n(px)}" '
-            f'y2="{_n(plot_bottom + 4)}" stroke="{_AXIS}"/>'
-        )
-        w = text_width(lab, _TICK_SIZE)
-        anchor, tx = "middle", px
-        if px + w / 2 > width - 4:
-            anchor, tx = "end", width - 4.0
-        elif px - w / 2 < 4:
-            anchor, tx = "start", 4.0
-        ticks_svg.append(_text(tx, x_tick_y, lab, anchor=anchor))
+        ticks_svg += _x_tick(xscale.px(t), lab, plot_bottom, x_tick_y, width)
     for t in xt.minor:
         px = xscale.px(t)
         ticks_svg.append(
@@ -1017,16 +1021,7 @@ def bar_chart(
     ]
     tick_y = plot_bottom + 6 + _TICK_SIZE
     for t, lab in zip(ticks.values, ticks.labels):
-        px = scale.px(t)
-        axis.append(
-            f'<line x1="{_n(px)}" y1="{_n(plot_bottom)}" x2="{_n(px)}" '
-            f'y2="{_n(plot_bottom + 4)}" stroke="{_AXIS}"/>'
-        )
-        w = text_width(lab, _TICK_SIZE)
-        anchor, tx = "middle", px
-        if px + w / 2 > width - 4:
-            anchor, tx = "end", width - 4.0
-        axis.append(_text(tx, tick_y, lab, anchor=anchor))
+        axis += _x_tick(scale.px(t), lab, plot_bottom, tick_y, width)
     height = tick_y + pad
     if value_label:
         axis.append(
