@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
-from pathlib import Path
+from functools import partial
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests import helpers
+
 SPACE_ENV = "FEATHERWEIGHT_SEARCH_SPACE"
 # Only lossy choices: 90 % sparsity in 4 epochs (about 5 points lost on validation: more
 # than the 0 budget, less than the pruner's budget + 15 points), int8.
@@ -28,14 +28,7 @@ LOSSY = {
 }
 
 
-def fw(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "engine", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+fw = partial(helpers.fw, timeout=300)
 
 
 def assert_one_line(result: subprocess.CompletedProcess, *fragments: str) -> None:

@@ -10,9 +10,9 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import subprocess
 import sys
 import zlib
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -20,6 +20,7 @@ import pytest
 from engine.core.errors import BadInputError, Cancelled
 from engine.core.events import CancelToken, Reporter
 from engine.core.fmt import fmt_bytes
+from tests import helpers
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "tests" / "data" / "report_sample"
@@ -33,14 +34,7 @@ def sample(tmp_path: Path) -> Path:
     return dst / "demo.fwproj"
 
 
-def fw(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "engine", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+fw = partial(helpers.fw, timeout=300)
 
 
 def pdf_pages(data: bytes) -> int:
