@@ -35,14 +35,14 @@ here: runs left out, trials per state, frontier ratios).
 
 from __future__ import annotations
 
-import json
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from engine.core.cache import read_json
 from engine.core.errors import BadInputError, Cancelled, UnsafeModelError
 from engine.core.events import Reporter
 from engine.pipeline.budget import DEFAULT_BUDGET_PTS, verdict
+from engine.project.document import utc_now
 
 REPORT_KIND = "featherweight-report"
 REPORT_SCHEMA_VERSION = 1
@@ -56,22 +56,9 @@ Doc = dict[str, Any]
 # --------------------------------------------------------------------------- helpers
 
 
-def _now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def _one_line(exc: BaseException) -> str:
     text = " ".join(str(exc).split())
     return text or type(exc).__name__
-
-
-def _read_json(path: Path) -> Doc | None:
-    """A JSON object read from ``path``; None when the file is missing or unreadable."""
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError):
-        return None
-    return doc if isinstance(doc, dict) else None
 
 
 def lookup(doc: Any, field: str) -> Any:
@@ -108,7 +95,7 @@ def _new_doc(kind: str, path: Path | None, title: str) -> Doc:
     return {
         "kind": REPORT_KIND,
         "schema_version": REPORT_SCHEMA_VERSION,
-        "created": _now(),
+        "created": utc_now(),
         "generator": {
             "app": "Featherweight",
             "version": engine.__version__,
@@ -256,7 +243,7 @@ def _add_search(doc: Doc, folder: Path, key_prefix: str, entry: Doc | None) -> N
     except BadInputError as exc:
         doc["notes"].append(f"The search could not be read: {exc}")
         return
-    search = _read_json(path)
+    search = read_json(path)
     if search is None:
         return
     key = key_prefix + SEARCH
@@ -290,12 +277,12 @@ def _add_search(doc: Doc, folder: Path, key_prefix: str, entry: Doc | None) -> N
     }
     best = search.get("best") or {}
     best_dir = folder / str(best.get("folder") or "best")
-    metrics = _read_json(best_dir / METRICS) if best.get("folder") else None
+    metrics = read_json(best_dir / METRICS) if best.get("folder") else None
     if metrics is None:
         return
     mkey = f"{key_prefix}{best_dir.name}/{METRICS}"
     doc["sources"][mkey] = metrics
-    report = _read_json(best_dir / DEPLOY)
+    report = read_json(best_dir / DEPLOY)
     rkey = f"{key_prefix}{best_dir.name}/{DEPLOY}" if report is not None else None
     if rkey is not None:
         doc["sources"][rkey] = report
@@ -390,11 +377,11 @@ def collect_project(
         report_src = None
         if files is not None:
             rel = f"runs/{r.id}"
-            metrics = _read_json(files / rel / METRICS) if r.status == "done" else None
+            metrics = read_json(files / rel / METRICS) if r.status == "done" else None
             if metrics is not None:
                 src = f"{rel}/{METRICS}"
                 doc["sources"][src] = metrics
-            report = _read_json(files / rel / DEPLOY) if r.status == "done" else None
+            report = read_json(files / rel / DEPLOY) if r.status == "done" else None
             if report is not None:
                 report_src = f"{rel}/{DEPLOY}"
                 doc["sources"][report_src] = report
@@ -435,7 +422,7 @@ def collect_project(
     )
     if analysis is not None and files is not None:
         rel = str(analysis["artifact"])
-        sens = _read_json(pd.artifact_path(project, rel))
+        sens = read_json(pd.artifact_path(project, rel))
         if sens is not None:
             doc["sources"][rel] = sens
             doc["sensitivity"] = {"src": rel, "id": analysis["id"], "created": sens.get("created")}
@@ -461,14 +448,14 @@ def collect_project(
 
 
 def _collect_run_folder(folder: Path, run: str | None, allow_unsafe: bool, rep: Reporter) -> Doc:
-    metrics = _read_json(folder / METRICS)
+    metrics = read_json(folder / METRICS)
     if metrics is None or not isinstance(metrics.get("compressed"), dict):
         raise BadInputError(f"{folder / METRICS} is not a readable metrics.json")
     if run not in (None, folder.name):
         raise BadInputError(f"--run {run!r} applies to a project file, not to a run folder")
     doc = _new_doc("run", folder, folder.name)
     doc["sources"][METRICS] = metrics
-    report = _read_json(folder / DEPLOY)
+    report = read_json(folder / DEPLOY)
     if report is not None:
         doc["sources"][DEPLOY] = report
     doc["notes"].append(

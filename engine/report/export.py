@@ -105,7 +105,7 @@ def export_report(
             pdf_data = render_pdf(text, reporter)
     reporter.check_cancel()  # the last moment a cancel leaves nothing behind
 
-    from engine.report.pdf import write_bytes
+    from engine.report.html import write_bytes
 
     sizes: dict[str, int] = {}
     if html_path is not None:

@@ -21,8 +21,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from collections.abc import Callable
 from functools import cache
 from pathlib import Path
@@ -30,6 +28,7 @@ from typing import Any
 
 from markupsafe import Markup, escape
 
+from engine.core.cache import write_atomic
 from engine.core.errors import BadInputError
 from engine.core.fmt import FORMATTERS, fmt_bytes, fmt_pct, fmt_pct1
 from engine.pipeline.budget import drop_pts
@@ -451,22 +450,18 @@ def render_html(doc: Doc) -> str:
 
 
 def write_html(doc: Doc, path: str | Path) -> Path:
-    """Render ``doc`` and write it to ``path`` atomically (temp file in the same folder,
-    fsync, ``os.replace``). Returns the path. Raises BadInputError "cannot write X: reason"."""
+    """Render ``doc`` and write it to ``path`` atomically (``write_bytes``). Returns the path.
+    Raises BadInputError "cannot write X: reason"."""
+    return write_bytes(path, render_html(doc).encode("utf-8"))
+
+
+def write_bytes(path: str | Path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically (``engine.core.cache.write_atomic``: temp file in
+    the same folder, fsync, replace; the folder is created); an OSError becomes the one-line
+    BadInputError "cannot write PATH: reason"."""
     target = Path(path)
-    text = render_html(doc)
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".report-", suffix=".tmp", dir=target.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(text)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_atomic(target, data)
     except OSError as exc:
         raise BadInputError(f"cannot write {target}: {exc.strerror or exc}") from None
     return target

@@ -137,18 +137,6 @@ def write_pdf(html: str, path: str | Path, reporter: Reporter | None = None) -> 
     """Render ``html`` and write the PDF to ``path`` atomically (temp file in the same
     folder, fsync, ``os.replace``; the folder is created). Returns the path. Raises
     BadInputError: no PDF support here ("PDF needs …"), or "cannot write PATH: reason"."""
-    data = render_pdf(html, reporter)
-    return write_bytes(path, data)
+    from engine.report.html import write_bytes
 
-
-def write_bytes(path: str | Path, data: bytes) -> Path:
-    """Write ``data`` to ``path`` atomically; an OSError becomes the one-line
-    BadInputError "cannot write PATH: reason"."""
-    from engine.core.cache import write_atomic
-
-    target = Path(path)
-    try:
-        write_atomic(target, data)
-    except OSError as exc:
-        raise BadInputError(f"cannot write {target}: {exc.strerror or exc}") from None
-    return target
+    return write_bytes(path, render_pdf(html, reporter))

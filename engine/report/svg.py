@@ -154,6 +154,26 @@ def _text(
     return el
 
 
+def _chart_title(title: str, pad: float, width: float) -> str:
+    """The chart's bold title in its top-left corner, truncated to the picture's width."""
+    return _text(
+        pad, pad + _TITLE_SIZE, title, size=_TITLE_SIZE, fill=_INK, bold=True, max_w=width - 2 * pad
+    )
+
+
+def _axis_title(label: str, plot_left: float, plot_right: float, ticks_y: float) -> str:
+    """The x axis's title, centred under the plot below its tick labels (baseline ``ticks_y``)."""
+    return _text(
+        (plot_left + plot_right) / 2,
+        ticks_y + 8 + _LABEL_SIZE,
+        label,
+        size=_LABEL_SIZE,
+        anchor="middle",
+        fill=_INK,
+        max_w=plot_right - plot_left,
+    )
+
+
 def _strip_zeros(label: str) -> str:
     """'2.0 KB' -> '2 KB', '97.50 %' -> '97.5 %' (tick labels only)."""
 
@@ -709,17 +729,7 @@ def xy_chart(
             active=has_data,
             snap=True,
         )
-    body: list[str] = [
-        _text(
-            pad,
-            pad + _TITLE_SIZE,
-            title,
-            size=_TITLE_SIZE,
-            fill=_INK,
-            bold=True,
-            max_w=width - 2 * pad,
-        )
-    ]
+    body: list[str] = [_chart_title(title, pad, width)]
 
     if not has_data:
         body += _no_data(plot_left, plot_top, plot_right, plot_bottom)
@@ -782,17 +792,7 @@ def xy_chart(
             )
         )
     if x_label:
-        body.append(
-            _text(
-                (plot_left + plot_right) / 2,
-                x_tick_y + 8 + _LABEL_SIZE,
-                x_label,
-                size=_LABEL_SIZE,
-                anchor="middle",
-                fill=_INK,
-                max_w=plot_w,
-            )
-        )
+        body.append(_axis_title(x_label, plot_left, plot_right, x_tick_y))
 
     box = (plot_left, plot_top, plot_right, plot_bottom)
     if has_data:
@@ -907,17 +907,7 @@ def bar_chart(
     finite = [v for _, vals in grp for v in vals if v is not None]
     fmt = value_fmt
     pad = 12.0
-    body = [
-        _text(
-            pad,
-            pad + _TITLE_SIZE,
-            title,
-            size=_TITLE_SIZE,
-            fill=_INK,
-            bold=True,
-            max_w=width - 2 * pad,
-        )
-    ]
+    body = [_chart_title(title, pad, width)]
     y = pad + _TITLE_SIZE + 10
     if grp and (len(grp) > 1 or grp[0][0]):
         items = []
@@ -1024,17 +1014,7 @@ def bar_chart(
         axis += _x_tick(scale.px(t), lab, plot_bottom, tick_y, width)
     height = tick_y + pad
     if value_label:
-        axis.append(
-            _text(
-                (plot_left + plot_right) / 2,
-                tick_y + 8 + _LABEL_SIZE,
-                value_label,
-                size=_LABEL_SIZE,
-                anchor="middle",
-                fill=_INK,
-                max_w=plot_w,
-            )
-        )
+        axis.append(_axis_title(value_label, plot_left, plot_right, tick_y))
         height += 8 + _LABEL_SIZE
     body += [
         '<g class="rows">' + "".join(rows) + "</g>",
