@@ -6,7 +6,8 @@ not run here.
 - it refuses, before any work, a step type or knob value it does not implement;
 - its "engine schedule" is the engine's ``derive_schedule``;
 - ``run.py`` turns results into ratios (median of alternated pairs, spread, causes of
-  misses), a measured load sentence, RESULTS.md, the chart and the README's demo block.
+  misses), a measured load sentence, RESULTS.md, the chart and the README's demo block;
+- ``per_layer.py``, ``search.py`` and ``estimate.py`` check their sides and render.
 """
 
 from __future__ import annotations

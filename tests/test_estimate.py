@@ -1,10 +1,10 @@
 """Run-time estimates (issue 12): the timing ``prepare`` records with the baseline, old cache
-entries without it, ``estimate_seconds`` and its check against a real demo run."""
+entries without it, and ``estimate_seconds`` (how close it comes to real runs is measured by
+benchmarks/estimate.py, not here)."""
 
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 
@@ -97,18 +97,3 @@ def test_prepare_records_timing_and_reads_cache_entries_without_it(prepared_demo
     assert estimate_seconds(INT8, again.baseline, 1295) is not None
     entry["baseline"]["timing"] = timing  # leave the cache as it was for other tests
     entry_path.write_text(json.dumps(entry))
-
-
-def test_estimate_is_within_a_factor_of_3_of_a_real_demo_run(prepared_demo, tmp_path):
-    """What the GUI runs: ``compress`` (prepare from the cache + the recipe), timed."""
-    from engine.pipeline.run import compress
-
-    n = prepared_demo.splits
-    for recipe in (prune(2), validate_recipe(INT8).to_dict()):
-        est = estimate_seconds(
-            recipe, prepared_demo.baseline, n.n_train, n_val=n.n_val, n_test=n.n_test
-        )
-        t0 = time.monotonic()
-        compress("demo", "demo", validate_recipe(recipe), tmp_path / recipe["name"])
-        real = time.monotonic() - t0
-        assert est is not None and real / 3 <= est <= real * 3, (recipe["name"], est, real)

@@ -15,11 +15,11 @@ float32 conversion and of one LiteRT evaluation of the test split. The model:
 - the evaluation of the result (LiteRT accuracy + latency) and the run's own preparation
   (loading the model and data again; the baseline comes from the cache).
 
-The constants were fitted to demo runs on this machine (2 cores); tests/test_estimate.py
-checks the estimate within a factor of 3 of a real demo run. Larger models are less well
-covered (one 156-layer MobileNetV2 was tried, on a busy machine). Returns None
-when the baseline holds no timing (e.g. measured by an older version that did not record
-it). Pure Python, no TensorFlow.
+The constants were fitted to demo runs on this machine (2 cores); benchmarks/estimate.py
+measures the estimate against real runs of every technique (benchmarks/ESTIMATE.md; the bar
+is a factor of 3 either way). Larger models are less well covered (one 156-layer
+MobileNetV2 was tried, on a busy machine). Returns None when the baseline holds no timing
+(e.g. measured by an older version that did not record it). Pure Python, no TensorFlow.
 """
 
 from __future__ import annotations
