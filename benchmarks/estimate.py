@@ -19,7 +19,8 @@ during that recipe's runs.
 This replaced tests/test_estimate.py's timed check (a factor-of-3 bar on two demo runs that
 failed whenever the machine was shared): timing belongs in benchmarks.
 
-Writes ``--out`` (markdown) and the rows as JSON beside it after every model.
+Writes ``--out`` (markdown) and the rows as JSON beside it after every model; models in
+the JSON that are not measured again are kept.
 """
 
 from __future__ import annotations
@@ -155,7 +156,7 @@ def render(results: dict[str, Any]) -> str:
         "# Run-time estimates against real runs",
         "",
         "<!-- written by benchmarks/estimate.py from ESTIMATE.json -->",
-        f"`{results['command']}` on {results['date']} ({cores} cores). The estimate is what "
+        f"Measured on this machine ({cores} cores). The estimate is what "
         "the app shows before a run; the real time is `engine.pipeline.run.compress` (what a "
         "run costs: model and data loaded, baseline from the cache, recipe, file measured), "
         "warm, recipes alternating order per repeat. Ratio = estimate / real; the bar is "
@@ -166,6 +167,8 @@ def render(results: dict[str, Any]) -> str:
     for m in results["models"]:
         lines += [
             f"## {m['model']} ({m['n_train']} training samples)",
+            "",
+            f"`{m['command']}` on {m['date']}.",
             "",
             "| recipe | estimate | real (median, min-max) | ratio est/real (median, min-max) "
             "| others | within ×3 |",
@@ -212,15 +215,17 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         ap.error(f"unknown recipes {unknown}; known: {', '.join(RECIPES)}")
     old = json.loads(json_path.read_text()) if json_path.exists() else {}
-    results: dict[str, Any] = {
-        "command": "python benchmarks/estimate.py " + " ".join(argv or sys.argv[1:]),
-        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-        "models": [],
-        "notes": old.get("notes", ""),
-    }
+    models = [m for m in args.models.split(",") if m]
+    command = "python benchmarks/estimate.py " + " ".join(argv or sys.argv[1:])
+    # models measured before and not again this time are kept (each row says when and how)
+    kept = [m for m in old.get("models", []) if m["model"] not in models]
+    results: dict[str, Any] = {"models": kept, "notes": old.get("notes", "")}
     with tempfile.TemporaryDirectory(prefix="fw-estimate-") as tmp:
-        for model in [m for m in args.models.split(",") if m]:
-            results["models"].append(time_model(model, names, args.repeats, Path(tmp)))
+        for model in models:
+            res = time_model(model, names, args.repeats, Path(tmp))
+            res["command"] = command
+            res["date"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+            results["models"].append(res)
             json_path.write_text(json.dumps(results, indent=1) + "\n")
             args.out.write_text(render(results))
     log(f"wrote {args.out} and {json_path}")

@@ -287,3 +287,34 @@ def test_search_benchmark_reports_medians_and_draws_frontiers(tmp_path: Path) ->
     text = out.read_text()
     assert "median gzip ratio 100.0×" in text and "median test drop 0.5 points" in text
     assert "![frontier](search_frontier_demo_gzip.png)" not in text  # no compare rows
+
+
+def test_estimate_benchmark_alternates_and_flags_misses(tmp_path: Path) -> None:
+    """``benchmarks/estimate.py``: every recipe it times is a valid recipe with an estimate,
+    each repeat runs the recipes in the other order after an untimed warm-up, and a recipe
+    whose estimate is off by more than a factor of 3 is reported as a miss."""
+    from benchmarks import estimate
+
+    calls: list[str] = []
+    names = list(estimate.RECIPES)
+
+    def fake_compress(model: str, data: str, recipe: Any, out: Path) -> None:
+        assert (model, data) == ("demo", "demo")
+        calls.append(recipe.name)
+
+    res = estimate.time_model("demo", names, 2, tmp_path, compress=fake_compress)
+    assert calls == ["warmup", *names, *names[::-1]]
+    assert all(res["estimates"][n] > 0 for n in names)
+    assert [r["recipe"] for r in res["rows"]] == names
+    est = {"fast": 10.0, "slow": 10.0}
+    runs = [
+        {"recipe": n, "repeat": i, "seconds": s, "load": {"others_cores": 0.5}}
+        for n, i, s in [("fast", 0, 8.0), ("fast", 1, 12.0), ("slow", 0, 40.0), ("slow", 1, 50.0)]
+    ]
+    rows = {r["recipe"]: r for r in estimate.summarize(est, runs)}
+    assert rows["fast"]["ratio"]["median"] == pytest.approx((10 / 8 + 10 / 12) / 2)
+    assert not rows["fast"]["miss"] and rows["slow"]["miss"]
+    model = {**res, "rows": list(rows.values()), "command": "c", "date": "d"}
+    text = estimate.render({"notes": "", "models": [model]})
+    assert "| `fast` | 10.0 s | 10.0 s (8.0-12.0) | 1.04 (0.83-1.25) | 0.50 | yes |" in text
+    assert "| `slow` | 10.0 s | 45.0 s (40.0-50.0) | 0.23 (0.20-0.25) | 0.50 | MISS |" in text
