@@ -39,6 +39,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from benchmarks.per_layer import log, model_files  # noqa: E402 (after the sys.path line)
 from benchmarks.run import spread, timed  # noqa: E402
 
 BAR = 3.0  # the estimate's promise: within a factor of 3 of the real run
@@ -66,18 +67,6 @@ RECIPES: dict[str, list[dict[str, Any]]] = {
     "distill4": [{"type": "distill", "width": 0.5, "epochs": 4}, INT8],
     "filters4": [{"type": "prune_filters", "ratio": 0.5, "epochs": 4}, INT8],
 }
-
-
-def log(msg: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
-
-
-def model_files(name: str) -> tuple[str, str]:
-    if name == "demo":
-        return "demo", "demo"
-    from benchmarks.models import digits32, mobilenet_digits32
-
-    return str(mobilenet_digits32()), str(digits32())
 
 
 def recipe_dict(name: str, steps: list[dict[str, Any]]) -> dict[str, Any]:
