@@ -69,11 +69,12 @@ RECIPES: dict[str, list[dict[str, Any]]] = {
 }
 
 
-def recipe_dict(name: str, steps: list[dict[str, Any]]) -> dict[str, Any]:
+def make_recipe(name: str, steps: list[dict[str, Any]]) -> Any:
+    """The validated recipe (``engine.pipeline.recipe.Recipe``) of ``steps``."""
     from engine.pipeline.recipe import validate_recipe
 
     rec = {"schema_version": 3, "name": name, "seed": 0, "batch_size": 32, "steps": steps}
-    return validate_recipe(rec).to_dict()
+    return validate_recipe(rec)
 
 
 def time_model(
@@ -82,26 +83,27 @@ def time_model(
     """Estimates and timed ``compress`` runs of ``names`` on ``model``, order alternating."""
     from engine.pipeline.estimate import estimate_seconds
     from engine.pipeline.prepare import prepare
-    from engine.pipeline.recipe import validate_recipe
 
     if compress is None:
         from engine.pipeline.run import compress
     model_path, data = model_files(model)
     prepared = prepare(model_path, data)  # measures (or reads) the baseline and its timing
     n = prepared.splits
-    recipes = {name: recipe_dict(name, RECIPES[name]) for name in names}
+    recipes = {name: make_recipe(name, RECIPES[name]) for name in names}
     estimates = {
-        name: estimate_seconds(rec, prepared.baseline, n.n_train, n_val=n.n_val, n_test=n.n_test)
+        name: estimate_seconds(
+            rec.to_dict(), prepared.baseline, n.n_train, n_val=n.n_val, n_test=n.n_test
+        )
         for name, rec in recipes.items()
     }
     log(f"{model}: warm-up run (int8, untimed)")
-    compress(model_path, data, validate_recipe(recipe_dict("warmup", [INT8])), work / "warmup")
+    compress(model_path, data, make_recipe("warmup", [INT8]), work / "warmup")
     runs: list[dict[str, Any]] = []
     for i in range(repeats):
         order = names if i % 2 == 0 else names[::-1]
         for name in order:
             out = work / f"{model}-{name}-r{i}"
-            _, load = timed(compress, model_path, data, validate_recipe(recipes[name]), out)
+            _, load = timed(compress, model_path, data, recipes[name], out)
             runs.append({"recipe": name, "repeat": i, "seconds": load["wall_s"], "load": load})
             log(
                 f"  {name} r{i}: {load['wall_s']:.1f} s (estimate {estimates[name]:.1f} s; "

@@ -18,8 +18,8 @@ float32 conversion and of one LiteRT evaluation of the test split. The model:
 The constants were fitted to demo runs on this machine (2 cores); benchmarks/estimate.py
 measures the estimate against real runs of every technique (benchmarks/ESTIMATE.md; the bar
 is a factor of 3 either way: estimate / real was 1.32-2.00 on the demo and 0.56-1.04 on a
-156-layer MobileNetV2). Returns None when the baseline holds no timing
-(e.g. measured by an older version that did not record it). Pure Python, no TensorFlow.
+156-layer MobileNetV2). Returns None when the baseline holds no timing (e.g. measured by an
+older version that did not record it). Pure Python, no TensorFlow.
 """
 
 from __future__ import annotations
